@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what Strom needs into ./.venv (and, with --test, the test tools: Python packages and kcat).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+stamp=.venv/.strom-installed
+extra=""
+[ "$want_test" = 1 ] && extra="[test]"
+key="$(cat pyproject.toml | sha1sum | cut -c1-12)${extra}"
+if [ ! -f "$stamp" ] || ! grep -qxF "$key" "$stamp"; then
+    .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+    .venv/bin/python -m pip install -q -e ".${extra}"
+    echo "$key" >> "$stamp"
+fi
+
+if [ "$want_test" = 1 ]; then
+    missing=()
+    command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+    if [ "${#missing[@]}" -gt 0 ]; then
+        SUDO=""
+        [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+        export DEBIAN_FRONTEND=noninteractive
+        $SUDO apt-get update -qq >/dev/null
+        $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+fi

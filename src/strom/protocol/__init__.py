@@ -1,0 +1,1 @@
+"""The Kafka wire protocol, sans-IO: bytes in, objects out, and back."""
