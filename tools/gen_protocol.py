@@ -94,6 +94,11 @@ def parse_versions(spec: str | None) -> tuple[int, int] | None:
     return int(spec), int(spec)
 
 
+def af_name(code: str) -> str:
+    """The generated constant holding ARRAY_FORMATS of one struct code."""
+    return "_AF_" + {"?": "bool", "H": "u16"}.get(code, code)
+
+
 def within(v: int, rng: tuple[int, int] | None) -> bool:
     return rng is not None and rng[0] <= v <= rng[1]
 
@@ -329,7 +334,11 @@ class ModuleWriter:
                 lines.append("            unknown.append((tag, bytes(mv[pos:end])))")
                 lines.append("            pos = end")
             else:
-                lines.append("    unknown, pos = skip_tags(mv, pos)")
+                lines.append("    if mv[pos] == 0:")
+                lines.append("        pos += 1")
+                lines.append("        unknown = None")
+                lines.append("    else:")
+                lines.append("        unknown, pos = skip_tags(mv, pos)")
         args = []
         for f in st.fields:
             if within(v, f.versions):
@@ -394,8 +403,26 @@ class ModuleWriter:
             min_size = 1 if compact else (2 if elem == "string" else 4)
         else:
             min_size = max(1, self.min_size(msg, msg.structs[elem], v))
-        count_fn = "read_compact_count" if compact else "read_count"
-        out = [f"{ind}n, pos = {count_fn}(mv, pos, {min_size})"]
+        if elem in FIXED and elem != "uuid":
+            code, size = FIXED[elem]
+            fn = "read_compact_array" if compact else "read_array"
+            out = [f"{ind}{target}, pos = {fn}(mv, pos, {af_name(code)}, {size})"]
+            if not nullable:
+                out += [f"{ind}if {target} is None:", f"{ind}    raise ProtocolError('null {f.name}')"]
+            return out
+        if compact:
+            out = [
+                f"{ind}n = mv[pos]",
+                f"{ind}if n < 128:",
+                f"{ind}    pos += 1",
+                f"{ind}else:",
+                f"{ind}    n, pos = read_uvarint(mv, pos)",
+                f"{ind}n -= 1",
+                f"{ind}if n > 0 and n * {min_size} > len(mv) - pos:",
+                f"{ind}    raise_count(n, len(mv) - pos)",
+            ]
+        else:
+            out = [f"{ind}n, pos = read_count(mv, pos, {min_size})"]
         null_line = (
             f"{ind}    {target} = None"
             if nullable
@@ -408,9 +435,6 @@ class ModuleWriter:
                 f"{i2}{target} = [bytes(mv[p:p + 16]) for p in range(pos, pos + 16 * n, 16)]"
             )
             out.append(f"{i2}pos += 16 * n")
-        elif elem in FIXED:
-            code, size = FIXED[elem]
-            out.append(f"{i2}{target}, pos = read_unpacked_array(mv, pos, n, '{code}', {size})")
         elif elem == "string":
             out.append(f"{i2}{target}, pos = read_string_array(mv, pos, n, {compact})")
         else:
@@ -451,8 +475,7 @@ class ModuleWriter:
             if tagged:
                 lines.append("    tags = list(o.unknown_tags) if o.unknown_tags else []")
                 for f in tagged:
-                    default = self.default_expr(msg, f, v)
-                    lines.append(f"    if o.{f.name} != {default}:")
+                    lines.append(f"    if not ({self.is_default(msg, f, f'o.{f.name}', v)}):")
                     lines.append("        t = bytearray()")
                     if f.type in FIXED:
                         c = self.fmt_const(">" + FIXED[f.type][0])
@@ -509,12 +532,22 @@ class ModuleWriter:
                 ]
             return [f"{ind}{enc}({val}, {b}, {sp})"]
         elem = f.elem
-        count_fn = "write_compact_count" if compact else "write_count"
-        out = [f"{ind}{count_fn}({b}, {val})"]
+        if compact and not nullable:
+            out = [
+                f"{ind}n = len({val}) + 1",
+                f"{ind}{b} += SMALL_UVARINT[n] if n < 128 else uvarint(n)",
+            ]
+        else:
+            count_fn = "write_compact_count" if compact else "write_count"
+            out = [f"{ind}{count_fn}({b}, {val})"]
         if elem == "uuid":
             body = [f"{ind}    {b} += b''.join({val})"]
         elif elem in FIXED:
-            body = [f"{ind}    write_packed_array({b}, {val}, '{FIXED[elem][0]}')"]
+            code = FIXED[elem][0]
+            body = [
+                f"{ind}    n = len({val})",
+                f"{ind}    {b} += pack({af_name(code)}[n] if n < 64 else f'>{{n}}{code}', *{val})",
+            ]
         elif elem == "string":
             fn = "write_compact_string" if compact else "write_string"
             body = [f"{ind}    for item in {val}:", f"{ind}        {fn}({b}, item)"]
@@ -547,6 +580,21 @@ class ModuleWriter:
         if d == "null" or f.nullable is not None:
             return "None"
         return f"{msg.structs[t].pyname}()"
+
+    def is_default(self, msg: Message, f: Field, val: str, v: int) -> str:
+        """An expression true when val holds f's default (no objects built to compare)."""
+        d = self.default_value(msg, f)
+        if d == "None":
+            return f"{val} is None"
+        if d == "[]":
+            return f"not {val}"
+        if not d.endswith("()") or f.is_array:
+            return f"{val} == {d}"
+        st = msg.structs[f.type]
+        parts = [f"not {val}.unknown_tags"]
+        for sf in st.fields:
+            parts.append(f"({self.is_default(msg, sf, f'{val}.{sf.name}', v)})")
+        return " and ".join(parts)
 
     def default_expr(self, msg: Message, f: Field, v: int) -> str:
         return self.default_value(msg, f)
@@ -658,6 +706,8 @@ class ModuleWriter:
             "from strom.protocol.errors import ProtocolError",
             "from strom.protocol.primitives import *",
             "from strom.protocol.primitives import decode_with, encode_with",
+            "from struct import pack, unpack_from",
+            *(f"{af_name(c)} = ARRAY_FORMATS[{c!r}]" for c in "bhHiqd?"),
             "",
             *consts,
             "",

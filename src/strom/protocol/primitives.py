@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from struct import unpack_from
 from typing import NamedTuple
 
 from strom.protocol.errors import ProtocolError, UnsupportedVersionError
@@ -94,16 +95,28 @@ def read_nullable_string(mv: memoryview, pos: int) -> tuple[str | None, int]:
 
 
 def read_compact_string(mv: memoryview, pos: int) -> tuple[str, int]:
-    n, pos = read_uvarint(mv, pos)
-    end = _span(mv, pos, n - 1)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    end = pos + n - 1
+    if n == 0 or end > len(mv):
+        raise ProtocolError(f"compact string length {n - 1} at {pos} is invalid")
     return str(mv[pos:end], "utf-8"), end
 
 
 def read_compact_nullable_string(mv: memoryview, pos: int) -> tuple[str | None, int]:
-    n, pos = read_uvarint(mv, pos)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
     if n == 0:
         return None, pos
-    end = _span(mv, pos, n - 1)
+    end = pos + n - 1
+    if end > len(mv):
+        raise ProtocolError(f"compact string length {n - 1} at {pos} is invalid")
     return str(mv[pos:end], "utf-8"), end
 
 
@@ -155,6 +168,10 @@ def read_compact_records(mv: memoryview, pos: int) -> tuple[memoryview | None, i
     return mv[pos:end], end
 
 
+def raise_count(n: int, remaining: int) -> None:
+    raise ProtocolError(f"array of {n} cannot fit in the {remaining} bytes that remain")
+
+
 def read_count(mv: memoryview, pos: int, min_size: int) -> tuple[int, int]:
     """An int32 array length; -1 (null) is returned as is. Checked against the bytes left."""
     (n,) = _I32.unpack_from(mv, pos)
@@ -166,19 +183,39 @@ def read_count(mv: memoryview, pos: int, min_size: int) -> tuple[int, int]:
     return n, pos
 
 
-def read_compact_count(mv: memoryview, pos: int, min_size: int) -> tuple[int, int]:
-    """A compact array length (N+1 on the wire); null is returned as -1."""
+
+
+
+
+def read_array(mv: memoryview, pos: int, fmts: tuple[str, ...], size: int) -> tuple[list | None, int]:
+    """An int32-counted array of one fixed-size type (fmts: ARRAY_FORMATS of that type)."""
+    (n,) = _I32.unpack_from(mv, pos)
+    pos += 4
+    if n < 0:
+        if n == -1:
+            return None, pos
+        raise ProtocolError(f"negative array length {n}")
+    if n * size > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
+    fmt = fmts[n] if n < 64 else f">{n}{fmts[1][2:]}"
+    return list(unpack_from(fmt, mv, pos)), pos + size * n
+
+
+def read_compact_array(
+    mv: memoryview, pos: int, fmts: tuple[str, ...], size: int
+) -> tuple[list | None, int]:
+    """A compact array of one fixed-size type; null is returned as None."""
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        # struct checks the few bytes it reads; a count this small allocates nothing big
+        return list(unpack_from(fmts[n], mv, pos + 1)), pos + 1 + size * n
     n, pos = read_uvarint(mv, pos)
     n -= 1
-    if n > 0 and n * min_size > len(mv) - pos:
-        raise ProtocolError(f"array of {n} cannot fit in the {len(mv) - pos} bytes that remain")
-    return n, pos
-
-
-def read_unpacked_array(mv: memoryview, pos: int, n: int, code: str, size: int) -> tuple[list, int]:
-    """n fixed-size values of one struct code; n was already checked against the bytes left."""
-    end = pos + n * size
-    return list(struct.unpack_from(f">{n}{code}", mv, pos)), end
+    if n < 0:
+        return None, pos
+    if n * size > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
+    return list(unpack_from(f">{n}{fmts[1][2:]}", mv, pos)), pos + size * n
 
 
 def read_string_array(mv: memoryview, pos: int, n: int, compact: bool) -> tuple[list, int]:
@@ -218,12 +255,14 @@ def check_tag_end(pos: int, end: int, tag: int) -> None:
 # --- writing ------------------------------------------------------------------------------------
 
 # Values 0..127 are by far the most common varints (compact lengths, tag counts): precomputed.
-_SMALL_UVARINT = [bytes([i]) for i in range(128)]
+SMALL_UVARINT = tuple(bytes([i]) for i in range(128))
+# Format strings of small arrays of one fixed-size type, by element code and count.
+ARRAY_FORMATS = {code: tuple(f">{n}{code}" for n in range(64)) for code in "bhHiqd?"}
 
 
 def uvarint(n: int) -> bytes:
     if n < 128:
-        return _SMALL_UVARINT[n]
+        return SMALL_UVARINT[n]
     out = bytearray()
     while n >= 0x80:
         out.append((n & 0x7F) | 0x80)
@@ -314,8 +353,6 @@ def write_compact_count(b: bytearray, items: list | None) -> None:
     b += uvarint(0 if items is None else len(items) + 1)
 
 
-def write_packed_array(b: bytearray, items: list, code: str) -> None:
-    b += struct.pack(f">{len(items)}{code}", *items)
 
 
 def write_tags(b: bytearray, tags: list[tuple[int, bytes | bytearray]]) -> None:

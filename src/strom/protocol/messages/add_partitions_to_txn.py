@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>qh')
 _S1 = struct.Struct('>qh?')
@@ -136,11 +144,9 @@ class AddPartitionsToTxnResponse:
 
 def _d0(mv, pos):
     v_name, pos = read_string(mv, pos)
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_partitions, pos = read_array(mv, pos, _AF_i, 4)
+    if v_partitions is None:
         raise ProtocolError('null partitions')
-    else:
-        v_partitions, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     return _AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(v_name, v_partitions, None), pos
 
 
@@ -162,12 +168,14 @@ def _d1(mv, pos):
 
 def _d2(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_partitions is None:
         raise ProtocolError('null partitions')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_partitions, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(v_name, v_partitions, unknown), pos
 
 
@@ -175,7 +183,14 @@ def _d3(mv, pos):
     v_v3_and_below_transactional_id, pos = read_compact_string(mv, pos)
     (v_v3_and_below_producer_id, v_v3_and_below_producer_epoch,) = _S0.unpack_from(mv, pos)
     pos += 10
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null v3_and_below_topics')
     else:
@@ -184,7 +199,11 @@ def _d3(mv, pos):
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return AddPartitionsToTxnRequest([], v_v3_and_below_transactional_id, v_v3_and_below_producer_id, v_v3_and_below_producer_epoch, v_v3_and_below_topics, unknown), pos
 
 
@@ -192,7 +211,14 @@ def _d4(mv, pos):
     v_transactional_id, pos = read_compact_string(mv, pos)
     (v_producer_id, v_producer_epoch, v_verify_only,) = _S1.unpack_from(mv, pos)
     pos += 11
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -201,12 +227,23 @@ def _d4(mv, pos):
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction(v_transactional_id, v_producer_id, v_producer_epoch, v_verify_only, v_topics, unknown), pos
 
 
 def _d5(mv, pos):
-    n, pos = read_compact_count(mv, pos, 14)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 14 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null transactions')
     else:
@@ -215,7 +252,11 @@ def _d5(mv, pos):
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return AddPartitionsToTxnRequest(v_transactions, '', 0, 0, [], unknown), pos
 
 
@@ -223,7 +264,8 @@ def _e6(o, b, sp):
     write_string(b, o.name)
     write_count(b, o.partitions)
     if o.partitions:
-        write_packed_array(b, o.partitions, 'i')
+        n = len(o.partitions)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.partitions)
 
 
 def _e7(o, b, sp):
@@ -237,9 +279,11 @@ def _e7(o, b, sp):
 
 def _e8(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
-        write_packed_array(b, o.partitions, 'i')
+        n = len(o.partitions)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.partitions)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -249,7 +293,8 @@ def _e8(o, b, sp):
 def _e9(o, b, sp):
     write_compact_string(b, o.v3_and_below_transactional_id)
     b += _S0.pack(o.v3_and_below_producer_id, o.v3_and_below_producer_epoch)
-    write_compact_count(b, o.v3_and_below_topics)
+    n = len(o.v3_and_below_topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.v3_and_below_topics:
         for item in o.v3_and_below_topics:
             _e8(item, b, sp)
@@ -262,7 +307,8 @@ def _e9(o, b, sp):
 def _e10(o, b, sp):
     write_compact_string(b, o.transactional_id)
     b += _S1.pack(o.producer_id, o.producer_epoch, o.verify_only)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e8(item, b, sp)
@@ -273,7 +319,8 @@ def _e10(o, b, sp):
 
 
 def _e11(o, b, sp):
-    write_compact_count(b, o.transactions)
+    n = len(o.transactions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.transactions:
         for item in o.transactions:
             _e10(item, b, sp)
@@ -321,13 +368,24 @@ def _d14(mv, pos):
 def _d15(mv, pos):
     (v_partition_index, v_partition_error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult(v_partition_index, v_partition_error_code, unknown), pos
 
 
 def _d16(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 7)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 7 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null results_by_partition')
     else:
@@ -336,14 +394,25 @@ def _d16(mv, pos):
         for _ in range(n):
             item, pos = _d15(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(v_name, v_results_by_partition, unknown), pos
 
 
 def _d17(mv, pos):
     (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null results_by_topic_v3_and_below')
     else:
@@ -352,13 +421,24 @@ def _d17(mv, pos):
         for _ in range(n):
             item, pos = _d16(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return AddPartitionsToTxnResponse(v_throttle_time_ms, 0, [], v_results_by_topic_v3_and_below, unknown), pos
 
 
 def _d18(mv, pos):
     v_transactional_id, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topic_results')
     else:
@@ -367,14 +447,25 @@ def _d18(mv, pos):
         for _ in range(n):
             item, pos = _d16(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AddPartitionsToTxnResponse_AddPartitionsToTxnResult(v_transactional_id, v_topic_results, unknown), pos
 
 
 def _d19(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null results_by_transaction')
     else:
@@ -383,7 +474,11 @@ def _d19(mv, pos):
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return AddPartitionsToTxnResponse(v_throttle_time_ms, v_error_code, v_results_by_transaction, [], unknown), pos
 
 
@@ -417,7 +512,8 @@ def _e23(o, b, sp):
 
 def _e24(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.results_by_partition)
+    n = len(o.results_by_partition) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.results_by_partition:
         for item in o.results_by_partition:
             _e23(item, b, sp)
@@ -429,7 +525,8 @@ def _e24(o, b, sp):
 
 def _e25(o, b, sp):
     b += _S2.pack(o.throttle_time_ms)
-    write_compact_count(b, o.results_by_topic_v3_and_below)
+    n = len(o.results_by_topic_v3_and_below) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.results_by_topic_v3_and_below:
         for item in o.results_by_topic_v3_and_below:
             _e24(item, b, sp)
@@ -441,7 +538,8 @@ def _e25(o, b, sp):
 
 def _e26(o, b, sp):
     write_compact_string(b, o.transactional_id)
-    write_compact_count(b, o.topic_results)
+    n = len(o.topic_results) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topic_results:
         for item in o.topic_results:
             _e24(item, b, sp)
@@ -453,7 +551,8 @@ def _e26(o, b, sp):
 
 def _e27(o, b, sp):
     b += _S3.pack(o.throttle_time_ms, o.error_code)
-    write_compact_count(b, o.results_by_transaction)
+    n = len(o.results_by_transaction) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.results_by_transaction:
         for item in o.results_by_transaction:
             _e26(item, b, sp)

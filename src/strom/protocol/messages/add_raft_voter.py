@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>ii16s')
 _S1 = struct.Struct('>H')
@@ -103,7 +111,11 @@ def _d0(mv, pos):
     v_host, pos = read_compact_string(mv, pos)
     (v_port,) = _S1.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AddRaftVoterRequest_Listener(v_name, v_host, v_port, unknown), pos
 
 
@@ -111,7 +123,14 @@ def _d1(mv, pos):
     v_cluster_id, pos = read_compact_nullable_string(mv, pos)
     (v_timeout_ms, v_voter_id, v_voter_directory_id,) = _S0.unpack_from(mv, pos)
     pos += 24
-    n, pos = read_compact_count(mv, pos, 5)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 5 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null listeners')
     else:
@@ -120,7 +139,11 @@ def _d1(mv, pos):
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return AddRaftVoterRequest(v_cluster_id, v_timeout_ms, v_voter_id, v_voter_directory_id, v_listeners, unknown), pos
 
 
@@ -137,7 +160,8 @@ def _e2(o, b, sp):
 def _e3(o, b, sp):
     write_compact_nullable_string(b, o.cluster_id)
     b += _S0.pack(o.timeout_ms, o.voter_id, o.voter_directory_id)
-    write_compact_count(b, o.listeners)
+    n = len(o.listeners) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.listeners:
         for item in o.listeners:
             _e2(item, b, sp)
@@ -151,7 +175,11 @@ def _d4(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
     v_error_message, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return AddRaftVoterResponse(v_throttle_time_ms, v_error_code, v_error_message, unknown), pos
 
 

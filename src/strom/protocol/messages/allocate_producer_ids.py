@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>iq')
 _S1 = struct.Struct('>ihqi')
@@ -89,7 +97,11 @@ class AllocateProducerIdsResponse:
 def _d0(mv, pos):
     (v_broker_id, v_broker_epoch,) = _S0.unpack_from(mv, pos)
     pos += 12
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return AllocateProducerIdsRequest(v_broker_id, v_broker_epoch, unknown), pos
 
 
@@ -104,7 +116,11 @@ def _e1(o, b, sp):
 def _d2(mv, pos):
     (v_throttle_time_ms, v_error_code, v_producer_id_start, v_producer_id_len,) = _S1.unpack_from(mv, pos)
     pos += 18
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return AllocateProducerIdsResponse(v_throttle_time_ms, v_error_code, v_producer_id_start, v_producer_id_len, unknown), pos
 
 

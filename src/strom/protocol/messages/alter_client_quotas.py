@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>d?')
 _S1 = struct.Struct('>?')
@@ -181,7 +189,11 @@ def _d3(mv, pos):
 def _d4(mv, pos):
     v_entity_type, pos = read_compact_string(mv, pos)
     v_entity_name, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterClientQuotasRequest_EntityData(v_entity_type, v_entity_name, unknown), pos
 
 
@@ -189,12 +201,23 @@ def _d5(mv, pos):
     v_key, pos = read_compact_string(mv, pos)
     (v_value, v_remove,) = _S0.unpack_from(mv, pos)
     pos += 9
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterClientQuotasRequest_OpData(v_key, v_value, v_remove, unknown), pos
 
 
 def _d6(mv, pos):
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null entity')
     else:
@@ -203,7 +226,14 @@ def _d6(mv, pos):
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 11)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 11 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null ops')
     else:
@@ -212,12 +242,23 @@ def _d6(mv, pos):
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterClientQuotasRequest_EntryData(v_entity, v_ops, unknown), pos
 
 
 def _d7(mv, pos):
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null entries')
     else:
@@ -228,7 +269,11 @@ def _d7(mv, pos):
             append(item)
     (v_validate_only,) = _S1.unpack_from(mv, pos)
     pos += 1
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return AlterClientQuotasRequest(v_entries, v_validate_only, unknown), pos
 
 
@@ -280,11 +325,13 @@ def _e13(o, b, sp):
 
 
 def _e14(o, b, sp):
-    write_compact_count(b, o.entity)
+    n = len(o.entity) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.entity:
         for item in o.entity:
             _e12(item, b, sp)
-    write_compact_count(b, o.ops)
+    n = len(o.ops) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.ops:
         for item in o.ops:
             _e13(item, b, sp)
@@ -295,7 +342,8 @@ def _e14(o, b, sp):
 
 
 def _e15(o, b, sp):
-    write_compact_count(b, o.entries)
+    n = len(o.entries) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.entries:
         for item in o.entries:
             _e14(item, b, sp)
@@ -346,7 +394,11 @@ def _d18(mv, pos):
 def _d19(mv, pos):
     v_entity_type, pos = read_compact_string(mv, pos)
     v_entity_name, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterClientQuotasResponse_EntityData(v_entity_type, v_entity_name, unknown), pos
 
 
@@ -354,7 +406,14 @@ def _d20(mv, pos):
     (v_error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
     v_error_message, pos = read_compact_nullable_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null entity')
     else:
@@ -363,14 +422,25 @@ def _d20(mv, pos):
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterClientQuotasResponse_EntryData(v_error_code, v_error_message, v_entity, unknown), pos
 
 
 def _d21(mv, pos):
     (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 5)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 5 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null entries')
     else:
@@ -379,7 +449,11 @@ def _d21(mv, pos):
         for _ in range(n):
             item, pos = _d20(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return AlterClientQuotasResponse(v_throttle_time_ms, v_entries, unknown), pos
 
 
@@ -403,7 +477,8 @@ def _e23(o, b, sp):
 def _e24(o, b, sp):
     b += _S3.pack(o.error_code)
     write_compact_nullable_string(b, o.error_message)
-    write_compact_count(b, o.entity)
+    n = len(o.entity) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.entity:
         for item in o.entity:
             _e12(item, b, sp)
@@ -415,7 +490,8 @@ def _e24(o, b, sp):
 
 def _e25(o, b, sp):
     b += _S2.pack(o.throttle_time_ms)
-    write_compact_count(b, o.entries)
+    n = len(o.entries) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.entries:
         for item in o.entries:
             _e24(item, b, sp)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>b')
 _S1 = struct.Struct('>?')
@@ -153,7 +161,11 @@ def _d2(mv, pos):
 def _d3(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
     v_value, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterConfigsRequest_AlterableConfig(v_name, v_value, unknown), pos
 
 
@@ -161,7 +173,14 @@ def _d4(mv, pos):
     (v_resource_type,) = _S0.unpack_from(mv, pos)
     pos += 1
     v_resource_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null configs')
     else:
@@ -170,12 +189,23 @@ def _d4(mv, pos):
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterConfigsRequest_AlterConfigsResource(v_resource_type, v_resource_name, v_configs, unknown), pos
 
 
 def _d5(mv, pos):
-    n, pos = read_compact_count(mv, pos, 4)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 4 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null resources')
     else:
@@ -186,7 +216,11 @@ def _d5(mv, pos):
             append(item)
     (v_validate_only,) = _S1.unpack_from(mv, pos)
     pos += 1
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return AlterConfigsRequest(v_resources, v_validate_only, unknown), pos
 
 
@@ -224,7 +258,8 @@ def _e9(o, b, sp):
 def _e10(o, b, sp):
     b += _S0.pack(o.resource_type)
     write_compact_string(b, o.resource_name)
-    write_compact_count(b, o.configs)
+    n = len(o.configs) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.configs:
         for item in o.configs:
             _e9(item, b, sp)
@@ -235,7 +270,8 @@ def _e10(o, b, sp):
 
 
 def _e11(o, b, sp):
-    write_compact_count(b, o.resources)
+    n = len(o.resources) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.resources:
         for item in o.resources:
             _e10(item, b, sp)
@@ -278,14 +314,25 @@ def _d14(mv, pos):
     (v_resource_type,) = _S0.unpack_from(mv, pos)
     pos += 1
     v_resource_name, pos = read_compact_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterConfigsResponse_AlterConfigsResourceResponse(v_error_code, v_error_message, v_resource_type, v_resource_name, unknown), pos
 
 
 def _d15(mv, pos):
     (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 6)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 6 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null responses')
     else:
@@ -294,7 +341,11 @@ def _d15(mv, pos):
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return AlterConfigsResponse(v_throttle_time_ms, v_responses, unknown), pos
 
 
@@ -326,7 +377,8 @@ def _e18(o, b, sp):
 
 def _e19(o, b, sp):
     b += _S2.pack(o.throttle_time_ms)
-    write_compact_count(b, o.responses)
+    n = len(o.responses) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.responses:
         for item in o.responses:
             _e18(item, b, sp)

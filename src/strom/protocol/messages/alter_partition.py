@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>iq')
 _S1 = struct.Struct('>ii')
@@ -145,20 +153,29 @@ class AlterPartitionResponse:
 def _d0(mv, pos):
     (v_partition_index, v_leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 8
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_new_isr, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_new_isr is None:
         raise ProtocolError('null new_isr')
-    else:
-        v_new_isr, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     (v_partition_epoch,) = _S2.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterPartitionRequest_PartitionData(v_partition_index, v_leader_epoch, v_new_isr, [], 0, v_partition_epoch, unknown), pos
 
 
 def _d1(mv, pos):
     v_topic_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 14)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 14 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -167,14 +184,25 @@ def _d1(mv, pos):
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterPartitionRequest_TopicData(v_topic_name, ZERO_UUID, v_partitions, unknown), pos
 
 
 def _d2(mv, pos):
     (v_broker_id, v_broker_epoch,) = _S0.unpack_from(mv, pos)
     pos += 12
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -183,27 +211,40 @@ def _d2(mv, pos):
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return AlterPartitionRequest(v_broker_id, v_broker_epoch, v_topics, unknown), pos
 
 
 def _d3(mv, pos):
     (v_partition_index, v_leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 8
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_new_isr, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_new_isr is None:
         raise ProtocolError('null new_isr')
-    else:
-        v_new_isr, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     (v_leader_recovery_state, v_partition_epoch,) = _S3.unpack_from(mv, pos)
     pos += 5
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterPartitionRequest_PartitionData(v_partition_index, v_leader_epoch, v_new_isr, [], v_leader_recovery_state, v_partition_epoch, unknown), pos
 
 
 def _d4(mv, pos):
     v_topic_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 15)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 15 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -212,14 +253,25 @@ def _d4(mv, pos):
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterPartitionRequest_TopicData(v_topic_name, ZERO_UUID, v_partitions, unknown), pos
 
 
 def _d5(mv, pos):
     (v_broker_id, v_broker_epoch,) = _S0.unpack_from(mv, pos)
     pos += 12
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -228,14 +280,25 @@ def _d5(mv, pos):
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return AlterPartitionRequest(v_broker_id, v_broker_epoch, v_topics, unknown), pos
 
 
 def _d6(mv, pos):
     (v_topic_id,) = _S4.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 15)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 15 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -244,14 +307,25 @@ def _d6(mv, pos):
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterPartitionRequest_TopicData('', v_topic_id, v_partitions, unknown), pos
 
 
 def _d7(mv, pos):
     (v_broker_id, v_broker_epoch,) = _S0.unpack_from(mv, pos)
     pos += 12
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -260,21 +334,36 @@ def _d7(mv, pos):
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return AlterPartitionRequest(v_broker_id, v_broker_epoch, v_topics, unknown), pos
 
 
 def _d8(mv, pos):
     (v_broker_id, v_broker_epoch,) = _S0.unpack_from(mv, pos)
     pos += 12
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterPartitionRequest_BrokerState(v_broker_id, v_broker_epoch, unknown), pos
 
 
 def _d9(mv, pos):
     (v_partition_index, v_leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 8
-    n, pos = read_compact_count(mv, pos, 13)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 13 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null new_isr_with_epochs')
     else:
@@ -285,14 +374,25 @@ def _d9(mv, pos):
             append(item)
     (v_leader_recovery_state, v_partition_epoch,) = _S3.unpack_from(mv, pos)
     pos += 5
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterPartitionRequest_PartitionData(v_partition_index, v_leader_epoch, [], v_new_isr_with_epochs, v_leader_recovery_state, v_partition_epoch, unknown), pos
 
 
 def _d10(mv, pos):
     (v_topic_id,) = _S4.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 15)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 15 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -301,14 +401,25 @@ def _d10(mv, pos):
         for _ in range(n):
             item, pos = _d9(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterPartitionRequest_TopicData('', v_topic_id, v_partitions, unknown), pos
 
 
 def _d11(mv, pos):
     (v_broker_id, v_broker_epoch,) = _S0.unpack_from(mv, pos)
     pos += 12
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -317,15 +428,21 @@ def _d11(mv, pos):
         for _ in range(n):
             item, pos = _d10(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return AlterPartitionRequest(v_broker_id, v_broker_epoch, v_topics, unknown), pos
 
 
 def _e12(o, b, sp):
     b += _S1.pack(o.partition_index, o.leader_epoch)
-    write_compact_count(b, o.new_isr)
+    n = len(o.new_isr) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.new_isr:
-        write_packed_array(b, o.new_isr, 'i')
+        n = len(o.new_isr)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.new_isr)
     b += _S2.pack(o.partition_epoch)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
@@ -335,7 +452,8 @@ def _e12(o, b, sp):
 
 def _e13(o, b, sp):
     write_compact_string(b, o.topic_name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e12(item, b, sp)
@@ -347,7 +465,8 @@ def _e13(o, b, sp):
 
 def _e14(o, b, sp):
     b += _S0.pack(o.broker_id, o.broker_epoch)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e13(item, b, sp)
@@ -359,9 +478,11 @@ def _e14(o, b, sp):
 
 def _e15(o, b, sp):
     b += _S1.pack(o.partition_index, o.leader_epoch)
-    write_compact_count(b, o.new_isr)
+    n = len(o.new_isr) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.new_isr:
-        write_packed_array(b, o.new_isr, 'i')
+        n = len(o.new_isr)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.new_isr)
     b += _S3.pack(o.leader_recovery_state, o.partition_epoch)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
@@ -371,7 +492,8 @@ def _e15(o, b, sp):
 
 def _e16(o, b, sp):
     write_compact_string(b, o.topic_name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e15(item, b, sp)
@@ -383,7 +505,8 @@ def _e16(o, b, sp):
 
 def _e17(o, b, sp):
     b += _S0.pack(o.broker_id, o.broker_epoch)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e16(item, b, sp)
@@ -395,7 +518,8 @@ def _e17(o, b, sp):
 
 def _e18(o, b, sp):
     b += _S4.pack(o.topic_id)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e15(item, b, sp)
@@ -407,7 +531,8 @@ def _e18(o, b, sp):
 
 def _e19(o, b, sp):
     b += _S0.pack(o.broker_id, o.broker_epoch)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e18(item, b, sp)
@@ -427,7 +552,8 @@ def _e20(o, b, sp):
 
 def _e21(o, b, sp):
     b += _S1.pack(o.partition_index, o.leader_epoch)
-    write_compact_count(b, o.new_isr_with_epochs)
+    n = len(o.new_isr_with_epochs) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.new_isr_with_epochs:
         for item in o.new_isr_with_epochs:
             _e20(item, b, sp)
@@ -440,7 +566,8 @@ def _e21(o, b, sp):
 
 def _e22(o, b, sp):
     b += _S4.pack(o.topic_id)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e21(item, b, sp)
@@ -452,7 +579,8 @@ def _e22(o, b, sp):
 
 def _e23(o, b, sp):
     b += _S0.pack(o.broker_id, o.broker_epoch)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e22(item, b, sp)
@@ -465,20 +593,29 @@ def _e23(o, b, sp):
 def _d24(mv, pos):
     (v_partition_index, v_error_code, v_leader_id, v_leader_epoch,) = _S6.unpack_from(mv, pos)
     pos += 14
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_isr, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_isr is None:
         raise ProtocolError('null isr')
-    else:
-        v_isr, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     (v_partition_epoch,) = _S2.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterPartitionResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_isr, 0, v_partition_epoch, unknown), pos
 
 
 def _d25(mv, pos):
     v_topic_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 20)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 20 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -487,14 +624,25 @@ def _d25(mv, pos):
         for _ in range(n):
             item, pos = _d24(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterPartitionResponse_TopicData(v_topic_name, ZERO_UUID, v_partitions, unknown), pos
 
 
 def _d26(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S5.unpack_from(mv, pos)
     pos += 6
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -503,27 +651,40 @@ def _d26(mv, pos):
         for _ in range(n):
             item, pos = _d25(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return AlterPartitionResponse(v_throttle_time_ms, v_error_code, v_topics, unknown), pos
 
 
 def _d27(mv, pos):
     (v_partition_index, v_error_code, v_leader_id, v_leader_epoch,) = _S6.unpack_from(mv, pos)
     pos += 14
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_isr, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_isr is None:
         raise ProtocolError('null isr')
-    else:
-        v_isr, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     (v_leader_recovery_state, v_partition_epoch,) = _S3.unpack_from(mv, pos)
     pos += 5
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterPartitionResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_isr, v_leader_recovery_state, v_partition_epoch, unknown), pos
 
 
 def _d28(mv, pos):
     v_topic_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 21)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 21 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -532,14 +693,25 @@ def _d28(mv, pos):
         for _ in range(n):
             item, pos = _d27(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterPartitionResponse_TopicData(v_topic_name, ZERO_UUID, v_partitions, unknown), pos
 
 
 def _d29(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S5.unpack_from(mv, pos)
     pos += 6
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -548,14 +720,25 @@ def _d29(mv, pos):
         for _ in range(n):
             item, pos = _d28(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return AlterPartitionResponse(v_throttle_time_ms, v_error_code, v_topics, unknown), pos
 
 
 def _d30(mv, pos):
     (v_topic_id,) = _S4.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 21)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 21 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -564,14 +747,25 @@ def _d30(mv, pos):
         for _ in range(n):
             item, pos = _d27(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterPartitionResponse_TopicData('', v_topic_id, v_partitions, unknown), pos
 
 
 def _d31(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S5.unpack_from(mv, pos)
     pos += 6
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -580,15 +774,21 @@ def _d31(mv, pos):
         for _ in range(n):
             item, pos = _d30(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return AlterPartitionResponse(v_throttle_time_ms, v_error_code, v_topics, unknown), pos
 
 
 def _e32(o, b, sp):
     b += _S6.pack(o.partition_index, o.error_code, o.leader_id, o.leader_epoch)
-    write_compact_count(b, o.isr)
+    n = len(o.isr) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.isr:
-        write_packed_array(b, o.isr, 'i')
+        n = len(o.isr)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.isr)
     b += _S2.pack(o.partition_epoch)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
@@ -598,7 +798,8 @@ def _e32(o, b, sp):
 
 def _e33(o, b, sp):
     write_compact_string(b, o.topic_name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e32(item, b, sp)
@@ -610,7 +811,8 @@ def _e33(o, b, sp):
 
 def _e34(o, b, sp):
     b += _S5.pack(o.throttle_time_ms, o.error_code)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e33(item, b, sp)
@@ -622,9 +824,11 @@ def _e34(o, b, sp):
 
 def _e35(o, b, sp):
     b += _S6.pack(o.partition_index, o.error_code, o.leader_id, o.leader_epoch)
-    write_compact_count(b, o.isr)
+    n = len(o.isr) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.isr:
-        write_packed_array(b, o.isr, 'i')
+        n = len(o.isr)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.isr)
     b += _S3.pack(o.leader_recovery_state, o.partition_epoch)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
@@ -634,7 +838,8 @@ def _e35(o, b, sp):
 
 def _e36(o, b, sp):
     write_compact_string(b, o.topic_name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e35(item, b, sp)
@@ -646,7 +851,8 @@ def _e36(o, b, sp):
 
 def _e37(o, b, sp):
     b += _S5.pack(o.throttle_time_ms, o.error_code)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e36(item, b, sp)
@@ -658,7 +864,8 @@ def _e37(o, b, sp):
 
 def _e38(o, b, sp):
     b += _S4.pack(o.topic_id)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e35(item, b, sp)
@@ -670,7 +877,8 @@ def _e38(o, b, sp):
 
 def _e39(o, b, sp):
     b += _S5.pack(o.throttle_time_ms, o.error_code)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e38(item, b, sp)

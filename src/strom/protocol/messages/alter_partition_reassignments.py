@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>i')
 _S1 = struct.Struct('>ih')
@@ -122,18 +130,25 @@ class AlterPartitionReassignmentsResponse:
 def _d0(mv, pos):
     (v_partition_index,) = _S0.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
-        v_replicas = None
+    v_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _AlterPartitionReassignmentsRequest_ReassignablePartition(v_partition_index, v_replicas, unknown), pos
 
 
 def _d1(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 6)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 6 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -142,14 +157,25 @@ def _d1(mv, pos):
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterPartitionReassignmentsRequest_ReassignableTopic(v_name, v_partitions, unknown), pos
 
 
 def _d2(mv, pos):
     (v_timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -158,7 +184,11 @@ def _d2(mv, pos):
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return AlterPartitionReassignmentsRequest(v_timeout_ms, v_topics, unknown), pos
 
 
@@ -166,7 +196,8 @@ def _e3(o, b, sp):
     b += _S0.pack(o.partition_index)
     write_compact_count(b, o.replicas)
     if o.replicas:
-        write_packed_array(b, o.replicas, 'i')
+        n = len(o.replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.replicas)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -175,7 +206,8 @@ def _e3(o, b, sp):
 
 def _e4(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e3(item, b, sp)
@@ -187,7 +219,8 @@ def _e4(o, b, sp):
 
 def _e5(o, b, sp):
     b += _S0.pack(o.timeout_ms)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e4(item, b, sp)
@@ -201,13 +234,24 @@ def _d6(mv, pos):
     (v_partition_index, v_error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
     v_error_message, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterPartitionReassignmentsResponse_ReassignablePartitionResponse(v_partition_index, v_error_code, v_error_message, unknown), pos
 
 
 def _d7(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 8)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 8 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -216,7 +260,11 @@ def _d7(mv, pos):
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterPartitionReassignmentsResponse_ReassignableTopicResponse(v_name, v_partitions, unknown), pos
 
 
@@ -224,7 +272,14 @@ def _d8(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
     v_error_message, pos = read_compact_nullable_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null responses')
     else:
@@ -233,7 +288,11 @@ def _d8(mv, pos):
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return AlterPartitionReassignmentsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_responses, unknown), pos
 
 
@@ -248,7 +307,8 @@ def _e9(o, b, sp):
 
 def _e10(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e9(item, b, sp)
@@ -261,7 +321,8 @@ def _e10(o, b, sp):
 def _e11(o, b, sp):
     b += _S1.pack(o.throttle_time_ms, o.error_code)
     write_compact_nullable_string(b, o.error_message)
-    write_compact_count(b, o.responses)
+    n = len(o.responses) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.responses:
         for item in o.responses:
             _e10(item, b, sp)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>b')
 _S1 = struct.Struct('>bi')
@@ -118,7 +126,11 @@ def _d0(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
     (v_mechanism,) = _S0.unpack_from(mv, pos)
     pos += 1
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterUserScramCredentialsRequest_ScramCredentialDeletion(v_name, v_mechanism, unknown), pos
 
 
@@ -128,12 +140,23 @@ def _d1(mv, pos):
     pos += 5
     v_salt, pos = read_compact_bytes(mv, pos)
     v_salted_password, pos = read_compact_bytes(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterUserScramCredentialsRequest_ScramCredentialUpsertion(v_name, v_mechanism, v_iterations, v_salt, v_salted_password, unknown), pos
 
 
 def _d2(mv, pos):
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null deletions')
     else:
@@ -142,7 +165,14 @@ def _d2(mv, pos):
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 9)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 9 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null upsertions')
     else:
@@ -151,7 +181,11 @@ def _d2(mv, pos):
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return AlterUserScramCredentialsRequest(v_deletions, v_upsertions, unknown), pos
 
 
@@ -176,11 +210,13 @@ def _e4(o, b, sp):
 
 
 def _e5(o, b, sp):
-    write_compact_count(b, o.deletions)
+    n = len(o.deletions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.deletions:
         for item in o.deletions:
             _e3(item, b, sp)
-    write_compact_count(b, o.upsertions)
+    n = len(o.upsertions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.upsertions:
         for item in o.upsertions:
             _e4(item, b, sp)
@@ -195,14 +231,25 @@ def _d6(mv, pos):
     (v_error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
     v_error_message, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult(v_user, v_error_code, v_error_message, unknown), pos
 
 
 def _d7(mv, pos):
     (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 5)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 5 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null results')
     else:
@@ -211,7 +258,11 @@ def _d7(mv, pos):
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return AlterUserScramCredentialsResponse(v_throttle_time_ms, v_results, unknown), pos
 
 
@@ -227,7 +278,8 @@ def _e8(o, b, sp):
 
 def _e9(o, b, sp):
     b += _S2.pack(o.throttle_time_ms)
-    write_compact_count(b, o.results)
+    n = len(o.results) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.results:
         for item in o.results:
             _e8(item, b, sp)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>h')
 _S1 = struct.Struct('>hhh')
@@ -127,7 +135,11 @@ def _d0(mv, pos):
 def _d1(mv, pos):
     v_client_software_name, pos = read_compact_string(mv, pos)
     v_client_software_version, pos = read_compact_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ApiVersionsRequest(v_client_software_name, v_client_software_version, unknown), pos
 
 
@@ -185,7 +197,11 @@ def _d6(mv, pos):
 def _d7(mv, pos):
     (v_api_key, v_min_version, v_max_version,) = _S1.unpack_from(mv, pos)
     pos += 6
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ApiVersionsResponse_ApiVersion(v_api_key, v_min_version, v_max_version, unknown), pos
 
 
@@ -193,7 +209,11 @@ def _d8(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
     (v_min_version, v_max_version,) = _S3.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ApiVersionsResponse_SupportedFeatureKey(v_name, v_min_version, v_max_version, unknown), pos
 
 
@@ -201,14 +221,25 @@ def _d9(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
     (v_max_version_level, v_min_version_level,) = _S3.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ApiVersionsResponse_FinalizedFeatureKey(v_name, v_max_version_level, v_min_version_level, unknown), pos
 
 
 def _d10(mv, pos):
     (v_error_code,) = _S0.unpack_from(mv, pos)
     pos += 2
-    n, pos = read_compact_count(mv, pos, 7)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 7 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null api_keys')
     else:
@@ -228,7 +259,14 @@ def _d10(mv, pos):
     for _ in range(n_tags):
         tag, pos, end = read_tag_header(mv, pos)
         if tag == 0:
-            n, pos = read_compact_count(mv, pos, 6)
+            n = mv[pos]
+            if n < 128:
+                pos += 1
+            else:
+                n, pos = read_uvarint(mv, pos)
+            n -= 1
+            if n > 0 and n * 6 > len(mv) - pos:
+                raise_count(n, len(mv) - pos)
             if n < 0:
                 raise ProtocolError('null supported_features')
             else:
@@ -243,7 +281,14 @@ def _d10(mv, pos):
             pos += 8
             check_tag_end(pos, end, 1)
         elif tag == 2:
-            n, pos = read_compact_count(mv, pos, 6)
+            n = mv[pos]
+            if n < 128:
+                pos += 1
+            else:
+                n, pos = read_uvarint(mv, pos)
+            n -= 1
+            if n > 0 and n * 6 > len(mv) - pos:
+                raise_count(n, len(mv) - pos)
             if n < 0:
                 raise ProtocolError('null finalized_features')
             else:
@@ -314,31 +359,34 @@ def _e16(o, b, sp):
 
 def _e17(o, b, sp):
     b += _S0.pack(o.error_code)
-    write_compact_count(b, o.api_keys)
+    n = len(o.api_keys) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.api_keys:
         for item in o.api_keys:
             _e14(item, b, sp)
     b += _S2.pack(o.throttle_time_ms)
     tags = list(o.unknown_tags) if o.unknown_tags else []
-    if o.supported_features != []:
+    if not (not o.supported_features):
         t = bytearray()
-        write_compact_count(t, o.supported_features)
+        n = len(o.supported_features) + 1
+        t += SMALL_UVARINT[n] if n < 128 else uvarint(n)
         if o.supported_features:
             for item in o.supported_features:
                 _e15(item, t, None)
         tags.append((0, t))
-    if o.finalized_features_epoch != -1:
+    if not (o.finalized_features_epoch == -1):
         t = bytearray()
         t += _S4.pack(o.finalized_features_epoch)
         tags.append((1, t))
-    if o.finalized_features != []:
+    if not (not o.finalized_features):
         t = bytearray()
-        write_compact_count(t, o.finalized_features)
+        n = len(o.finalized_features) + 1
+        t += SMALL_UVARINT[n] if n < 128 else uvarint(n)
         if o.finalized_features:
             for item in o.finalized_features:
                 _e16(item, t, None)
         tags.append((2, t))
-    if o.zk_migration_ready != False:
+    if not (o.zk_migration_ready == False):
         t = bytearray()
         t += _S5.pack(o.zk_migration_ready)
         tags.append((3, t))

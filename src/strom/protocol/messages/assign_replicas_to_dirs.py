@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>iq')
 _S1 = struct.Struct('>16s')
@@ -138,14 +146,25 @@ class AssignReplicasToDirsResponse:
 def _d0(mv, pos):
     (v_partition_index,) = _S2.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AssignReplicasToDirsRequest_PartitionData(v_partition_index, unknown), pos
 
 
 def _d1(mv, pos):
     (v_topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 5)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 5 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -154,14 +173,25 @@ def _d1(mv, pos):
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AssignReplicasToDirsRequest_TopicData(v_topic_id, v_partitions, unknown), pos
 
 
 def _d2(mv, pos):
     (v_id,) = _S1.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -170,14 +200,25 @@ def _d2(mv, pos):
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AssignReplicasToDirsRequest_DirectoryData(v_id, v_topics, unknown), pos
 
 
 def _d3(mv, pos):
     (v_broker_id, v_broker_epoch,) = _S0.unpack_from(mv, pos)
     pos += 12
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null directories')
     else:
@@ -186,7 +227,11 @@ def _d3(mv, pos):
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return AssignReplicasToDirsRequest(v_broker_id, v_broker_epoch, v_directories, unknown), pos
 
 
@@ -200,7 +245,8 @@ def _e4(o, b, sp):
 
 def _e5(o, b, sp):
     b += _S1.pack(o.topic_id)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e4(item, b, sp)
@@ -212,7 +258,8 @@ def _e5(o, b, sp):
 
 def _e6(o, b, sp):
     b += _S1.pack(o.id)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e5(item, b, sp)
@@ -224,7 +271,8 @@ def _e6(o, b, sp):
 
 def _e7(o, b, sp):
     b += _S0.pack(o.broker_id, o.broker_epoch)
-    write_compact_count(b, o.directories)
+    n = len(o.directories) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.directories:
         for item in o.directories:
             _e6(item, b, sp)
@@ -237,14 +285,25 @@ def _e7(o, b, sp):
 def _d8(mv, pos):
     (v_partition_index, v_error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AssignReplicasToDirsResponse_PartitionData(v_partition_index, v_error_code, unknown), pos
 
 
 def _d9(mv, pos):
     (v_topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 7)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 7 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -253,14 +312,25 @@ def _d9(mv, pos):
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AssignReplicasToDirsResponse_TopicData(v_topic_id, v_partitions, unknown), pos
 
 
 def _d10(mv, pos):
     (v_id,) = _S1.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -269,14 +339,25 @@ def _d10(mv, pos):
         for _ in range(n):
             item, pos = _d9(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _AssignReplicasToDirsResponse_DirectoryData(v_id, v_topics, unknown), pos
 
 
 def _d11(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null directories')
     else:
@@ -285,7 +366,11 @@ def _d11(mv, pos):
         for _ in range(n):
             item, pos = _d10(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return AssignReplicasToDirsResponse(v_throttle_time_ms, v_error_code, v_directories, unknown), pos
 
 
@@ -299,7 +384,8 @@ def _e12(o, b, sp):
 
 def _e13(o, b, sp):
     b += _S1.pack(o.topic_id)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e12(item, b, sp)
@@ -311,7 +397,8 @@ def _e13(o, b, sp):
 
 def _e14(o, b, sp):
     b += _S1.pack(o.id)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e13(item, b, sp)
@@ -323,7 +410,8 @@ def _e14(o, b, sp):
 
 def _e15(o, b, sp):
     b += _S3.pack(o.throttle_time_ms, o.error_code)
-    write_compact_count(b, o.directories)
+    n = len(o.directories) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.directories:
         for item in o.directories:
             _e14(item, b, sp)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>iii')
 _S1 = struct.Struct('>i')
@@ -182,13 +190,24 @@ def _d2(mv, pos):
 def _d3(mv, pos):
     (v_partition_index, v_voter_directory_id, v_leader_id, v_leader_epoch,) = _S2.unpack_from(mv, pos)
     pos += 28
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _BeginQuorumEpochRequest_PartitionData(v_partition_index, v_voter_directory_id, v_leader_id, v_leader_epoch, unknown), pos
 
 
 def _d4(mv, pos):
     v_topic_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 29)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 29 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -197,7 +216,11 @@ def _d4(mv, pos):
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _BeginQuorumEpochRequest_TopicData(v_topic_name, v_partitions, unknown), pos
 
 
@@ -206,7 +229,11 @@ def _d5(mv, pos):
     v_host, pos = read_compact_string(mv, pos)
     (v_port,) = _S3.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _BeginQuorumEpochRequest_LeaderEndpoint(v_name, v_host, v_port, unknown), pos
 
 
@@ -214,7 +241,14 @@ def _d6(mv, pos):
     v_cluster_id, pos = read_compact_nullable_string(mv, pos)
     (v_voter_id,) = _S1.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -223,7 +257,14 @@ def _d6(mv, pos):
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 5)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 5 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null leader_endpoints')
     else:
@@ -232,7 +273,11 @@ def _d6(mv, pos):
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return BeginQuorumEpochRequest(v_cluster_id, v_voter_id, v_topics, v_leader_endpoints, unknown), pos
 
 
@@ -266,7 +311,8 @@ def _e10(o, b, sp):
 
 def _e11(o, b, sp):
     write_compact_string(b, o.topic_name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e10(item, b, sp)
@@ -289,11 +335,13 @@ def _e12(o, b, sp):
 def _e13(o, b, sp):
     write_compact_nullable_string(b, o.cluster_id)
     b += _S1.pack(o.voter_id)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e11(item, b, sp)
-    write_compact_count(b, o.leader_endpoints)
+    n = len(o.leader_endpoints) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.leader_endpoints:
         for item in o.leader_endpoints:
             _e12(item, b, sp)
@@ -341,13 +389,24 @@ def _d16(mv, pos):
 def _d17(mv, pos):
     (v_partition_index, v_error_code, v_leader_id, v_leader_epoch,) = _S5.unpack_from(mv, pos)
     pos += 14
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _BeginQuorumEpochResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, unknown), pos
 
 
 def _d18(mv, pos):
     v_topic_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 15)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 15 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -356,7 +415,11 @@ def _d18(mv, pos):
         for _ in range(n):
             item, pos = _d17(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _BeginQuorumEpochResponse_TopicData(v_topic_name, v_partitions, unknown), pos
 
 
@@ -366,14 +429,25 @@ def _d19(mv, pos):
     v_host, pos = read_compact_string(mv, pos)
     (v_port,) = _S3.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _BeginQuorumEpochResponse_NodeEndpoint(v_node_id, v_host, v_port, unknown), pos
 
 
 def _d20(mv, pos):
     (v_error_code,) = _S4.unpack_from(mv, pos)
     pos += 2
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -388,7 +462,14 @@ def _d20(mv, pos):
     for _ in range(n_tags):
         tag, pos, end = read_tag_header(mv, pos)
         if tag == 0:
-            n, pos = read_compact_count(mv, pos, 8)
+            n = mv[pos]
+            if n < 128:
+                pos += 1
+            else:
+                n, pos = read_uvarint(mv, pos)
+            n -= 1
+            if n > 0 and n * 8 > len(mv) - pos:
+                raise_count(n, len(mv) - pos)
             if n < 0:
                 raise ProtocolError('null node_endpoints')
             else:
@@ -436,7 +517,8 @@ def _e24(o, b, sp):
 
 def _e25(o, b, sp):
     write_compact_string(b, o.topic_name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e24(item, b, sp)
@@ -458,14 +540,16 @@ def _e26(o, b, sp):
 
 def _e27(o, b, sp):
     b += _S4.pack(o.error_code)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e25(item, b, sp)
     tags = list(o.unknown_tags) if o.unknown_tags else []
-    if o.node_endpoints != []:
+    if not (not o.node_endpoints):
         t = bytearray()
-        write_compact_count(t, o.node_endpoints)
+        n = len(o.node_endpoints) + 1
+        t += SMALL_UVARINT[n] if n < 128 else uvarint(n)
         if o.node_endpoints:
             for item in o.node_endpoints:
                 _e26(item, t, None)

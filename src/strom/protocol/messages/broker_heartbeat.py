@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>iqq??')
 _S1 = struct.Struct('>ih???')
@@ -94,7 +102,11 @@ class BrokerHeartbeatResponse:
 def _d0(mv, pos):
     (v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down,) = _S0.unpack_from(mv, pos)
     pos += 22
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return BrokerHeartbeatRequest(v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down, [], unknown), pos
 
 
@@ -107,7 +119,14 @@ def _d1(mv, pos):
     for _ in range(n_tags):
         tag, pos, end = read_tag_header(mv, pos)
         if tag == 0:
-            n, pos = read_compact_count(mv, pos, 16)
+            n = mv[pos]
+            if n < 128:
+                pos += 1
+            else:
+                n, pos = read_uvarint(mv, pos)
+            n -= 1
+            if n > 0 and n * 16 > len(mv) - pos:
+                raise_count(n, len(mv) - pos)
             if n < 0:
                 raise ProtocolError('null offline_log_dirs')
             else:
@@ -133,9 +152,10 @@ def _e2(o, b, sp):
 def _e3(o, b, sp):
     b += _S0.pack(o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down)
     tags = list(o.unknown_tags) if o.unknown_tags else []
-    if o.offline_log_dirs != []:
+    if not (not o.offline_log_dirs):
         t = bytearray()
-        write_compact_count(t, o.offline_log_dirs)
+        n = len(o.offline_log_dirs) + 1
+        t += SMALL_UVARINT[n] if n < 128 else uvarint(n)
         if o.offline_log_dirs:
             t += b''.join(o.offline_log_dirs)
         tags.append((0, t))
@@ -148,7 +168,11 @@ def _e3(o, b, sp):
 def _d4(mv, pos):
     (v_throttle_time_ms, v_error_code, v_is_caught_up, v_is_fenced, v_should_shut_down,) = _S1.unpack_from(mv, pos)
     pos += 9
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return BrokerHeartbeatResponse(v_throttle_time_ms, v_error_code, v_is_caught_up, v_is_fenced, v_should_shut_down, unknown), pos
 
 

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>i')
 _S1 = struct.Struct('>16s')
@@ -121,7 +129,11 @@ def _d0(mv, pos):
     v_host, pos = read_compact_string(mv, pos)
     (v_port, v_security_protocol,) = _S2.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _BrokerRegistrationRequest_Listener(v_name, v_host, v_port, v_security_protocol, unknown), pos
 
 
@@ -129,7 +141,11 @@ def _d1(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
     (v_min_supported_version, v_max_supported_version,) = _S3.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _BrokerRegistrationRequest_Feature(v_name, v_min_supported_version, v_max_supported_version, unknown), pos
 
 
@@ -139,7 +155,14 @@ def _d2(mv, pos):
     v_cluster_id, pos = read_compact_string(mv, pos)
     (v_incarnation_id,) = _S1.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 7)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 7 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null listeners')
     else:
@@ -148,7 +171,14 @@ def _d2(mv, pos):
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 6)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 6 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null features')
     else:
@@ -158,7 +188,11 @@ def _d2(mv, pos):
             item, pos = _d1(mv, pos)
             append(item)
     v_rack, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return BrokerRegistrationRequest(v_broker_id, v_cluster_id, v_incarnation_id, v_listeners, v_features, v_rack, False, [], -1, unknown), pos
 
 
@@ -168,7 +202,14 @@ def _d3(mv, pos):
     v_cluster_id, pos = read_compact_string(mv, pos)
     (v_incarnation_id,) = _S1.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 7)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 7 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null listeners')
     else:
@@ -177,7 +218,14 @@ def _d3(mv, pos):
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 6)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 6 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null features')
     else:
@@ -189,7 +237,11 @@ def _d3(mv, pos):
     v_rack, pos = read_compact_nullable_string(mv, pos)
     (v_is_migrating_zk_broker,) = _S4.unpack_from(mv, pos)
     pos += 1
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return BrokerRegistrationRequest(v_broker_id, v_cluster_id, v_incarnation_id, v_listeners, v_features, v_rack, v_is_migrating_zk_broker, [], -1, unknown), pos
 
 
@@ -199,7 +251,14 @@ def _d4(mv, pos):
     v_cluster_id, pos = read_compact_string(mv, pos)
     (v_incarnation_id,) = _S1.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 7)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 7 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null listeners')
     else:
@@ -208,7 +267,14 @@ def _d4(mv, pos):
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 6)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 6 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null features')
     else:
@@ -220,13 +286,24 @@ def _d4(mv, pos):
     v_rack, pos = read_compact_nullable_string(mv, pos)
     (v_is_migrating_zk_broker,) = _S4.unpack_from(mv, pos)
     pos += 1
-    n, pos = read_compact_count(mv, pos, 16)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 16 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null log_dirs')
     else:
         v_log_dirs = [bytes(mv[p:p + 16]) for p in range(pos, pos + 16 * n, 16)]
         pos += 16 * n
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return BrokerRegistrationRequest(v_broker_id, v_cluster_id, v_incarnation_id, v_listeners, v_features, v_rack, v_is_migrating_zk_broker, v_log_dirs, -1, unknown), pos
 
 
@@ -236,7 +313,14 @@ def _d5(mv, pos):
     v_cluster_id, pos = read_compact_string(mv, pos)
     (v_incarnation_id,) = _S1.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 7)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 7 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null listeners')
     else:
@@ -245,7 +329,14 @@ def _d5(mv, pos):
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 6)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 6 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null features')
     else:
@@ -257,7 +348,14 @@ def _d5(mv, pos):
     v_rack, pos = read_compact_nullable_string(mv, pos)
     (v_is_migrating_zk_broker,) = _S4.unpack_from(mv, pos)
     pos += 1
-    n, pos = read_compact_count(mv, pos, 16)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 16 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null log_dirs')
     else:
@@ -265,7 +363,11 @@ def _d5(mv, pos):
         pos += 16 * n
     (v_previous_broker_epoch,) = _S5.unpack_from(mv, pos)
     pos += 8
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return BrokerRegistrationRequest(v_broker_id, v_cluster_id, v_incarnation_id, v_listeners, v_features, v_rack, v_is_migrating_zk_broker, v_log_dirs, v_previous_broker_epoch, unknown), pos
 
 
@@ -292,11 +394,13 @@ def _e8(o, b, sp):
     b += _S0.pack(o.broker_id)
     write_compact_string(b, o.cluster_id)
     b += _S1.pack(o.incarnation_id)
-    write_compact_count(b, o.listeners)
+    n = len(o.listeners) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.listeners:
         for item in o.listeners:
             _e6(item, b, sp)
-    write_compact_count(b, o.features)
+    n = len(o.features) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.features:
         for item in o.features:
             _e7(item, b, sp)
@@ -311,11 +415,13 @@ def _e9(o, b, sp):
     b += _S0.pack(o.broker_id)
     write_compact_string(b, o.cluster_id)
     b += _S1.pack(o.incarnation_id)
-    write_compact_count(b, o.listeners)
+    n = len(o.listeners) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.listeners:
         for item in o.listeners:
             _e6(item, b, sp)
-    write_compact_count(b, o.features)
+    n = len(o.features) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.features:
         for item in o.features:
             _e7(item, b, sp)
@@ -331,17 +437,20 @@ def _e10(o, b, sp):
     b += _S0.pack(o.broker_id)
     write_compact_string(b, o.cluster_id)
     b += _S1.pack(o.incarnation_id)
-    write_compact_count(b, o.listeners)
+    n = len(o.listeners) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.listeners:
         for item in o.listeners:
             _e6(item, b, sp)
-    write_compact_count(b, o.features)
+    n = len(o.features) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.features:
         for item in o.features:
             _e7(item, b, sp)
     write_compact_nullable_string(b, o.rack)
     b += _S4.pack(o.is_migrating_zk_broker)
-    write_compact_count(b, o.log_dirs)
+    n = len(o.log_dirs) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.log_dirs:
         b += b''.join(o.log_dirs)
     if o.unknown_tags:
@@ -354,17 +463,20 @@ def _e11(o, b, sp):
     b += _S0.pack(o.broker_id)
     write_compact_string(b, o.cluster_id)
     b += _S1.pack(o.incarnation_id)
-    write_compact_count(b, o.listeners)
+    n = len(o.listeners) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.listeners:
         for item in o.listeners:
             _e6(item, b, sp)
-    write_compact_count(b, o.features)
+    n = len(o.features) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.features:
         for item in o.features:
             _e7(item, b, sp)
     write_compact_nullable_string(b, o.rack)
     b += _S4.pack(o.is_migrating_zk_broker)
-    write_compact_count(b, o.log_dirs)
+    n = len(o.log_dirs) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.log_dirs:
         b += b''.join(o.log_dirs)
     b += _S5.pack(o.previous_broker_epoch)
@@ -377,7 +489,11 @@ def _e11(o, b, sp):
 def _d12(mv, pos):
     (v_throttle_time_ms, v_error_code, v_broker_epoch,) = _S6.unpack_from(mv, pos)
     pos += 14
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return BrokerRegistrationResponse(v_throttle_time_ms, v_error_code, v_broker_epoch, unknown), pos
 
 

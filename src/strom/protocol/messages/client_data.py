@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>?')
 _S1 = struct.Struct('>hh')
@@ -262,7 +270,11 @@ def _d0(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
     (v_token_authenticated,) = _S0.unpack_from(mv, pos)
     pos += 1
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DefaultPrincipalData(v_type, v_name, v_token_authenticated, unknown), pos
 
 
@@ -279,7 +291,11 @@ def _e1(o, b, sp):
 def _d2(mv, pos):
     (v_version, v_k_raft_version,) = _S1.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return KRaftVersionRecord(v_version, v_k_raft_version, unknown), pos
 
 
@@ -294,14 +310,25 @@ def _e3(o, b, sp):
 def _d4(mv, pos):
     (v_voter_id,) = _S3.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _LeaderChangeMessage_Voter(v_voter_id, ZERO_UUID, unknown), pos
 
 
 def _d5(mv, pos):
     (v_version, v_leader_id,) = _S2.unpack_from(mv, pos)
     pos += 6
-    n, pos = read_compact_count(mv, pos, 5)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 5 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null voters')
     else:
@@ -310,7 +337,14 @@ def _d5(mv, pos):
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 5)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 5 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null granting_voters')
     else:
@@ -319,21 +353,36 @@ def _d5(mv, pos):
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return LeaderChangeMessage(v_version, v_leader_id, v_voters, v_granting_voters, unknown), pos
 
 
 def _d6(mv, pos):
     (v_voter_id, v_voter_directory_id,) = _S4.unpack_from(mv, pos)
     pos += 20
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _LeaderChangeMessage_Voter(v_voter_id, v_voter_directory_id, unknown), pos
 
 
 def _d7(mv, pos):
     (v_version, v_leader_id,) = _S2.unpack_from(mv, pos)
     pos += 6
-    n, pos = read_compact_count(mv, pos, 21)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 21 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null voters')
     else:
@@ -342,7 +391,14 @@ def _d7(mv, pos):
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 21)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 21 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null granting_voters')
     else:
@@ -351,7 +407,11 @@ def _d7(mv, pos):
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return LeaderChangeMessage(v_version, v_leader_id, v_voters, v_granting_voters, unknown), pos
 
 
@@ -365,11 +425,13 @@ def _e8(o, b, sp):
 
 def _e9(o, b, sp):
     b += _S2.pack(o.version, o.leader_id)
-    write_compact_count(b, o.voters)
+    n = len(o.voters) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.voters:
         for item in o.voters:
             _e8(item, b, sp)
-    write_compact_count(b, o.granting_voters)
+    n = len(o.granting_voters) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.granting_voters:
         for item in o.granting_voters:
             _e8(item, b, sp)
@@ -389,11 +451,13 @@ def _e10(o, b, sp):
 
 def _e11(o, b, sp):
     b += _S2.pack(o.version, o.leader_id)
-    write_compact_count(b, o.voters)
+    n = len(o.voters) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.voters:
         for item in o.voters:
             _e10(item, b, sp)
-    write_compact_count(b, o.granting_voters)
+    n = len(o.granting_voters) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.granting_voters:
         for item in o.granting_voters:
             _e10(item, b, sp)
@@ -406,7 +470,11 @@ def _e11(o, b, sp):
 def _d12(mv, pos):
     (v_version,) = _S5.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return SnapshotFooterRecord(v_version, unknown), pos
 
 
@@ -421,7 +489,11 @@ def _e13(o, b, sp):
 def _d14(mv, pos):
     (v_version, v_last_contained_log_timestamp,) = _S6.unpack_from(mv, pos)
     pos += 10
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return SnapshotHeaderRecord(v_version, v_last_contained_log_timestamp, unknown), pos
 
 
@@ -438,21 +510,36 @@ def _d16(mv, pos):
     v_host, pos = read_compact_string(mv, pos)
     (v_port,) = _S7.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _VotersRecord_Endpoint(v_name, v_host, v_port, unknown), pos
 
 
 def _d17(mv, pos):
     (v_min_supported_version, v_max_supported_version,) = _S1.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _VotersRecord_KRaftVersionFeature(v_min_supported_version, v_max_supported_version, unknown), pos
 
 
 def _d18(mv, pos):
     (v_voter_id, v_voter_directory_id,) = _S4.unpack_from(mv, pos)
     pos += 20
-    n, pos = read_compact_count(mv, pos, 5)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 5 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null endpoints')
     else:
@@ -462,14 +549,25 @@ def _d18(mv, pos):
             item, pos = _d16(mv, pos)
             append(item)
     v_k_raft_version_feature, pos = _d17(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _VotersRecord_Voter(v_voter_id, v_voter_directory_id, v_endpoints, v_k_raft_version_feature, unknown), pos
 
 
 def _d19(mv, pos):
     (v_version,) = _S5.unpack_from(mv, pos)
     pos += 2
-    n, pos = read_compact_count(mv, pos, 27)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 27 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null voters')
     else:
@@ -478,7 +576,11 @@ def _d19(mv, pos):
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return VotersRecord(v_version, v_voters, unknown), pos
 
 
@@ -502,7 +604,8 @@ def _e21(o, b, sp):
 
 def _e22(o, b, sp):
     b += _S4.pack(o.voter_id, o.voter_directory_id)
-    write_compact_count(b, o.endpoints)
+    n = len(o.endpoints) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.endpoints:
         for item in o.endpoints:
             _e20(item, b, sp)
@@ -515,7 +618,8 @@ def _e22(o, b, sp):
 
 def _e23(o, b, sp):
     b += _S5.pack(o.version)
-    write_compact_count(b, o.voters)
+    n = len(o.voters) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.voters:
         for item in o.voters:
             _e22(item, b, sp)

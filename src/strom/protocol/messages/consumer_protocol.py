@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>i')
 
@@ -102,11 +110,9 @@ class ConsumerProtocolSubscription:
 
 def _d0(mv, pos):
     v_topic, pos = read_string(mv, pos)
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_partitions, pos = read_array(mv, pos, _AF_i, 4)
+    if v_partitions is None:
         raise ProtocolError('null partitions')
-    else:
-        v_partitions, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     return _ConsumerProtocolAssignment_TopicPartition(v_topic, v_partitions, None), pos
 
 
@@ -128,7 +134,8 @@ def _e2(o, b, sp):
     write_string(b, o.topic)
     write_count(b, o.partitions)
     if o.partitions:
-        write_packed_array(b, o.partitions, 'i')
+        n = len(o.partitions)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.partitions)
 
 
 def _e3(o, b, sp):
@@ -151,11 +158,9 @@ def _d4(mv, pos):
 
 def _d5(mv, pos):
     v_topic, pos = read_string(mv, pos)
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_partitions, pos = read_array(mv, pos, _AF_i, 4)
+    if v_partitions is None:
         raise ProtocolError('null partitions')
-    else:
-        v_partitions, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     return _ConsumerProtocolSubscription_TopicPartition(v_topic, v_partitions, None), pos
 
 

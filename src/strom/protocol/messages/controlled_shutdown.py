@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>i')
 _S1 = struct.Struct('>iq')
@@ -108,7 +116,11 @@ def _d1(mv, pos):
 def _d2(mv, pos):
     (v_broker_id, v_broker_epoch,) = _S1.unpack_from(mv, pos)
     pos += 12
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ControlledShutdownRequest(v_broker_id, v_broker_epoch, unknown), pos
 
 
@@ -154,14 +166,25 @@ def _d8(mv, pos):
     v_topic_name, pos = read_compact_string(mv, pos)
     (v_partition_index,) = _S0.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ControlledShutdownResponse_RemainingPartition(v_topic_name, v_partition_index, unknown), pos
 
 
 def _d9(mv, pos):
     (v_error_code,) = _S2.unpack_from(mv, pos)
     pos += 2
-    n, pos = read_compact_count(mv, pos, 6)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 6 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null remaining_partitions')
     else:
@@ -170,7 +193,11 @@ def _d9(mv, pos):
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ControlledShutdownResponse(v_error_code, v_remaining_partitions, unknown), pos
 
 
@@ -198,7 +225,8 @@ def _e12(o, b, sp):
 
 def _e13(o, b, sp):
     b += _S2.pack(o.error_code)
-    write_compact_count(b, o.remaining_partitions)
+    n = len(o.remaining_partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.remaining_partitions:
         for item in o.remaining_partitions:
             _e12(item, b, sp)

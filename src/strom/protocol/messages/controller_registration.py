@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>i16s?')
 _S1 = struct.Struct('>Hh')
@@ -114,7 +122,11 @@ def _d0(mv, pos):
     v_host, pos = read_compact_string(mv, pos)
     (v_port, v_security_protocol,) = _S1.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ControllerRegistrationRequest_Listener(v_name, v_host, v_port, v_security_protocol, unknown), pos
 
 
@@ -122,14 +134,25 @@ def _d1(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
     (v_min_supported_version, v_max_supported_version,) = _S2.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ControllerRegistrationRequest_Feature(v_name, v_min_supported_version, v_max_supported_version, unknown), pos
 
 
 def _d2(mv, pos):
     (v_controller_id, v_incarnation_id, v_zk_migration_ready,) = _S0.unpack_from(mv, pos)
     pos += 21
-    n, pos = read_compact_count(mv, pos, 7)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 7 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null listeners')
     else:
@@ -138,7 +161,14 @@ def _d2(mv, pos):
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 6)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 6 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null features')
     else:
@@ -147,7 +177,11 @@ def _d2(mv, pos):
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ControllerRegistrationRequest(v_controller_id, v_incarnation_id, v_zk_migration_ready, v_listeners, v_features, unknown), pos
 
 
@@ -172,11 +206,13 @@ def _e4(o, b, sp):
 
 def _e5(o, b, sp):
     b += _S0.pack(o.controller_id, o.incarnation_id, o.zk_migration_ready)
-    write_compact_count(b, o.listeners)
+    n = len(o.listeners) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.listeners:
         for item in o.listeners:
             _e3(item, b, sp)
-    write_compact_count(b, o.features)
+    n = len(o.features) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.features:
         for item in o.features:
             _e4(item, b, sp)
@@ -190,7 +226,11 @@ def _d6(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
     v_error_message, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ControllerRegistrationResponse(v_throttle_time_ms, v_error_code, v_error_message, unknown), pos
 
 

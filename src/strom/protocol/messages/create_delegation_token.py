@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>q')
 _S1 = struct.Struct('>h')
@@ -129,12 +137,23 @@ def _d1(mv, pos):
 def _d2(mv, pos):
     v_principal_type, pos = read_compact_string(mv, pos)
     v_principal_name, pos = read_compact_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _CreateDelegationTokenRequest_CreatableRenewers(v_principal_type, v_principal_name, unknown), pos
 
 
 def _d3(mv, pos):
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null renewers')
     else:
@@ -145,14 +164,25 @@ def _d3(mv, pos):
             append(item)
     (v_max_lifetime_ms,) = _S0.unpack_from(mv, pos)
     pos += 8
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return CreateDelegationTokenRequest('', '', v_renewers, v_max_lifetime_ms, unknown), pos
 
 
 def _d4(mv, pos):
     v_owner_principal_type, pos = read_compact_nullable_string(mv, pos)
     v_owner_principal_name, pos = read_compact_nullable_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null renewers')
     else:
@@ -163,7 +193,11 @@ def _d4(mv, pos):
             append(item)
     (v_max_lifetime_ms,) = _S0.unpack_from(mv, pos)
     pos += 8
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return CreateDelegationTokenRequest(v_owner_principal_type, v_owner_principal_name, v_renewers, v_max_lifetime_ms, unknown), pos
 
 
@@ -190,7 +224,8 @@ def _e7(o, b, sp):
 
 
 def _e8(o, b, sp):
-    write_compact_count(b, o.renewers)
+    n = len(o.renewers) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.renewers:
         for item in o.renewers:
             _e7(item, b, sp)
@@ -204,7 +239,8 @@ def _e8(o, b, sp):
 def _e9(o, b, sp):
     write_compact_nullable_string(b, o.owner_principal_type)
     write_compact_nullable_string(b, o.owner_principal_name)
-    write_compact_count(b, o.renewers)
+    n = len(o.renewers) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.renewers:
         for item in o.renewers:
             _e7(item, b, sp)
@@ -240,7 +276,11 @@ def _d11(mv, pos):
     v_hmac, pos = read_compact_bytes(mv, pos)
     (v_throttle_time_ms,) = _S3.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return CreateDelegationTokenResponse(v_error_code, v_principal_type, v_principal_name, '', '', v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms, v_token_id, v_hmac, v_throttle_time_ms, unknown), pos
 
 
@@ -257,7 +297,11 @@ def _d12(mv, pos):
     v_hmac, pos = read_compact_bytes(mv, pos)
     (v_throttle_time_ms,) = _S3.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return CreateDelegationTokenResponse(v_error_code, v_principal_type, v_principal_name, v_token_requester_principal_type, v_token_requester_principal_name, v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms, v_token_id, v_hmac, v_throttle_time_ms, unknown), pos
 
 

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>i')
 _S1 = struct.Struct('>i?')
@@ -112,11 +120,9 @@ class CreatePartitionsResponse:
 
 
 def _d0(mv, pos):
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_broker_ids, pos = read_array(mv, pos, _AF_i, 4)
+    if v_broker_ids is None:
         raise ProtocolError('null broker_ids')
-    else:
-        v_broker_ids, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     return _CreatePartitionsRequest_CreatePartitionsAssignment(v_broker_ids, None), pos
 
 
@@ -152,12 +158,14 @@ def _d2(mv, pos):
 
 
 def _d3(mv, pos):
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_broker_ids, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_broker_ids is None:
         raise ProtocolError('null broker_ids')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_broker_ids, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _CreatePartitionsRequest_CreatePartitionsAssignment(v_broker_ids, unknown), pos
 
 
@@ -165,7 +173,14 @@ def _d4(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
     (v_count,) = _S0.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 2)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 2 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         v_assignments = None
     else:
@@ -174,12 +189,23 @@ def _d4(mv, pos):
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _CreatePartitionsRequest_CreatePartitionsTopic(v_name, v_count, v_assignments, unknown), pos
 
 
 def _d5(mv, pos):
-    n, pos = read_compact_count(mv, pos, 7)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 7 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -190,14 +216,19 @@ def _d5(mv, pos):
             append(item)
     (v_timeout_ms, v_validate_only,) = _S1.unpack_from(mv, pos)
     pos += 5
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return CreatePartitionsRequest(v_topics, v_timeout_ms, v_validate_only, unknown), pos
 
 
 def _e6(o, b, sp):
     write_count(b, o.broker_ids)
     if o.broker_ids:
-        write_packed_array(b, o.broker_ids, 'i')
+        n = len(o.broker_ids)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.broker_ids)
 
 
 def _e7(o, b, sp):
@@ -218,9 +249,11 @@ def _e8(o, b, sp):
 
 
 def _e9(o, b, sp):
-    write_compact_count(b, o.broker_ids)
+    n = len(o.broker_ids) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.broker_ids:
-        write_packed_array(b, o.broker_ids, 'i')
+        n = len(o.broker_ids)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.broker_ids)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -241,7 +274,8 @@ def _e10(o, b, sp):
 
 
 def _e11(o, b, sp):
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e10(item, b, sp)
@@ -280,14 +314,25 @@ def _d14(mv, pos):
     (v_error_code,) = _S2.unpack_from(mv, pos)
     pos += 2
     v_error_message, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _CreatePartitionsResponse_CreatePartitionsTopicResult(v_name, v_error_code, v_error_message, unknown), pos
 
 
 def _d15(mv, pos):
     (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 5)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 5 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null results')
     else:
@@ -296,7 +341,11 @@ def _d15(mv, pos):
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return CreatePartitionsResponse(v_throttle_time_ms, v_results, unknown), pos
 
 
@@ -326,7 +375,8 @@ def _e18(o, b, sp):
 
 def _e19(o, b, sp):
     b += _S0.pack(o.throttle_time_ms)
-    write_compact_count(b, o.results)
+    n = len(o.results) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.results:
         for item in o.results:
             _e18(item, b, sp)

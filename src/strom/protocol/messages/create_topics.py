@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>ih')
 _S1 = struct.Struct('>i')
@@ -144,11 +152,9 @@ class CreateTopicsResponse:
 def _d0(mv, pos):
     (v_partition_index,) = _S1.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_broker_ids, pos = read_array(mv, pos, _AF_i, 4)
+    if v_broker_ids is None:
         raise ProtocolError('null broker_ids')
-    else:
-        v_broker_ids, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     return _CreateTopicsRequest_CreatableReplicaAssignment(v_partition_index, v_broker_ids, None), pos
 
 
@@ -216,19 +222,25 @@ def _d4(mv, pos):
 def _d5(mv, pos):
     (v_partition_index,) = _S1.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_broker_ids, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_broker_ids is None:
         raise ProtocolError('null broker_ids')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_broker_ids, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _CreateTopicsRequest_CreatableReplicaAssignment(v_partition_index, v_broker_ids, unknown), pos
 
 
 def _d6(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
     v_value, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _CreateTopicsRequest_CreatableTopicConfig(v_name, v_value, unknown), pos
 
 
@@ -236,7 +248,14 @@ def _d7(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
     (v_num_partitions, v_replication_factor,) = _S0.unpack_from(mv, pos)
     pos += 6
-    n, pos = read_compact_count(mv, pos, 6)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 6 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null assignments')
     else:
@@ -245,7 +264,14 @@ def _d7(mv, pos):
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null configs')
     else:
@@ -254,12 +280,23 @@ def _d7(mv, pos):
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _CreateTopicsRequest_CreatableTopic(v_name, v_num_partitions, v_replication_factor, v_assignments, v_configs, unknown), pos
 
 
 def _d8(mv, pos):
-    n, pos = read_compact_count(mv, pos, 10)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 10 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -270,7 +307,11 @@ def _d8(mv, pos):
             append(item)
     (v_timeout_ms, v_validate_only,) = _S2.unpack_from(mv, pos)
     pos += 5
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return CreateTopicsRequest(v_topics, v_timeout_ms, v_validate_only, unknown), pos
 
 
@@ -278,7 +319,8 @@ def _e9(o, b, sp):
     b += _S1.pack(o.partition_index)
     write_count(b, o.broker_ids)
     if o.broker_ids:
-        write_packed_array(b, o.broker_ids, 'i')
+        n = len(o.broker_ids)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.broker_ids)
 
 
 def _e10(o, b, sp):
@@ -317,9 +359,11 @@ def _e13(o, b, sp):
 
 def _e14(o, b, sp):
     b += _S1.pack(o.partition_index)
-    write_compact_count(b, o.broker_ids)
+    n = len(o.broker_ids) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.broker_ids:
-        write_packed_array(b, o.broker_ids, 'i')
+        n = len(o.broker_ids)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.broker_ids)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -338,11 +382,13 @@ def _e15(o, b, sp):
 def _e16(o, b, sp):
     write_compact_string(b, o.name)
     b += _S0.pack(o.num_partitions, o.replication_factor)
-    write_compact_count(b, o.assignments)
+    n = len(o.assignments) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.assignments:
         for item in o.assignments:
             _e14(item, b, sp)
-    write_compact_count(b, o.configs)
+    n = len(o.configs) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.configs:
         for item in o.configs:
             _e15(item, b, sp)
@@ -353,7 +399,8 @@ def _e16(o, b, sp):
 
 
 def _e17(o, b, sp):
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e16(item, b, sp)
@@ -425,7 +472,11 @@ def _d23(mv, pos):
     v_value, pos = read_compact_nullable_string(mv, pos)
     (v_read_only, v_config_source, v_is_sensitive,) = _S4.unpack_from(mv, pos)
     pos += 3
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _CreateTopicsResponse_CreatableTopicConfigs(v_name, v_value, v_read_only, v_config_source, v_is_sensitive, unknown), pos
 
 
@@ -436,7 +487,14 @@ def _d24(mv, pos):
     v_error_message, pos = read_compact_nullable_string(mv, pos)
     (v_num_partitions, v_replication_factor,) = _S0.unpack_from(mv, pos)
     pos += 6
-    n, pos = read_compact_count(mv, pos, 6)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 6 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         v_configs = None
     else:
@@ -465,7 +523,14 @@ def _d24(mv, pos):
 def _d25(mv, pos):
     (v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 12)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 12 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -474,7 +539,11 @@ def _d25(mv, pos):
         for _ in range(n):
             item, pos = _d24(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return CreateTopicsResponse(v_throttle_time_ms, v_topics, unknown), pos
 
 
@@ -485,7 +554,14 @@ def _d26(mv, pos):
     v_error_message, pos = read_compact_nullable_string(mv, pos)
     (v_num_partitions, v_replication_factor,) = _S0.unpack_from(mv, pos)
     pos += 6
-    n, pos = read_compact_count(mv, pos, 6)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 6 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         v_configs = None
     else:
@@ -514,7 +590,14 @@ def _d26(mv, pos):
 def _d27(mv, pos):
     (v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 28)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 28 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -523,7 +606,11 @@ def _d27(mv, pos):
         for _ in range(n):
             item, pos = _d26(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return CreateTopicsResponse(v_throttle_time_ms, v_topics, unknown), pos
 
 
@@ -580,7 +667,7 @@ def _e34(o, b, sp):
         for item in o.configs:
             _e33(item, b, sp)
     tags = list(o.unknown_tags) if o.unknown_tags else []
-    if o.topic_config_error_code != 0:
+    if not (o.topic_config_error_code == 0):
         t = bytearray()
         t += _S3.pack(o.topic_config_error_code)
         tags.append((0, t))
@@ -592,7 +679,8 @@ def _e34(o, b, sp):
 
 def _e35(o, b, sp):
     b += _S1.pack(o.throttle_time_ms)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e34(item, b, sp)
@@ -612,7 +700,7 @@ def _e36(o, b, sp):
         for item in o.configs:
             _e33(item, b, sp)
     tags = list(o.unknown_tags) if o.unknown_tags else []
-    if o.topic_config_error_code != 0:
+    if not (o.topic_config_error_code == 0):
         t = bytearray()
         t += _S3.pack(o.topic_config_error_code)
         tags.append((0, t))
@@ -624,7 +712,8 @@ def _e36(o, b, sp):
 
 def _e37(o, b, sp):
     b += _S1.pack(o.throttle_time_ms)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e36(item, b, sp)

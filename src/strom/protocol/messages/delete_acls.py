@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>b')
 _S1 = struct.Struct('>bb')
@@ -182,12 +190,23 @@ def _d4(mv, pos):
     v_host_filter, pos = read_compact_nullable_string(mv, pos)
     (v_operation, v_permission_type,) = _S1.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DeleteAclsRequest_DeleteAclsFilter(v_resource_type_filter, v_resource_name_filter, v_pattern_type_filter, v_principal_filter, v_host_filter, v_operation, v_permission_type, unknown), pos
 
 
 def _d5(mv, pos):
-    n, pos = read_compact_count(mv, pos, 8)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 8 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null filters')
     else:
@@ -196,7 +215,11 @@ def _d5(mv, pos):
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DeleteAclsRequest(v_filters, unknown), pos
 
 
@@ -245,7 +268,8 @@ def _e10(o, b, sp):
 
 
 def _e11(o, b, sp):
-    write_compact_count(b, o.filters)
+    n = len(o.filters) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.filters:
         for item in o.filters:
             _e10(item, b, sp)
@@ -360,7 +384,11 @@ def _d18(mv, pos):
     v_host, pos = read_compact_string(mv, pos)
     (v_operation, v_permission_type,) = _S1.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DeleteAclsResponse_DeleteAclsMatchingAcl(v_error_code, v_error_message, v_resource_type, v_resource_name, v_pattern_type, v_principal, v_host, v_operation, v_permission_type, unknown), pos
 
 
@@ -368,7 +396,14 @@ def _d19(mv, pos):
     (v_error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
     v_error_message, pos = read_compact_nullable_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 11)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 11 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null matching_acls')
     else:
@@ -377,14 +412,25 @@ def _d19(mv, pos):
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DeleteAclsResponse_DeleteAclsFilterResult(v_error_code, v_error_message, v_matching_acls, unknown), pos
 
 
 def _d20(mv, pos):
     (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 5)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 5 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null filter_results')
     else:
@@ -393,7 +439,11 @@ def _d20(mv, pos):
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DeleteAclsResponse(v_throttle_time_ms, v_filter_results, unknown), pos
 
 
@@ -470,7 +520,8 @@ def _e27(o, b, sp):
 def _e28(o, b, sp):
     b += _S3.pack(o.error_code)
     write_compact_nullable_string(b, o.error_message)
-    write_compact_count(b, o.matching_acls)
+    n = len(o.matching_acls) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.matching_acls:
         for item in o.matching_acls:
             _e27(item, b, sp)
@@ -482,7 +533,8 @@ def _e28(o, b, sp):
 
 def _e29(o, b, sp):
     b += _S2.pack(o.throttle_time_ms)
-    write_compact_count(b, o.filter_results)
+    n = len(o.filter_results) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.filter_results:
         for item in o.filter_results:
             _e28(item, b, sp)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>i')
 _S1 = struct.Struct('>h')
@@ -101,12 +109,23 @@ def _d0(mv, pos):
 
 
 def _d1(mv, pos):
-    n, pos = read_compact_count(mv, pos, 1)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 1 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null groups_names')
     else:
         v_groups_names, pos = read_string_array(mv, pos, n, True)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DeleteGroupsRequest(v_groups_names, unknown), pos
 
 
@@ -118,7 +137,8 @@ def _e2(o, b, sp):
 
 
 def _e3(o, b, sp):
-    write_compact_count(b, o.groups_names)
+    n = len(o.groups_names) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.groups_names:
         for item in o.groups_names:
             write_compact_string(b, item)
@@ -154,14 +174,25 @@ def _d6(mv, pos):
     v_group_id, pos = read_compact_string(mv, pos)
     (v_error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DeleteGroupsResponse_DeletableGroupResult(v_group_id, v_error_code, unknown), pos
 
 
 def _d7(mv, pos):
     (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 4)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 4 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null results')
     else:
@@ -170,7 +201,11 @@ def _d7(mv, pos):
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DeleteGroupsResponse(v_throttle_time_ms, v_results, unknown), pos
 
 
@@ -198,7 +233,8 @@ def _e10(o, b, sp):
 
 def _e11(o, b, sp):
     b += _S0.pack(o.throttle_time_ms)
-    write_compact_count(b, o.results)
+    n = len(o.results) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.results:
         for item in o.results:
             _e10(item, b, sp)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>i')
 _S1 = struct.Struct('>16s')
@@ -117,14 +125,25 @@ def _d0(mv, pos):
 
 
 def _d1(mv, pos):
-    n, pos = read_compact_count(mv, pos, 1)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 1 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topic_names')
     else:
         v_topic_names, pos = read_string_array(mv, pos, n, True)
     (v_timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DeleteTopicsRequest([], v_topic_names, v_timeout_ms, unknown), pos
 
 
@@ -132,12 +151,23 @@ def _d2(mv, pos):
     v_name, pos = read_compact_nullable_string(mv, pos)
     (v_topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DeleteTopicsRequest_DeleteTopicState(v_name, v_topic_id, unknown), pos
 
 
 def _d3(mv, pos):
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -148,7 +178,11 @@ def _d3(mv, pos):
             append(item)
     (v_timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DeleteTopicsRequest(v_topics, [], v_timeout_ms, unknown), pos
 
 
@@ -161,7 +195,8 @@ def _e4(o, b, sp):
 
 
 def _e5(o, b, sp):
-    write_compact_count(b, o.topic_names)
+    n = len(o.topic_names) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topic_names:
         for item in o.topic_names:
             write_compact_string(b, item)
@@ -182,7 +217,8 @@ def _e6(o, b, sp):
 
 
 def _e7(o, b, sp):
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e6(item, b, sp)
@@ -232,14 +268,25 @@ def _d11(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
     (v_error_code,) = _S2.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DeleteTopicsResponse_DeletableTopicResult(v_name, ZERO_UUID, v_error_code, None, unknown), pos
 
 
 def _d12(mv, pos):
     (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 4)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 4 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null responses')
     else:
@@ -248,7 +295,11 @@ def _d12(mv, pos):
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DeleteTopicsResponse(v_throttle_time_ms, v_responses, unknown), pos
 
 
@@ -257,14 +308,25 @@ def _d13(mv, pos):
     (v_error_code,) = _S2.unpack_from(mv, pos)
     pos += 2
     v_error_message, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DeleteTopicsResponse_DeletableTopicResult(v_name, ZERO_UUID, v_error_code, v_error_message, unknown), pos
 
 
 def _d14(mv, pos):
     (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 5)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 5 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null responses')
     else:
@@ -273,7 +335,11 @@ def _d14(mv, pos):
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DeleteTopicsResponse(v_throttle_time_ms, v_responses, unknown), pos
 
 
@@ -282,14 +348,25 @@ def _d15(mv, pos):
     (v_topic_id, v_error_code,) = _S3.unpack_from(mv, pos)
     pos += 18
     v_error_message, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DeleteTopicsResponse_DeletableTopicResult(v_name, v_topic_id, v_error_code, v_error_message, unknown), pos
 
 
 def _d16(mv, pos):
     (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 21)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 21 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null responses')
     else:
@@ -298,7 +375,11 @@ def _d16(mv, pos):
         for _ in range(n):
             item, pos = _d15(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DeleteTopicsResponse(v_throttle_time_ms, v_responses, unknown), pos
 
 
@@ -333,7 +414,8 @@ def _e20(o, b, sp):
 
 def _e21(o, b, sp):
     b += _S0.pack(o.throttle_time_ms)
-    write_compact_count(b, o.responses)
+    n = len(o.responses) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.responses:
         for item in o.responses:
             _e20(item, b, sp)
@@ -355,7 +437,8 @@ def _e22(o, b, sp):
 
 def _e23(o, b, sp):
     b += _S0.pack(o.throttle_time_ms)
-    write_compact_count(b, o.responses)
+    n = len(o.responses) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.responses:
         for item in o.responses:
             _e22(item, b, sp)
@@ -377,7 +460,8 @@ def _e24(o, b, sp):
 
 def _e25(o, b, sp):
     b += _S0.pack(o.throttle_time_ms)
-    write_compact_count(b, o.responses)
+    n = len(o.responses) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.responses:
         for item in o.responses:
             _e24(item, b, sp)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>b')
 _S1 = struct.Struct('>bb')
@@ -146,7 +154,11 @@ def _d2(mv, pos):
     v_host_filter, pos = read_compact_nullable_string(mv, pos)
     (v_operation, v_permission_type,) = _S1.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeAclsRequest(v_resource_type_filter, v_resource_name_filter, v_pattern_type_filter, v_principal_filter, v_host_filter, v_operation, v_permission_type, unknown), pos
 
 
@@ -259,7 +271,11 @@ def _d11(mv, pos):
     v_host, pos = read_compact_string(mv, pos)
     (v_operation, v_permission_type,) = _S1.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeAclsResponse_AclDescription(v_principal, v_host, v_operation, v_permission_type, unknown), pos
 
 
@@ -269,7 +285,14 @@ def _d12(mv, pos):
     v_resource_name, pos = read_compact_string(mv, pos)
     (v_pattern_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    n, pos = read_compact_count(mv, pos, 5)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 5 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null acls')
     else:
@@ -278,7 +301,11 @@ def _d12(mv, pos):
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeAclsResponse_DescribeAclsResource(v_resource_type, v_resource_name, v_pattern_type, v_acls, unknown), pos
 
 
@@ -286,7 +313,14 @@ def _d13(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
     v_error_message, pos = read_compact_nullable_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 5)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 5 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null resources')
     else:
@@ -295,7 +329,11 @@ def _d13(mv, pos):
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeAclsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_resources, unknown), pos
 
 
@@ -356,7 +394,8 @@ def _e20(o, b, sp):
     b += _S0.pack(o.resource_type)
     write_compact_string(b, o.resource_name)
     b += _S0.pack(o.pattern_type)
-    write_compact_count(b, o.acls)
+    n = len(o.acls) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.acls:
         for item in o.acls:
             _e19(item, b, sp)
@@ -369,7 +408,8 @@ def _e20(o, b, sp):
 def _e21(o, b, sp):
     b += _S2.pack(o.throttle_time_ms, o.error_code)
     write_compact_nullable_string(b, o.error_message)
-    write_compact_count(b, o.resources)
+    n = len(o.resources) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.resources:
         for item in o.resources:
             _e20(item, b, sp)

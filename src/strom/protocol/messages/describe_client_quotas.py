@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>b')
 _S1 = struct.Struct('>?')
@@ -149,12 +157,23 @@ def _d2(mv, pos):
     (v_match_type,) = _S0.unpack_from(mv, pos)
     pos += 1
     v_match, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeClientQuotasRequest_ComponentData(v_entity_type, v_match_type, v_match, unknown), pos
 
 
 def _d3(mv, pos):
-    n, pos = read_compact_count(mv, pos, 4)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 4 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null components')
     else:
@@ -165,7 +184,11 @@ def _d3(mv, pos):
             append(item)
     (v_strict,) = _S1.unpack_from(mv, pos)
     pos += 1
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeClientQuotasRequest(v_components, v_strict, unknown), pos
 
 
@@ -194,7 +217,8 @@ def _e6(o, b, sp):
 
 
 def _e7(o, b, sp):
-    write_compact_count(b, o.components)
+    n = len(o.components) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.components:
         for item in o.components:
             _e6(item, b, sp)
@@ -259,7 +283,11 @@ def _d11(mv, pos):
 def _d12(mv, pos):
     v_entity_type, pos = read_compact_string(mv, pos)
     v_entity_name, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeClientQuotasResponse_EntityData(v_entity_type, v_entity_name, unknown), pos
 
 
@@ -267,12 +295,23 @@ def _d13(mv, pos):
     v_key, pos = read_compact_string(mv, pos)
     (v_value,) = _S3.unpack_from(mv, pos)
     pos += 8
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeClientQuotasResponse_ValueData(v_key, v_value, unknown), pos
 
 
 def _d14(mv, pos):
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null entity')
     else:
@@ -281,7 +320,14 @@ def _d14(mv, pos):
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 10)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 10 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null values')
     else:
@@ -290,7 +336,11 @@ def _d14(mv, pos):
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeClientQuotasResponse_EntryData(v_entity, v_values, unknown), pos
 
 
@@ -298,7 +348,14 @@ def _d15(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
     v_error_message, pos = read_compact_nullable_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         v_entries = None
     else:
@@ -307,7 +364,11 @@ def _d15(mv, pos):
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeClientQuotasResponse(v_throttle_time_ms, v_error_code, v_error_message, v_entries, unknown), pos
 
 
@@ -360,11 +421,13 @@ def _e21(o, b, sp):
 
 
 def _e22(o, b, sp):
-    write_compact_count(b, o.entity)
+    n = len(o.entity) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.entity:
         for item in o.entity:
             _e20(item, b, sp)
-    write_compact_count(b, o.values)
+    n = len(o.values) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.values:
         for item in o.values:
             _e21(item, b, sp)

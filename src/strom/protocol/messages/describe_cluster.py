@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>?')
 _S1 = struct.Struct('>?b')
@@ -106,14 +114,22 @@ class DescribeClusterResponse:
 def _d0(mv, pos):
     (v_include_cluster_authorized_operations,) = _S0.unpack_from(mv, pos)
     pos += 1
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeClusterRequest(v_include_cluster_authorized_operations, 1, unknown), pos
 
 
 def _d1(mv, pos):
     (v_include_cluster_authorized_operations, v_endpoint_type,) = _S1.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeClusterRequest(v_include_cluster_authorized_operations, v_endpoint_type, unknown), pos
 
 
@@ -140,7 +156,11 @@ def _d4(mv, pos):
     (v_port,) = _S3.unpack_from(mv, pos)
     pos += 4
     v_rack, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeClusterResponse_DescribeClusterBroker(v_broker_id, v_host, v_port, v_rack, unknown), pos
 
 
@@ -151,7 +171,14 @@ def _d5(mv, pos):
     v_cluster_id, pos = read_compact_string(mv, pos)
     (v_controller_id,) = _S3.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 11)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 11 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null brokers')
     else:
@@ -162,7 +189,11 @@ def _d5(mv, pos):
             append(item)
     (v_cluster_authorized_operations,) = _S3.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeClusterResponse(v_throttle_time_ms, v_error_code, v_error_message, 1, v_cluster_id, v_controller_id, v_brokers, v_cluster_authorized_operations, unknown), pos
 
 
@@ -175,7 +206,14 @@ def _d6(mv, pos):
     v_cluster_id, pos = read_compact_string(mv, pos)
     (v_controller_id,) = _S3.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 11)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 11 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null brokers')
     else:
@@ -186,7 +224,11 @@ def _d6(mv, pos):
             append(item)
     (v_cluster_authorized_operations,) = _S3.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeClusterResponse(v_throttle_time_ms, v_error_code, v_error_message, v_endpoint_type, v_cluster_id, v_controller_id, v_brokers, v_cluster_authorized_operations, unknown), pos
 
 
@@ -206,7 +248,8 @@ def _e8(o, b, sp):
     write_compact_nullable_string(b, o.error_message)
     write_compact_string(b, o.cluster_id)
     b += _S3.pack(o.controller_id)
-    write_compact_count(b, o.brokers)
+    n = len(o.brokers) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.brokers:
         for item in o.brokers:
             _e7(item, b, sp)
@@ -223,7 +266,8 @@ def _e9(o, b, sp):
     b += _S4.pack(o.endpoint_type)
     write_compact_string(b, o.cluster_id)
     b += _S3.pack(o.controller_id)
-    write_compact_count(b, o.brokers)
+    n = len(o.brokers) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.brokers:
         for item in o.brokers:
             _e7(item, b, sp)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>b')
 _S1 = struct.Struct('>?')
@@ -193,17 +201,35 @@ def _d4(mv, pos):
     (v_resource_type,) = _S0.unpack_from(mv, pos)
     pos += 1
     v_resource_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 1)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 1 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         v_configuration_keys = None
     else:
         v_configuration_keys, pos = read_string_array(mv, pos, n, True)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeConfigsRequest_DescribeConfigsResource(v_resource_type, v_resource_name, v_configuration_keys, unknown), pos
 
 
 def _d5(mv, pos):
-    n, pos = read_compact_count(mv, pos, 4)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 4 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null resources')
     else:
@@ -214,7 +240,11 @@ def _d5(mv, pos):
             append(item)
     (v_include_synonyms, v_include_documentation,) = _S2.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeConfigsRequest(v_resources, v_include_synonyms, v_include_documentation, unknown), pos
 
 
@@ -264,7 +294,8 @@ def _e10(o, b, sp):
 
 
 def _e11(o, b, sp):
-    write_compact_count(b, o.resources)
+    n = len(o.resources) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.resources:
         for item in o.resources:
             _e10(item, b, sp)
@@ -435,7 +466,11 @@ def _d22(mv, pos):
     v_value, pos = read_compact_nullable_string(mv, pos)
     (v_source,) = _S0.unpack_from(mv, pos)
     pos += 1
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeConfigsResponse_DescribeConfigsSynonym(v_name, v_value, v_source, unknown), pos
 
 
@@ -444,7 +479,14 @@ def _d23(mv, pos):
     v_value, pos = read_compact_nullable_string(mv, pos)
     (v_read_only, v_config_source, v_is_sensitive,) = _S6.unpack_from(mv, pos)
     pos += 3
-    n, pos = read_compact_count(mv, pos, 4)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 4 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null synonyms')
     else:
@@ -456,7 +498,11 @@ def _d23(mv, pos):
     (v_config_type,) = _S0.unpack_from(mv, pos)
     pos += 1
     v_documentation, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeConfigsResponse_DescribeConfigsResourceResult(v_name, v_value, v_read_only, False, v_config_source, v_is_sensitive, v_synonyms, v_config_type, v_documentation, unknown), pos
 
 
@@ -467,7 +513,14 @@ def _d24(mv, pos):
     (v_resource_type,) = _S0.unpack_from(mv, pos)
     pos += 1
     v_resource_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 9)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 9 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null configs')
     else:
@@ -476,14 +529,25 @@ def _d24(mv, pos):
         for _ in range(n):
             item, pos = _d23(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeConfigsResponse_DescribeConfigsResult(v_error_code, v_error_message, v_resource_type, v_resource_name, v_configs, unknown), pos
 
 
 def _d25(mv, pos):
     (v_throttle_time_ms,) = _S3.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 7)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 7 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null results')
     else:
@@ -492,7 +556,11 @@ def _d25(mv, pos):
         for _ in range(n):
             item, pos = _d24(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeConfigsResponse(v_throttle_time_ms, v_results, unknown), pos
 
 
@@ -601,7 +669,8 @@ def _e37(o, b, sp):
     write_compact_string(b, o.name)
     write_compact_nullable_string(b, o.value)
     b += _S6.pack(o.read_only, o.config_source, o.is_sensitive)
-    write_compact_count(b, o.synonyms)
+    n = len(o.synonyms) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.synonyms:
         for item in o.synonyms:
             _e36(item, b, sp)
@@ -618,7 +687,8 @@ def _e38(o, b, sp):
     write_compact_nullable_string(b, o.error_message)
     b += _S0.pack(o.resource_type)
     write_compact_string(b, o.resource_name)
-    write_compact_count(b, o.configs)
+    n = len(o.configs) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.configs:
         for item in o.configs:
             _e37(item, b, sp)
@@ -630,7 +700,8 @@ def _e38(o, b, sp):
 
 def _e39(o, b, sp):
     b += _S3.pack(o.throttle_time_ms)
-    write_compact_count(b, o.results)
+    n = len(o.results) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.results:
         for item in o.results:
             _e38(item, b, sp)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>h')
 _S1 = struct.Struct('>qqq')
@@ -139,12 +147,23 @@ def _d1(mv, pos):
 def _d2(mv, pos):
     v_principal_type, pos = read_compact_string(mv, pos)
     v_principal_name, pos = read_compact_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeDelegationTokenRequest_DescribeDelegationTokenOwner(v_principal_type, v_principal_name, unknown), pos
 
 
 def _d3(mv, pos):
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         v_owners = None
     else:
@@ -153,7 +172,11 @@ def _d3(mv, pos):
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeDelegationTokenRequest(v_owners, unknown), pos
 
 
@@ -234,7 +257,11 @@ def _d10(mv, pos):
 def _d11(mv, pos):
     v_principal_type, pos = read_compact_string(mv, pos)
     v_principal_name, pos = read_compact_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(v_principal_type, v_principal_name, unknown), pos
 
 
@@ -245,7 +272,14 @@ def _d12(mv, pos):
     pos += 24
     v_token_id, pos = read_compact_string(mv, pos)
     v_hmac, pos = read_compact_bytes(mv, pos)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null renewers')
     else:
@@ -254,14 +288,25 @@ def _d12(mv, pos):
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeDelegationTokenResponse_DescribedDelegationToken(v_principal_type, v_principal_name, '', '', v_issue_timestamp, v_expiry_timestamp, v_max_timestamp, v_token_id, v_hmac, v_renewers, unknown), pos
 
 
 def _d13(mv, pos):
     (v_error_code,) = _S0.unpack_from(mv, pos)
     pos += 2
-    n, pos = read_compact_count(mv, pos, 30)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 30 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null tokens')
     else:
@@ -272,7 +317,11 @@ def _d13(mv, pos):
             append(item)
     (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeDelegationTokenResponse(v_error_code, v_tokens, v_throttle_time_ms, unknown), pos
 
 
@@ -285,7 +334,14 @@ def _d14(mv, pos):
     pos += 24
     v_token_id, pos = read_compact_string(mv, pos)
     v_hmac, pos = read_compact_bytes(mv, pos)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null renewers')
     else:
@@ -294,14 +350,25 @@ def _d14(mv, pos):
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeDelegationTokenResponse_DescribedDelegationToken(v_principal_type, v_principal_name, v_token_requester_principal_type, v_token_requester_principal_name, v_issue_timestamp, v_expiry_timestamp, v_max_timestamp, v_token_id, v_hmac, v_renewers, unknown), pos
 
 
 def _d15(mv, pos):
     (v_error_code,) = _S0.unpack_from(mv, pos)
     pos += 2
-    n, pos = read_compact_count(mv, pos, 32)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 32 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null tokens')
     else:
@@ -312,7 +379,11 @@ def _d15(mv, pos):
             append(item)
     (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeDelegationTokenResponse(v_error_code, v_tokens, v_throttle_time_ms, unknown), pos
 
 
@@ -343,7 +414,8 @@ def _e18(o, b, sp):
     b += _S1.pack(o.issue_timestamp, o.expiry_timestamp, o.max_timestamp)
     write_compact_string(b, o.token_id)
     write_compact_bytes(b, o.hmac)
-    write_compact_count(b, o.renewers)
+    n = len(o.renewers) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.renewers:
         for item in o.renewers:
             _e6(item, b, sp)
@@ -355,7 +427,8 @@ def _e18(o, b, sp):
 
 def _e19(o, b, sp):
     b += _S0.pack(o.error_code)
-    write_compact_count(b, o.tokens)
+    n = len(o.tokens) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.tokens:
         for item in o.tokens:
             _e18(item, b, sp)
@@ -374,7 +447,8 @@ def _e20(o, b, sp):
     b += _S1.pack(o.issue_timestamp, o.expiry_timestamp, o.max_timestamp)
     write_compact_string(b, o.token_id)
     write_compact_bytes(b, o.hmac)
-    write_compact_count(b, o.renewers)
+    n = len(o.renewers) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.renewers:
         for item in o.renewers:
             _e6(item, b, sp)
@@ -386,7 +460,8 @@ def _e20(o, b, sp):
 
 def _e21(o, b, sp):
     b += _S0.pack(o.error_code)
-    write_compact_count(b, o.tokens)
+    n = len(o.tokens) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.tokens:
         for item in o.tokens:
             _e20(item, b, sp)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>?')
 _S1 = struct.Struct('>h')
@@ -131,14 +139,25 @@ def _d1(mv, pos):
 
 
 def _d2(mv, pos):
-    n, pos = read_compact_count(mv, pos, 1)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 1 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null groups')
     else:
         v_groups, pos = read_string_array(mv, pos, n, True)
     (v_include_authorized_operations,) = _S0.unpack_from(mv, pos)
     pos += 1
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeGroupsRequest(v_groups, v_include_authorized_operations, unknown), pos
 
 
@@ -158,7 +177,8 @@ def _e4(o, b, sp):
 
 
 def _e5(o, b, sp):
-    write_compact_count(b, o.groups)
+    n = len(o.groups) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.groups:
         for item in o.groups:
             write_compact_string(b, item)
@@ -314,7 +334,11 @@ def _d15(mv, pos):
     v_client_host, pos = read_compact_string(mv, pos)
     v_member_metadata, pos = read_compact_bytes(mv, pos)
     v_member_assignment, pos = read_compact_bytes(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeGroupsResponse_DescribedGroupMember(v_member_id, v_group_instance_id, v_client_id, v_client_host, v_member_metadata, v_member_assignment, unknown), pos
 
 
@@ -325,7 +349,14 @@ def _d16(mv, pos):
     v_group_state, pos = read_compact_string(mv, pos)
     v_protocol_type, pos = read_compact_string(mv, pos)
     v_protocol_data, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 7)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 7 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null members')
     else:
@@ -336,14 +367,25 @@ def _d16(mv, pos):
             append(item)
     (v_authorized_operations,) = _S2.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeGroupsResponse_DescribedGroup(v_error_code, v_group_id, v_group_state, v_protocol_type, v_protocol_data, v_members, v_authorized_operations, unknown), pos
 
 
 def _d17(mv, pos):
     (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 12)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 12 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null groups')
     else:
@@ -352,7 +394,11 @@ def _d17(mv, pos):
         for _ in range(n):
             item, pos = _d16(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeGroupsResponse(v_throttle_time_ms, v_groups, unknown), pos
 
 
@@ -461,7 +507,8 @@ def _e28(o, b, sp):
     write_compact_string(b, o.group_state)
     write_compact_string(b, o.protocol_type)
     write_compact_string(b, o.protocol_data)
-    write_compact_count(b, o.members)
+    n = len(o.members) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.members:
         for item in o.members:
             _e27(item, b, sp)
@@ -474,7 +521,8 @@ def _e28(o, b, sp):
 
 def _e29(o, b, sp):
     b += _S2.pack(o.throttle_time_ms)
-    write_compact_count(b, o.groups)
+    n = len(o.groups) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.groups:
         for item in o.groups:
             _e28(item, b, sp)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>i')
 _S1 = struct.Struct('>h')
@@ -126,11 +134,9 @@ class DescribeLogDirsResponse:
 
 def _d0(mv, pos):
     v_topic, pos = read_string(mv, pos)
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_partitions, pos = read_array(mv, pos, _AF_i, 4)
+    if v_partitions is None:
         raise ProtocolError('null partitions')
-    else:
-        v_partitions, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     return _DescribeLogDirsRequest_DescribableLogDirTopic(v_topic, v_partitions, None), pos
 
 
@@ -149,17 +155,26 @@ def _d1(mv, pos):
 
 def _d2(mv, pos):
     v_topic, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_partitions is None:
         raise ProtocolError('null partitions')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_partitions, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeLogDirsRequest_DescribableLogDirTopic(v_topic, v_partitions, unknown), pos
 
 
 def _d3(mv, pos):
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         v_topics = None
     else:
@@ -168,7 +183,11 @@ def _d3(mv, pos):
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeLogDirsRequest(v_topics, unknown), pos
 
 
@@ -176,7 +195,8 @@ def _e4(o, b, sp):
     write_string(b, o.topic)
     write_count(b, o.partitions)
     if o.partitions:
-        write_packed_array(b, o.partitions, 'i')
+        n = len(o.partitions)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.partitions)
 
 
 def _e5(o, b, sp):
@@ -188,9 +208,11 @@ def _e5(o, b, sp):
 
 def _e6(o, b, sp):
     write_compact_string(b, o.topic)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
-        write_packed_array(b, o.partitions, 'i')
+        n = len(o.partitions)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.partitions)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -262,13 +284,24 @@ def _d11(mv, pos):
 def _d12(mv, pos):
     (v_partition_index, v_partition_size, v_offset_lag, v_is_future_key,) = _S2.unpack_from(mv, pos)
     pos += 21
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeLogDirsResponse_DescribeLogDirsPartition(v_partition_index, v_partition_size, v_offset_lag, v_is_future_key, unknown), pos
 
 
 def _d13(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 22)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 22 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -277,7 +310,11 @@ def _d13(mv, pos):
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeLogDirsResponse_DescribeLogDirsTopic(v_name, v_partitions, unknown), pos
 
 
@@ -285,7 +322,14 @@ def _d14(mv, pos):
     (v_error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
     v_log_dir, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -294,14 +338,25 @@ def _d14(mv, pos):
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeLogDirsResponse_DescribeLogDirsResult(v_error_code, v_log_dir, v_topics, -1, -1, unknown), pos
 
 
 def _d15(mv, pos):
     (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 5)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 5 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null results')
     else:
@@ -310,14 +365,25 @@ def _d15(mv, pos):
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeLogDirsResponse(v_throttle_time_ms, 0, v_results, unknown), pos
 
 
 def _d16(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
-    n, pos = read_compact_count(mv, pos, 5)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 5 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null results')
     else:
@@ -326,7 +392,11 @@ def _d16(mv, pos):
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeLogDirsResponse(v_throttle_time_ms, v_error_code, v_results, unknown), pos
 
 
@@ -334,7 +404,14 @@ def _d17(mv, pos):
     (v_error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
     v_log_dir, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -345,14 +422,25 @@ def _d17(mv, pos):
             append(item)
     (v_total_bytes, v_usable_bytes,) = _S4.unpack_from(mv, pos)
     pos += 16
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeLogDirsResponse_DescribeLogDirsResult(v_error_code, v_log_dir, v_topics, v_total_bytes, v_usable_bytes, unknown), pos
 
 
 def _d18(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
-    n, pos = read_compact_count(mv, pos, 21)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 21 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null results')
     else:
@@ -361,7 +449,11 @@ def _d18(mv, pos):
         for _ in range(n):
             item, pos = _d17(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeLogDirsResponse(v_throttle_time_ms, v_error_code, v_results, unknown), pos
 
 
@@ -404,7 +496,8 @@ def _e23(o, b, sp):
 
 def _e24(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e23(item, b, sp)
@@ -417,7 +510,8 @@ def _e24(o, b, sp):
 def _e25(o, b, sp):
     b += _S1.pack(o.error_code)
     write_compact_string(b, o.log_dir)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e24(item, b, sp)
@@ -429,7 +523,8 @@ def _e25(o, b, sp):
 
 def _e26(o, b, sp):
     b += _S0.pack(o.throttle_time_ms)
-    write_compact_count(b, o.results)
+    n = len(o.results) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.results:
         for item in o.results:
             _e25(item, b, sp)
@@ -441,7 +536,8 @@ def _e26(o, b, sp):
 
 def _e27(o, b, sp):
     b += _S3.pack(o.throttle_time_ms, o.error_code)
-    write_compact_count(b, o.results)
+    n = len(o.results) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.results:
         for item in o.results:
             _e25(item, b, sp)
@@ -454,7 +550,8 @@ def _e27(o, b, sp):
 def _e28(o, b, sp):
     b += _S1.pack(o.error_code)
     write_compact_string(b, o.log_dir)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e24(item, b, sp)
@@ -467,7 +564,8 @@ def _e28(o, b, sp):
 
 def _e29(o, b, sp):
     b += _S3.pack(o.throttle_time_ms, o.error_code)
-    write_compact_count(b, o.results)
+    n = len(o.results) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.results:
         for item in o.results:
             _e28(item, b, sp)

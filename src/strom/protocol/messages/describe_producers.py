@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>i')
 _S1 = struct.Struct('>ih')
@@ -124,17 +132,26 @@ class DescribeProducersResponse:
 
 def _d0(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_partition_indexes, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_partition_indexes is None:
         raise ProtocolError('null partition_indexes')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_partition_indexes, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeProducersRequest_TopicRequest(v_name, v_partition_indexes, unknown), pos
 
 
 def _d1(mv, pos):
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -143,15 +160,21 @@ def _d1(mv, pos):
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeProducersRequest(v_topics, unknown), pos
 
 
 def _e2(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.partition_indexes)
+    n = len(o.partition_indexes) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partition_indexes:
-        write_packed_array(b, o.partition_indexes, 'i')
+        n = len(o.partition_indexes)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.partition_indexes)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -159,7 +182,8 @@ def _e2(o, b, sp):
 
 
 def _e3(o, b, sp):
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e2(item, b, sp)
@@ -172,7 +196,11 @@ def _e3(o, b, sp):
 def _d4(mv, pos):
     (v_producer_id, v_producer_epoch, v_last_sequence, v_last_timestamp, v_coordinator_epoch, v_current_txn_start_offset,) = _S2.unpack_from(mv, pos)
     pos += 36
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeProducersResponse_ProducerState(v_producer_id, v_producer_epoch, v_last_sequence, v_last_timestamp, v_coordinator_epoch, v_current_txn_start_offset, unknown), pos
 
 
@@ -180,7 +208,14 @@ def _d5(mv, pos):
     (v_partition_index, v_error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
     v_error_message, pos = read_compact_nullable_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 37)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 37 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null active_producers')
     else:
@@ -189,13 +224,24 @@ def _d5(mv, pos):
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeProducersResponse_PartitionResponse(v_partition_index, v_error_code, v_error_message, v_active_producers, unknown), pos
 
 
 def _d6(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 9)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 9 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -204,14 +250,25 @@ def _d6(mv, pos):
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeProducersResponse_TopicResponse(v_name, v_partitions, unknown), pos
 
 
 def _d7(mv, pos):
     (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -220,7 +277,11 @@ def _d7(mv, pos):
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeProducersResponse(v_throttle_time_ms, v_topics, unknown), pos
 
 
@@ -235,7 +296,8 @@ def _e8(o, b, sp):
 def _e9(o, b, sp):
     b += _S1.pack(o.partition_index, o.error_code)
     write_compact_nullable_string(b, o.error_message)
-    write_compact_count(b, o.active_producers)
+    n = len(o.active_producers) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.active_producers:
         for item in o.active_producers:
             _e8(item, b, sp)
@@ -247,7 +309,8 @@ def _e9(o, b, sp):
 
 def _e10(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e9(item, b, sp)
@@ -259,7 +322,8 @@ def _e10(o, b, sp):
 
 def _e11(o, b, sp):
     b += _S0.pack(o.throttle_time_ms)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e10(item, b, sp)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>i')
 _S1 = struct.Struct('>h')
@@ -160,13 +168,24 @@ class DescribeQuorumResponse:
 def _d0(mv, pos):
     (v_partition_index,) = _S0.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeQuorumRequest_PartitionData(v_partition_index, unknown), pos
 
 
 def _d1(mv, pos):
     v_topic_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 5)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 5 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -175,12 +194,23 @@ def _d1(mv, pos):
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeQuorumRequest_TopicData(v_topic_name, v_partitions, unknown), pos
 
 
 def _d2(mv, pos):
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -189,7 +219,11 @@ def _d2(mv, pos):
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeQuorumRequest(v_topics, unknown), pos
 
 
@@ -203,7 +237,8 @@ def _e3(o, b, sp):
 
 def _e4(o, b, sp):
     write_compact_string(b, o.topic_name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e3(item, b, sp)
@@ -214,7 +249,8 @@ def _e4(o, b, sp):
 
 
 def _e5(o, b, sp):
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e4(item, b, sp)
@@ -227,14 +263,25 @@ def _e5(o, b, sp):
 def _d6(mv, pos):
     (v_replica_id, v_log_end_offset,) = _S3.unpack_from(mv, pos)
     pos += 12
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeQuorumResponse_ReplicaState(v_replica_id, ZERO_UUID, v_log_end_offset, -1, -1, unknown), pos
 
 
 def _d7(mv, pos):
     (v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_high_watermark,) = _S2.unpack_from(mv, pos)
     pos += 22
-    n, pos = read_compact_count(mv, pos, 13)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 13 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null current_voters')
     else:
@@ -243,7 +290,14 @@ def _d7(mv, pos):
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 13)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 13 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null observers')
     else:
@@ -252,13 +306,24 @@ def _d7(mv, pos):
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeQuorumResponse_PartitionData(v_partition_index, v_error_code, '', v_leader_id, v_leader_epoch, v_high_watermark, v_current_voters, v_observers, unknown), pos
 
 
 def _d8(mv, pos):
     v_topic_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 25)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 25 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -267,14 +332,25 @@ def _d8(mv, pos):
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeQuorumResponse_TopicData(v_topic_name, v_partitions, unknown), pos
 
 
 def _d9(mv, pos):
     (v_error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -283,21 +359,36 @@ def _d9(mv, pos):
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeQuorumResponse(v_error_code, '', v_topics, [], unknown), pos
 
 
 def _d10(mv, pos):
     (v_replica_id, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp,) = _S4.unpack_from(mv, pos)
     pos += 28
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeQuorumResponse_ReplicaState(v_replica_id, ZERO_UUID, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp, unknown), pos
 
 
 def _d11(mv, pos):
     (v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_high_watermark,) = _S2.unpack_from(mv, pos)
     pos += 22
-    n, pos = read_compact_count(mv, pos, 29)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 29 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null current_voters')
     else:
@@ -306,7 +397,14 @@ def _d11(mv, pos):
         for _ in range(n):
             item, pos = _d10(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 29)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 29 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null observers')
     else:
@@ -315,13 +413,24 @@ def _d11(mv, pos):
         for _ in range(n):
             item, pos = _d10(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeQuorumResponse_PartitionData(v_partition_index, v_error_code, '', v_leader_id, v_leader_epoch, v_high_watermark, v_current_voters, v_observers, unknown), pos
 
 
 def _d12(mv, pos):
     v_topic_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 25)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 25 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -330,14 +439,25 @@ def _d12(mv, pos):
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeQuorumResponse_TopicData(v_topic_name, v_partitions, unknown), pos
 
 
 def _d13(mv, pos):
     (v_error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -346,14 +466,22 @@ def _d13(mv, pos):
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeQuorumResponse(v_error_code, '', v_topics, [], unknown), pos
 
 
 def _d14(mv, pos):
     (v_replica_id, v_replica_directory_id, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp,) = _S7.unpack_from(mv, pos)
     pos += 44
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeQuorumResponse_ReplicaState(v_replica_id, v_replica_directory_id, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp, unknown), pos
 
 
@@ -363,7 +491,14 @@ def _d15(mv, pos):
     v_error_message, pos = read_compact_nullable_string(mv, pos)
     (v_leader_id, v_leader_epoch, v_high_watermark,) = _S6.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 45)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 45 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null current_voters')
     else:
@@ -372,7 +507,14 @@ def _d15(mv, pos):
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 45)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 45 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null observers')
     else:
@@ -381,13 +523,24 @@ def _d15(mv, pos):
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeQuorumResponse_PartitionData(v_partition_index, v_error_code, v_error_message, v_leader_id, v_leader_epoch, v_high_watermark, v_current_voters, v_observers, unknown), pos
 
 
 def _d16(mv, pos):
     v_topic_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 26)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 26 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -396,7 +549,11 @@ def _d16(mv, pos):
         for _ in range(n):
             item, pos = _d15(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeQuorumResponse_TopicData(v_topic_name, v_partitions, unknown), pos
 
 
@@ -405,14 +562,25 @@ def _d17(mv, pos):
     v_host, pos = read_compact_string(mv, pos)
     (v_port,) = _S8.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeQuorumResponse_Listener(v_name, v_host, v_port, unknown), pos
 
 
 def _d18(mv, pos):
     (v_node_id,) = _S0.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 5)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 5 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null listeners')
     else:
@@ -421,7 +589,11 @@ def _d18(mv, pos):
         for _ in range(n):
             item, pos = _d17(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeQuorumResponse_Node(v_node_id, v_listeners, unknown), pos
 
 
@@ -429,7 +601,14 @@ def _d19(mv, pos):
     (v_error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
     v_error_message, pos = read_compact_nullable_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -438,7 +617,14 @@ def _d19(mv, pos):
         for _ in range(n):
             item, pos = _d16(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 6)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 6 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null nodes')
     else:
@@ -447,7 +633,11 @@ def _d19(mv, pos):
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeQuorumResponse(v_error_code, v_error_message, v_topics, v_nodes, unknown), pos
 
 
@@ -461,11 +651,13 @@ def _e20(o, b, sp):
 
 def _e21(o, b, sp):
     b += _S2.pack(o.partition_index, o.error_code, o.leader_id, o.leader_epoch, o.high_watermark)
-    write_compact_count(b, o.current_voters)
+    n = len(o.current_voters) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.current_voters:
         for item in o.current_voters:
             _e20(item, b, sp)
-    write_compact_count(b, o.observers)
+    n = len(o.observers) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.observers:
         for item in o.observers:
             _e20(item, b, sp)
@@ -477,7 +669,8 @@ def _e21(o, b, sp):
 
 def _e22(o, b, sp):
     write_compact_string(b, o.topic_name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e21(item, b, sp)
@@ -489,7 +682,8 @@ def _e22(o, b, sp):
 
 def _e23(o, b, sp):
     b += _S1.pack(o.error_code)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e22(item, b, sp)
@@ -509,11 +703,13 @@ def _e24(o, b, sp):
 
 def _e25(o, b, sp):
     b += _S2.pack(o.partition_index, o.error_code, o.leader_id, o.leader_epoch, o.high_watermark)
-    write_compact_count(b, o.current_voters)
+    n = len(o.current_voters) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.current_voters:
         for item in o.current_voters:
             _e24(item, b, sp)
-    write_compact_count(b, o.observers)
+    n = len(o.observers) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.observers:
         for item in o.observers:
             _e24(item, b, sp)
@@ -525,7 +721,8 @@ def _e25(o, b, sp):
 
 def _e26(o, b, sp):
     write_compact_string(b, o.topic_name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e25(item, b, sp)
@@ -537,7 +734,8 @@ def _e26(o, b, sp):
 
 def _e27(o, b, sp):
     b += _S1.pack(o.error_code)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e26(item, b, sp)
@@ -559,11 +757,13 @@ def _e29(o, b, sp):
     b += _S5.pack(o.partition_index, o.error_code)
     write_compact_nullable_string(b, o.error_message)
     b += _S6.pack(o.leader_id, o.leader_epoch, o.high_watermark)
-    write_compact_count(b, o.current_voters)
+    n = len(o.current_voters) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.current_voters:
         for item in o.current_voters:
             _e28(item, b, sp)
-    write_compact_count(b, o.observers)
+    n = len(o.observers) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.observers:
         for item in o.observers:
             _e28(item, b, sp)
@@ -575,7 +775,8 @@ def _e29(o, b, sp):
 
 def _e30(o, b, sp):
     write_compact_string(b, o.topic_name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e29(item, b, sp)
@@ -597,7 +798,8 @@ def _e31(o, b, sp):
 
 def _e32(o, b, sp):
     b += _S0.pack(o.node_id)
-    write_compact_count(b, o.listeners)
+    n = len(o.listeners) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.listeners:
         for item in o.listeners:
             _e31(item, b, sp)
@@ -610,11 +812,13 @@ def _e32(o, b, sp):
 def _e33(o, b, sp):
     b += _S1.pack(o.error_code)
     write_compact_nullable_string(b, o.error_message)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e30(item, b, sp)
-    write_compact_count(b, o.nodes)
+    n = len(o.nodes) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.nodes:
         for item in o.nodes:
             _e32(item, b, sp)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>i')
 _S1 = struct.Struct('>b')
@@ -141,7 +149,11 @@ class DescribeTopicPartitionsResponse:
 
 def _d0(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeTopicPartitionsRequest_TopicRequest(v_name, unknown), pos
 
 
@@ -149,12 +161,23 @@ def _d1(mv, pos):
     v_topic_name, pos = read_compact_string(mv, pos)
     (v_partition_index,) = _S0.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeTopicPartitionsRequest_Cursor(v_topic_name, v_partition_index, unknown), pos
 
 
 def _d2(mv, pos):
-    n, pos = read_compact_count(mv, pos, 2)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 2 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -171,7 +194,11 @@ def _d2(mv, pos):
         v_cursor = None
     else:
         v_cursor, pos = _d1(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeTopicPartitionsRequest(v_topics, v_response_partition_limit, v_cursor, unknown), pos
 
 
@@ -193,7 +220,8 @@ def _e4(o, b, sp):
 
 
 def _e5(o, b, sp):
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e3(item, b, sp)
@@ -212,32 +240,22 @@ def _e5(o, b, sp):
 def _d6(mv, pos):
     (v_error_code, v_partition_index, v_leader_id, v_leader_epoch,) = _S4.unpack_from(mv, pos)
     pos += 14
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_replica_nodes, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_replica_nodes is None:
         raise ProtocolError('null replica_nodes')
-    else:
-        v_replica_nodes, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_isr_nodes, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_isr_nodes is None:
         raise ProtocolError('null isr_nodes')
-    else:
-        v_isr_nodes, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
-        v_eligible_leader_replicas = None
-    else:
-        v_eligible_leader_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
-        v_last_known_elr = None
-    else:
-        v_last_known_elr, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_eligible_leader_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+    v_last_known_elr, pos = read_compact_array(mv, pos, _AF_i, 4)
+    v_offline_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_offline_replicas is None:
         raise ProtocolError('null offline_replicas')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_offline_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition(v_error_code, v_partition_index, v_leader_id, v_leader_epoch, v_replica_nodes, v_isr_nodes, v_eligible_leader_replicas, v_last_known_elr, v_offline_replicas, unknown), pos
 
 
@@ -247,7 +265,14 @@ def _d7(mv, pos):
     v_name, pos = read_compact_nullable_string(mv, pos)
     (v_topic_id, v_is_internal,) = _S3.unpack_from(mv, pos)
     pos += 17
-    n, pos = read_compact_count(mv, pos, 20)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 20 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -258,7 +283,11 @@ def _d7(mv, pos):
             append(item)
     (v_topic_authorized_operations,) = _S0.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic(v_error_code, v_name, v_topic_id, v_is_internal, v_partitions, v_topic_authorized_operations, unknown), pos
 
 
@@ -266,14 +295,25 @@ def _d8(mv, pos):
     v_topic_name, pos = read_compact_string(mv, pos)
     (v_partition_index,) = _S0.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeTopicPartitionsResponse_Cursor(v_topic_name, v_partition_index, unknown), pos
 
 
 def _d9(mv, pos):
     (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 26)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 26 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -288,27 +328,39 @@ def _d9(mv, pos):
         v_next_cursor = None
     else:
         v_next_cursor, pos = _d8(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeTopicPartitionsResponse(v_throttle_time_ms, v_topics, v_next_cursor, unknown), pos
 
 
 def _e10(o, b, sp):
     b += _S4.pack(o.error_code, o.partition_index, o.leader_id, o.leader_epoch)
-    write_compact_count(b, o.replica_nodes)
+    n = len(o.replica_nodes) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.replica_nodes:
-        write_packed_array(b, o.replica_nodes, 'i')
-    write_compact_count(b, o.isr_nodes)
+        n = len(o.replica_nodes)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.replica_nodes)
+    n = len(o.isr_nodes) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.isr_nodes:
-        write_packed_array(b, o.isr_nodes, 'i')
+        n = len(o.isr_nodes)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.isr_nodes)
     write_compact_count(b, o.eligible_leader_replicas)
     if o.eligible_leader_replicas:
-        write_packed_array(b, o.eligible_leader_replicas, 'i')
+        n = len(o.eligible_leader_replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.eligible_leader_replicas)
     write_compact_count(b, o.last_known_elr)
     if o.last_known_elr:
-        write_packed_array(b, o.last_known_elr, 'i')
-    write_compact_count(b, o.offline_replicas)
+        n = len(o.last_known_elr)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.last_known_elr)
+    n = len(o.offline_replicas) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.offline_replicas:
-        write_packed_array(b, o.offline_replicas, 'i')
+        n = len(o.offline_replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.offline_replicas)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -319,7 +371,8 @@ def _e11(o, b, sp):
     b += _S2.pack(o.error_code)
     write_compact_nullable_string(b, o.name)
     b += _S3.pack(o.topic_id, o.is_internal)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e10(item, b, sp)
@@ -332,7 +385,8 @@ def _e11(o, b, sp):
 
 def _e12(o, b, sp):
     b += _S0.pack(o.throttle_time_ms)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e11(item, b, sp)

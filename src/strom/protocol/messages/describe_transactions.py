@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>i')
 _S1 = struct.Struct('>h')
@@ -107,17 +115,29 @@ class DescribeTransactionsResponse:
 
 
 def _d0(mv, pos):
-    n, pos = read_compact_count(mv, pos, 1)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 1 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null transactional_ids')
     else:
         v_transactional_ids, pos = read_string_array(mv, pos, n, True)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeTransactionsRequest(v_transactional_ids, unknown), pos
 
 
 def _e1(o, b, sp):
-    write_compact_count(b, o.transactional_ids)
+    n = len(o.transactional_ids) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.transactional_ids:
         for item in o.transactional_ids:
             write_compact_string(b, item)
@@ -129,12 +149,14 @@ def _e1(o, b, sp):
 
 def _d2(mv, pos):
     v_topic, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_partitions is None:
         raise ProtocolError('null partitions')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_partitions, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeTransactionsResponse_TopicData(v_topic, v_partitions, unknown), pos
 
 
@@ -145,7 +167,14 @@ def _d3(mv, pos):
     v_transaction_state, pos = read_compact_string(mv, pos)
     (v_transaction_timeout_ms, v_transaction_start_time_ms, v_producer_id, v_producer_epoch,) = _S2.unpack_from(mv, pos)
     pos += 22
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -154,14 +183,25 @@ def _d3(mv, pos):
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeTransactionsResponse_TransactionState(v_error_code, v_transactional_id, v_transaction_state, v_transaction_timeout_ms, v_transaction_start_time_ms, v_producer_id, v_producer_epoch, v_topics, unknown), pos
 
 
 def _d4(mv, pos):
     (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 28)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 28 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null transaction_states')
     else:
@@ -170,15 +210,21 @@ def _d4(mv, pos):
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeTransactionsResponse(v_throttle_time_ms, v_transaction_states, unknown), pos
 
 
 def _e5(o, b, sp):
     write_compact_string(b, o.topic)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
-        write_packed_array(b, o.partitions, 'i')
+        n = len(o.partitions)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.partitions)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -190,7 +236,8 @@ def _e6(o, b, sp):
     write_compact_string(b, o.transactional_id)
     write_compact_string(b, o.transaction_state)
     b += _S2.pack(o.transaction_timeout_ms, o.transaction_start_time_ms, o.producer_id, o.producer_epoch)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e5(item, b, sp)
@@ -202,7 +249,8 @@ def _e6(o, b, sp):
 
 def _e7(o, b, sp):
     b += _S0.pack(o.throttle_time_ms)
-    write_compact_count(b, o.transaction_states)
+    n = len(o.transaction_states) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.transaction_states:
         for item in o.transaction_states:
             _e6(item, b, sp)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>ih')
 _S1 = struct.Struct('>h')
@@ -113,12 +121,23 @@ class DescribeUserScramCredentialsResponse:
 
 def _d0(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeUserScramCredentialsRequest_UserName(v_name, unknown), pos
 
 
 def _d1(mv, pos):
-    n, pos = read_compact_count(mv, pos, 2)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 2 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         v_users = None
     else:
@@ -127,7 +146,11 @@ def _d1(mv, pos):
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeUserScramCredentialsRequest(v_users, unknown), pos
 
 
@@ -153,7 +176,11 @@ def _e3(o, b, sp):
 def _d4(mv, pos):
     (v_mechanism, v_iterations,) = _S2.unpack_from(mv, pos)
     pos += 5
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeUserScramCredentialsResponse_CredentialInfo(v_mechanism, v_iterations, unknown), pos
 
 
@@ -162,7 +189,14 @@ def _d5(mv, pos):
     (v_error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
     v_error_message, pos = read_compact_nullable_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 6)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 6 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null credential_infos')
     else:
@@ -171,7 +205,11 @@ def _d5(mv, pos):
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult(v_user, v_error_code, v_error_message, v_credential_infos, unknown), pos
 
 
@@ -179,7 +217,14 @@ def _d6(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S0.unpack_from(mv, pos)
     pos += 6
     v_error_message, pos = read_compact_nullable_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 6)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 6 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null results')
     else:
@@ -188,7 +233,11 @@ def _d6(mv, pos):
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return DescribeUserScramCredentialsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_results, unknown), pos
 
 
@@ -204,7 +253,8 @@ def _e8(o, b, sp):
     write_compact_string(b, o.user)
     b += _S1.pack(o.error_code)
     write_compact_nullable_string(b, o.error_message)
-    write_compact_count(b, o.credential_infos)
+    n = len(o.credential_infos) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.credential_infos:
         for item in o.credential_infos:
             _e7(item, b, sp)
@@ -217,7 +267,8 @@ def _e8(o, b, sp):
 def _e9(o, b, sp):
     b += _S0.pack(o.throttle_time_ms, o.error_code)
     write_compact_nullable_string(b, o.error_message)
-    write_compact_count(b, o.results)
+    n = len(o.results) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.results:
         for item in o.results:
             _e8(item, b, sp)

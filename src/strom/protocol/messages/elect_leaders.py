@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>i')
 _S1 = struct.Struct('>b')
@@ -114,11 +122,9 @@ class ElectLeadersResponse:
 
 def _d0(mv, pos):
     v_topic, pos = read_string(mv, pos)
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_partitions, pos = read_array(mv, pos, _AF_i, 4)
+    if v_partitions is None:
         raise ProtocolError('null partitions')
-    else:
-        v_partitions, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     return _ElectLeadersRequest_TopicPartitions(v_topic, v_partitions, None), pos
 
 
@@ -156,19 +162,28 @@ def _d2(mv, pos):
 
 def _d3(mv, pos):
     v_topic, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_partitions is None:
         raise ProtocolError('null partitions')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_partitions, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _ElectLeadersRequest_TopicPartitions(v_topic, v_partitions, unknown), pos
 
 
 def _d4(mv, pos):
     (v_election_type,) = _S1.unpack_from(mv, pos)
     pos += 1
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         v_topic_partitions = None
     else:
@@ -179,7 +194,11 @@ def _d4(mv, pos):
             append(item)
     (v_timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ElectLeadersRequest(v_election_type, v_topic_partitions, v_timeout_ms, unknown), pos
 
 
@@ -187,7 +206,8 @@ def _e5(o, b, sp):
     write_string(b, o.topic)
     write_count(b, o.partitions)
     if o.partitions:
-        write_packed_array(b, o.partitions, 'i')
+        n = len(o.partitions)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.partitions)
 
 
 def _e6(o, b, sp):
@@ -209,9 +229,11 @@ def _e7(o, b, sp):
 
 def _e8(o, b, sp):
     write_compact_string(b, o.topic)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
-        write_packed_array(b, o.partitions, 'i')
+        n = len(o.partitions)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.partitions)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -286,13 +308,24 @@ def _d14(mv, pos):
     (v_partition_id, v_error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
     v_error_message, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ElectLeadersResponse_PartitionResult(v_partition_id, v_error_code, v_error_message, unknown), pos
 
 
 def _d15(mv, pos):
     v_topic, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 8)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 8 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partition_result')
     else:
@@ -301,14 +334,25 @@ def _d15(mv, pos):
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ElectLeadersResponse_ReplicaElectionResult(v_topic, v_partition_result, unknown), pos
 
 
 def _d16(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null replica_election_results')
     else:
@@ -317,7 +361,11 @@ def _d16(mv, pos):
         for _ in range(n):
             item, pos = _d15(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ElectLeadersResponse(v_throttle_time_ms, v_error_code, v_replica_election_results, unknown), pos
 
 
@@ -361,7 +409,8 @@ def _e21(o, b, sp):
 
 def _e22(o, b, sp):
     write_compact_string(b, o.topic)
-    write_compact_count(b, o.partition_result)
+    n = len(o.partition_result) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partition_result:
         for item in o.partition_result:
             _e21(item, b, sp)
@@ -373,7 +422,8 @@ def _e22(o, b, sp):
 
 def _e23(o, b, sp):
     b += _S2.pack(o.throttle_time_ms, o.error_code)
-    write_compact_count(b, o.replica_election_results)
+    n = len(o.replica_election_results) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.replica_election_results:
         for item in o.replica_election_results:
             _e22(item, b, sp)

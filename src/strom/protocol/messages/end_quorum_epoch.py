@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>iii')
 _S1 = struct.Struct('>i16s')
@@ -156,11 +164,9 @@ class EndQuorumEpochResponse:
 def _d0(mv, pos):
     (v_partition_index, v_leader_id, v_leader_epoch,) = _S0.unpack_from(mv, pos)
     pos += 12
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_preferred_successors, pos = read_array(mv, pos, _AF_i, 4)
+    if v_preferred_successors is None:
         raise ProtocolError('null preferred_successors')
-    else:
-        v_preferred_successors, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     return _EndQuorumEpochRequest_PartitionData(v_partition_index, v_leader_id, v_leader_epoch, v_preferred_successors, [], None), pos
 
 
@@ -195,14 +201,25 @@ def _d2(mv, pos):
 def _d3(mv, pos):
     (v_candidate_id, v_candidate_directory_id,) = _S1.unpack_from(mv, pos)
     pos += 20
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _EndQuorumEpochRequest_ReplicaInfo(v_candidate_id, v_candidate_directory_id, unknown), pos
 
 
 def _d4(mv, pos):
     (v_partition_index, v_leader_id, v_leader_epoch,) = _S0.unpack_from(mv, pos)
     pos += 12
-    n, pos = read_compact_count(mv, pos, 21)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 21 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null preferred_candidates')
     else:
@@ -211,13 +228,24 @@ def _d4(mv, pos):
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _EndQuorumEpochRequest_PartitionData(v_partition_index, v_leader_id, v_leader_epoch, [], v_preferred_candidates, unknown), pos
 
 
 def _d5(mv, pos):
     v_topic_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 14)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 14 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -226,7 +254,11 @@ def _d5(mv, pos):
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _EndQuorumEpochRequest_TopicData(v_topic_name, v_partitions, unknown), pos
 
 
@@ -235,13 +267,24 @@ def _d6(mv, pos):
     v_host, pos = read_compact_string(mv, pos)
     (v_port,) = _S2.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _EndQuorumEpochRequest_LeaderEndpoint(v_name, v_host, v_port, unknown), pos
 
 
 def _d7(mv, pos):
     v_cluster_id, pos = read_compact_nullable_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -250,7 +293,14 @@ def _d7(mv, pos):
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 5)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 5 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null leader_endpoints')
     else:
@@ -259,7 +309,11 @@ def _d7(mv, pos):
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return EndQuorumEpochRequest(v_cluster_id, v_topics, v_leader_endpoints, unknown), pos
 
 
@@ -267,7 +321,8 @@ def _e8(o, b, sp):
     b += _S0.pack(o.partition_index, o.leader_id, o.leader_epoch)
     write_count(b, o.preferred_successors)
     if o.preferred_successors:
-        write_packed_array(b, o.preferred_successors, 'i')
+        n = len(o.preferred_successors)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.preferred_successors)
 
 
 def _e9(o, b, sp):
@@ -296,7 +351,8 @@ def _e11(o, b, sp):
 
 def _e12(o, b, sp):
     b += _S0.pack(o.partition_index, o.leader_id, o.leader_epoch)
-    write_compact_count(b, o.preferred_candidates)
+    n = len(o.preferred_candidates) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.preferred_candidates:
         for item in o.preferred_candidates:
             _e11(item, b, sp)
@@ -308,7 +364,8 @@ def _e12(o, b, sp):
 
 def _e13(o, b, sp):
     write_compact_string(b, o.topic_name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e12(item, b, sp)
@@ -330,11 +387,13 @@ def _e14(o, b, sp):
 
 def _e15(o, b, sp):
     write_compact_nullable_string(b, o.cluster_id)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e13(item, b, sp)
-    write_compact_count(b, o.leader_endpoints)
+    n = len(o.leader_endpoints) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.leader_endpoints:
         for item in o.leader_endpoints:
             _e14(item, b, sp)
@@ -382,13 +441,24 @@ def _d18(mv, pos):
 def _d19(mv, pos):
     (v_partition_index, v_error_code, v_leader_id, v_leader_epoch,) = _S4.unpack_from(mv, pos)
     pos += 14
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _EndQuorumEpochResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, unknown), pos
 
 
 def _d20(mv, pos):
     v_topic_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 15)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 15 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -397,7 +467,11 @@ def _d20(mv, pos):
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _EndQuorumEpochResponse_TopicData(v_topic_name, v_partitions, unknown), pos
 
 
@@ -407,14 +481,25 @@ def _d21(mv, pos):
     v_host, pos = read_compact_string(mv, pos)
     (v_port,) = _S2.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _EndQuorumEpochResponse_NodeEndpoint(v_node_id, v_host, v_port, unknown), pos
 
 
 def _d22(mv, pos):
     (v_error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -429,7 +514,14 @@ def _d22(mv, pos):
     for _ in range(n_tags):
         tag, pos, end = read_tag_header(mv, pos)
         if tag == 0:
-            n, pos = read_compact_count(mv, pos, 8)
+            n = mv[pos]
+            if n < 128:
+                pos += 1
+            else:
+                n, pos = read_uvarint(mv, pos)
+            n -= 1
+            if n > 0 and n * 8 > len(mv) - pos:
+                raise_count(n, len(mv) - pos)
             if n < 0:
                 raise ProtocolError('null node_endpoints')
             else:
@@ -477,7 +569,8 @@ def _e26(o, b, sp):
 
 def _e27(o, b, sp):
     write_compact_string(b, o.topic_name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e26(item, b, sp)
@@ -499,14 +592,16 @@ def _e28(o, b, sp):
 
 def _e29(o, b, sp):
     b += _S3.pack(o.error_code)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e27(item, b, sp)
     tags = list(o.unknown_tags) if o.unknown_tags else []
-    if o.node_endpoints != []:
+    if not (not o.node_endpoints):
         t = bytearray()
-        write_compact_count(t, o.node_endpoints)
+        n = len(o.node_endpoints) + 1
+        t += SMALL_UVARINT[n] if n < 128 else uvarint(n)
         if o.node_endpoints:
             for item in o.node_endpoints:
                 _e28(item, t, None)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>h')
 
@@ -90,7 +98,11 @@ def _d0(mv, pos):
         raise ProtocolError('null request_data')
     v_request_principal, pos = read_compact_nullable_bytes(mv, pos)
     v_client_host_address, pos = read_compact_bytes(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return EnvelopeRequest(v_request_data, v_request_principal, v_client_host_address, unknown), pos
 
 
@@ -108,7 +120,11 @@ def _d2(mv, pos):
     v_response_data, pos = read_compact_records(mv, pos)
     (v_error_code,) = _S0.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return EnvelopeResponse(v_response_data, v_error_code, unknown), pos
 
 

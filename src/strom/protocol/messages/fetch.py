@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>iii')
 _S1 = struct.Struct('>iqi')
@@ -323,11 +331,9 @@ def _d7(mv, pos):
 
 def _d8(mv, pos):
     v_topic, pos = read_string(mv, pos)
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_partitions, pos = read_array(mv, pos, _AF_i, 4)
+    if v_partitions is None:
         raise ProtocolError('null partitions')
-    else:
-        v_partitions, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     return _FetchRequest_ForgottenTopic(v_topic, ZERO_UUID, v_partitions, None), pos
 
 
@@ -427,13 +433,24 @@ def _d13(mv, pos):
 def _d14(mv, pos):
     (v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes,) = _S7.unpack_from(mv, pos)
     pos += 32
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _FetchRequest_FetchPartition(v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes, ZERO_UUID, unknown), pos
 
 
 def _d15(mv, pos):
     v_topic, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 33)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 33 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -442,25 +459,38 @@ def _d15(mv, pos):
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _FetchRequest_FetchTopic(v_topic, ZERO_UUID, v_partitions, unknown), pos
 
 
 def _d16(mv, pos):
     v_topic, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_partitions is None:
         raise ProtocolError('null partitions')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_partitions, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _FetchRequest_ForgottenTopic(v_topic, ZERO_UUID, v_partitions, unknown), pos
 
 
 def _d17(mv, pos):
     (v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch,) = _S5.unpack_from(mv, pos)
     pos += 25
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -469,7 +499,14 @@ def _d17(mv, pos):
         for _ in range(n):
             item, pos = _d15(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null forgotten_topics_data')
     else:
@@ -498,7 +535,14 @@ def _d17(mv, pos):
 def _d18(mv, pos):
     (v_topic_id,) = _S8.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 33)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 33 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -507,26 +551,39 @@ def _d18(mv, pos):
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _FetchRequest_FetchTopic('', v_topic_id, v_partitions, unknown), pos
 
 
 def _d19(mv, pos):
     (v_topic_id,) = _S8.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_partitions is None:
         raise ProtocolError('null partitions')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_partitions, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _FetchRequest_ForgottenTopic('', v_topic_id, v_partitions, unknown), pos
 
 
 def _d20(mv, pos):
     (v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch,) = _S5.unpack_from(mv, pos)
     pos += 25
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -535,7 +592,14 @@ def _d20(mv, pos):
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null forgotten_topics_data')
     else:
@@ -564,14 +628,25 @@ def _d20(mv, pos):
 def _d21(mv, pos):
     (v_replica_id, v_replica_epoch,) = _S10.unpack_from(mv, pos)
     pos += 12
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _FetchRequest_ReplicaState(v_replica_id, v_replica_epoch, unknown), pos
 
 
 def _d22(mv, pos):
     (v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch,) = _S9.unpack_from(mv, pos)
     pos += 21
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -580,7 +655,14 @@ def _d22(mv, pos):
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null forgotten_topics_data')
     else:
@@ -633,7 +715,14 @@ def _d23(mv, pos):
 def _d24(mv, pos):
     (v_topic_id,) = _S8.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 33)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 33 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -642,14 +731,25 @@ def _d24(mv, pos):
         for _ in range(n):
             item, pos = _d23(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _FetchRequest_FetchTopic('', v_topic_id, v_partitions, unknown), pos
 
 
 def _d25(mv, pos):
     (v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch,) = _S9.unpack_from(mv, pos)
     pos += 21
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -658,7 +758,14 @@ def _d25(mv, pos):
         for _ in range(n):
             item, pos = _d24(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null forgotten_topics_data')
     else:
@@ -748,7 +855,8 @@ def _e34(o, b, sp):
     write_string(b, o.topic)
     write_count(b, o.partitions)
     if o.partitions:
-        write_packed_array(b, o.partitions, 'i')
+        n = len(o.partitions)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.partitions)
 
 
 def _e35(o, b, sp):
@@ -810,7 +918,8 @@ def _e40(o, b, sp):
 
 def _e41(o, b, sp):
     write_compact_string(b, o.topic)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e40(item, b, sp)
@@ -822,9 +931,11 @@ def _e41(o, b, sp):
 
 def _e42(o, b, sp):
     write_compact_string(b, o.topic)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
-        write_packed_array(b, o.partitions, 'i')
+        n = len(o.partitions)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.partitions)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -833,17 +944,19 @@ def _e42(o, b, sp):
 
 def _e43(o, b, sp):
     b += _S5.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e41(item, b, sp)
-    write_compact_count(b, o.forgotten_topics_data)
+    n = len(o.forgotten_topics_data) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.forgotten_topics_data:
         for item in o.forgotten_topics_data:
             _e42(item, b, sp)
     write_compact_string(b, o.rack_id)
     tags = list(o.unknown_tags) if o.unknown_tags else []
-    if o.cluster_id != None:
+    if not (o.cluster_id is None):
         t = bytearray()
         write_compact_nullable_string(t, o.cluster_id)
         tags.append((0, t))
@@ -855,7 +968,8 @@ def _e43(o, b, sp):
 
 def _e44(o, b, sp):
     b += _S8.pack(o.topic_id)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e40(item, b, sp)
@@ -867,9 +981,11 @@ def _e44(o, b, sp):
 
 def _e45(o, b, sp):
     b += _S8.pack(o.topic_id)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
-        write_packed_array(b, o.partitions, 'i')
+        n = len(o.partitions)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.partitions)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -878,17 +994,19 @@ def _e45(o, b, sp):
 
 def _e46(o, b, sp):
     b += _S5.pack(o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e44(item, b, sp)
-    write_compact_count(b, o.forgotten_topics_data)
+    n = len(o.forgotten_topics_data) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.forgotten_topics_data:
         for item in o.forgotten_topics_data:
             _e45(item, b, sp)
     write_compact_string(b, o.rack_id)
     tags = list(o.unknown_tags) if o.unknown_tags else []
-    if o.cluster_id != None:
+    if not (o.cluster_id is None):
         t = bytearray()
         write_compact_nullable_string(t, o.cluster_id)
         tags.append((0, t))
@@ -908,21 +1026,23 @@ def _e47(o, b, sp):
 
 def _e48(o, b, sp):
     b += _S9.pack(o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e44(item, b, sp)
-    write_compact_count(b, o.forgotten_topics_data)
+    n = len(o.forgotten_topics_data) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.forgotten_topics_data:
         for item in o.forgotten_topics_data:
             _e45(item, b, sp)
     write_compact_string(b, o.rack_id)
     tags = list(o.unknown_tags) if o.unknown_tags else []
-    if o.cluster_id != None:
+    if not (o.cluster_id is None):
         t = bytearray()
         write_compact_nullable_string(t, o.cluster_id)
         tags.append((0, t))
-    if o.replica_state != _FetchRequest_ReplicaState():
+    if not (not o.replica_state.unknown_tags and (o.replica_state.replica_id == -1) and (o.replica_state.replica_epoch == -1)):
         t = bytearray()
         _e47(o.replica_state, t, None)
         tags.append((1, t))
@@ -935,7 +1055,7 @@ def _e48(o, b, sp):
 def _e49(o, b, sp):
     b += _S7.pack(o.partition, o.current_leader_epoch, o.fetch_offset, o.last_fetched_epoch, o.log_start_offset, o.partition_max_bytes)
     tags = list(o.unknown_tags) if o.unknown_tags else []
-    if o.replica_directory_id != ZERO_UUID:
+    if not (o.replica_directory_id == ZERO_UUID):
         t = bytearray()
         t += _S8.pack(o.replica_directory_id)
         tags.append((0, t))
@@ -947,7 +1067,8 @@ def _e49(o, b, sp):
 
 def _e50(o, b, sp):
     b += _S8.pack(o.topic_id)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e49(item, b, sp)
@@ -959,21 +1080,23 @@ def _e50(o, b, sp):
 
 def _e51(o, b, sp):
     b += _S9.pack(o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e50(item, b, sp)
-    write_compact_count(b, o.forgotten_topics_data)
+    n = len(o.forgotten_topics_data) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.forgotten_topics_data:
         for item in o.forgotten_topics_data:
             _e45(item, b, sp)
     write_compact_string(b, o.rack_id)
     tags = list(o.unknown_tags) if o.unknown_tags else []
-    if o.cluster_id != None:
+    if not (o.cluster_id is None):
         t = bytearray()
         write_compact_nullable_string(t, o.cluster_id)
         tags.append((0, t))
-    if o.replica_state != _FetchRequest_ReplicaState():
+    if not (not o.replica_state.unknown_tags and (o.replica_state.replica_id == -1) and (o.replica_state.replica_epoch == -1)):
         t = bytearray()
         _e47(o.replica_state, t, None)
         tags.append((1, t))
@@ -1193,35 +1316,58 @@ def _d66(mv, pos):
 def _d67(mv, pos):
     (v_producer_id, v_first_offset,) = _S14.unpack_from(mv, pos)
     pos += 16
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _FetchResponse_AbortedTransaction(v_producer_id, v_first_offset, unknown), pos
 
 
 def _d68(mv, pos):
     (v_epoch, v_end_offset,) = _S10.unpack_from(mv, pos)
     pos += 12
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _FetchResponse_EpochEndOffset(v_epoch, v_end_offset, unknown), pos
 
 
 def _d69(mv, pos):
     (v_leader_id, v_leader_epoch,) = _S17.unpack_from(mv, pos)
     pos += 8
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _FetchResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch, unknown), pos
 
 
 def _d70(mv, pos):
     (v_end_offset, v_epoch,) = _S18.unpack_from(mv, pos)
     pos += 12
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _FetchResponse_SnapshotId(v_end_offset, v_epoch, unknown), pos
 
 
 def _d71(mv, pos):
     (v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset,) = _S15.unpack_from(mv, pos)
     pos += 30
-    n, pos = read_compact_count(mv, pos, 17)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 17 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         v_aborted_transactions = None
     else:
@@ -1259,7 +1405,14 @@ def _d71(mv, pos):
 
 def _d72(mv, pos):
     v_topic, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 37)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 37 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -1268,14 +1421,25 @@ def _d72(mv, pos):
         for _ in range(n):
             item, pos = _d71(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions, unknown), pos
 
 
 def _d73(mv, pos):
     (v_throttle_time_ms, v_error_code, v_session_id,) = _S16.unpack_from(mv, pos)
     pos += 10
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null responses')
     else:
@@ -1284,14 +1448,25 @@ def _d73(mv, pos):
         for _ in range(n):
             item, pos = _d72(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses, [], unknown), pos
 
 
 def _d74(mv, pos):
     (v_topic_id,) = _S8.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 37)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 37 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -1300,14 +1475,25 @@ def _d74(mv, pos):
         for _ in range(n):
             item, pos = _d71(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _FetchResponse_FetchableTopicResponse('', v_topic_id, v_partitions, unknown), pos
 
 
 def _d75(mv, pos):
     (v_throttle_time_ms, v_error_code, v_session_id,) = _S16.unpack_from(mv, pos)
     pos += 10
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null responses')
     else:
@@ -1316,7 +1502,11 @@ def _d75(mv, pos):
         for _ in range(n):
             item, pos = _d74(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses, [], unknown), pos
 
 
@@ -1327,14 +1517,25 @@ def _d76(mv, pos):
     (v_port,) = _S12.unpack_from(mv, pos)
     pos += 4
     v_rack, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _FetchResponse_NodeEndpoint(v_node_id, v_host, v_port, v_rack, unknown), pos
 
 
 def _d77(mv, pos):
     (v_throttle_time_ms, v_error_code, v_session_id,) = _S16.unpack_from(mv, pos)
     pos += 10
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null responses')
     else:
@@ -1349,7 +1550,14 @@ def _d77(mv, pos):
     for _ in range(n_tags):
         tag, pos, end = read_tag_header(mv, pos)
         if tag == 0:
-            n, pos = read_compact_count(mv, pos, 11)
+            n = mv[pos]
+            if n < 128:
+                pos += 1
+            else:
+                n, pos = read_uvarint(mv, pos)
+            n -= 1
+            if n > 0 and n * 11 > len(mv) - pos:
+                raise_count(n, len(mv) - pos)
             if n < 0:
                 raise ProtocolError('null node_endpoints')
             else:
@@ -1524,15 +1732,15 @@ def _e97(o, b, sp):
     b += _S12.pack(o.preferred_read_replica)
     write_compact_records(b, sp, o.records)
     tags = list(o.unknown_tags) if o.unknown_tags else []
-    if o.diverging_epoch != _FetchResponse_EpochEndOffset():
+    if not (not o.diverging_epoch.unknown_tags and (o.diverging_epoch.epoch == -1) and (o.diverging_epoch.end_offset == -1)):
         t = bytearray()
         _e94(o.diverging_epoch, t, None)
         tags.append((0, t))
-    if o.current_leader != _FetchResponse_LeaderIdAndEpoch():
+    if not (not o.current_leader.unknown_tags and (o.current_leader.leader_id == -1) and (o.current_leader.leader_epoch == -1)):
         t = bytearray()
         _e95(o.current_leader, t, None)
         tags.append((1, t))
-    if o.snapshot_id != _FetchResponse_SnapshotId():
+    if not (not o.snapshot_id.unknown_tags and (o.snapshot_id.end_offset == -1) and (o.snapshot_id.epoch == -1)):
         t = bytearray()
         _e96(o.snapshot_id, t, None)
         tags.append((2, t))
@@ -1544,7 +1752,8 @@ def _e97(o, b, sp):
 
 def _e98(o, b, sp):
     write_compact_string(b, o.topic)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e97(item, b, sp)
@@ -1556,7 +1765,8 @@ def _e98(o, b, sp):
 
 def _e99(o, b, sp):
     b += _S16.pack(o.throttle_time_ms, o.error_code, o.session_id)
-    write_compact_count(b, o.responses)
+    n = len(o.responses) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.responses:
         for item in o.responses:
             _e98(item, b, sp)
@@ -1568,7 +1778,8 @@ def _e99(o, b, sp):
 
 def _e100(o, b, sp):
     b += _S8.pack(o.topic_id)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e97(item, b, sp)
@@ -1580,7 +1791,8 @@ def _e100(o, b, sp):
 
 def _e101(o, b, sp):
     b += _S16.pack(o.throttle_time_ms, o.error_code, o.session_id)
-    write_compact_count(b, o.responses)
+    n = len(o.responses) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.responses:
         for item in o.responses:
             _e100(item, b, sp)
@@ -1603,14 +1815,16 @@ def _e102(o, b, sp):
 
 def _e103(o, b, sp):
     b += _S16.pack(o.throttle_time_ms, o.error_code, o.session_id)
-    write_compact_count(b, o.responses)
+    n = len(o.responses) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.responses:
         for item in o.responses:
             _e100(item, b, sp)
     tags = list(o.unknown_tags) if o.unknown_tags else []
-    if o.node_endpoints != []:
+    if not (not o.node_endpoints):
         t = bytearray()
-        write_compact_count(t, o.node_endpoints)
+        n = len(o.node_endpoints) + 1
+        t += SMALL_UVARINT[n] if n < 128 else uvarint(n)
         if o.node_endpoints:
             for item in o.node_endpoints:
                 _e102(item, t, None)

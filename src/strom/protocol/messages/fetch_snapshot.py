@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>ii')
 _S1 = struct.Struct('>qi')
@@ -170,7 +178,11 @@ class FetchSnapshotResponse:
 def _d0(mv, pos):
     (v_end_offset, v_epoch,) = _S1.unpack_from(mv, pos)
     pos += 12
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _FetchSnapshotRequest_SnapshotId(v_end_offset, v_epoch, unknown), pos
 
 
@@ -180,13 +192,24 @@ def _d1(mv, pos):
     v_snapshot_id, pos = _d0(mv, pos)
     (v_position,) = _S2.unpack_from(mv, pos)
     pos += 8
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _FetchSnapshotRequest_PartitionSnapshot(v_partition, v_current_leader_epoch, v_snapshot_id, v_position, ZERO_UUID, unknown), pos
 
 
 def _d2(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 30)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 30 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -195,14 +218,25 @@ def _d2(mv, pos):
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _FetchSnapshotRequest_TopicSnapshot(v_name, v_partitions, unknown), pos
 
 
 def _d3(mv, pos):
     (v_replica_id, v_max_bytes,) = _S0.unpack_from(mv, pos)
     pos += 8
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -252,7 +286,14 @@ def _d4(mv, pos):
 
 def _d5(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 30)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 30 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -261,14 +302,25 @@ def _d5(mv, pos):
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _FetchSnapshotRequest_TopicSnapshot(v_name, v_partitions, unknown), pos
 
 
 def _d6(mv, pos):
     (v_replica_id, v_max_bytes,) = _S0.unpack_from(mv, pos)
     pos += 8
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -313,7 +365,8 @@ def _e8(o, b, sp):
 
 def _e9(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e8(item, b, sp)
@@ -325,12 +378,13 @@ def _e9(o, b, sp):
 
 def _e10(o, b, sp):
     b += _S0.pack(o.replica_id, o.max_bytes)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e9(item, b, sp)
     tags = list(o.unknown_tags) if o.unknown_tags else []
-    if o.cluster_id != None:
+    if not (o.cluster_id is None):
         t = bytearray()
         write_compact_nullable_string(t, o.cluster_id)
         tags.append((0, t))
@@ -345,7 +399,7 @@ def _e11(o, b, sp):
     _e7(o.snapshot_id, b, sp)
     b += _S2.pack(o.position)
     tags = list(o.unknown_tags) if o.unknown_tags else []
-    if o.replica_directory_id != ZERO_UUID:
+    if not (o.replica_directory_id == ZERO_UUID):
         t = bytearray()
         t += _S3.pack(o.replica_directory_id)
         tags.append((0, t))
@@ -357,7 +411,8 @@ def _e11(o, b, sp):
 
 def _e12(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e11(item, b, sp)
@@ -369,12 +424,13 @@ def _e12(o, b, sp):
 
 def _e13(o, b, sp):
     b += _S0.pack(o.replica_id, o.max_bytes)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e12(item, b, sp)
     tags = list(o.unknown_tags) if o.unknown_tags else []
-    if o.cluster_id != None:
+    if not (o.cluster_id is None):
         t = bytearray()
         write_compact_nullable_string(t, o.cluster_id)
         tags.append((0, t))
@@ -387,14 +443,22 @@ def _e13(o, b, sp):
 def _d14(mv, pos):
     (v_end_offset, v_epoch,) = _S1.unpack_from(mv, pos)
     pos += 12
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _FetchSnapshotResponse_SnapshotId(v_end_offset, v_epoch, unknown), pos
 
 
 def _d15(mv, pos):
     (v_leader_id, v_leader_epoch,) = _S0.unpack_from(mv, pos)
     pos += 8
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _FetchSnapshotResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch, unknown), pos
 
 
@@ -425,7 +489,14 @@ def _d16(mv, pos):
 
 def _d17(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 37)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 37 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -434,14 +505,25 @@ def _d17(mv, pos):
         for _ in range(n):
             item, pos = _d16(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _FetchSnapshotResponse_TopicSnapshot(v_name, v_partitions, unknown), pos
 
 
 def _d18(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S4.unpack_from(mv, pos)
     pos += 6
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -450,7 +532,11 @@ def _d18(mv, pos):
         for _ in range(n):
             item, pos = _d17(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return FetchSnapshotResponse(v_throttle_time_ms, v_error_code, v_topics, [], unknown), pos
 
 
@@ -460,14 +546,25 @@ def _d19(mv, pos):
     v_host, pos = read_compact_string(mv, pos)
     (v_port,) = _S7.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _FetchSnapshotResponse_NodeEndpoint(v_node_id, v_host, v_port, unknown), pos
 
 
 def _d20(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S4.unpack_from(mv, pos)
     pos += 6
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -482,7 +579,14 @@ def _d20(mv, pos):
     for _ in range(n_tags):
         tag, pos, end = read_tag_header(mv, pos)
         if tag == 0:
-            n, pos = read_compact_count(mv, pos, 8)
+            n = mv[pos]
+            if n < 128:
+                pos += 1
+            else:
+                n, pos = read_uvarint(mv, pos)
+            n -= 1
+            if n > 0 and n * 8 > len(mv) - pos:
+                raise_count(n, len(mv) - pos)
             if n < 0:
                 raise ProtocolError('null node_endpoints')
             else:
@@ -514,7 +618,7 @@ def _e22(o, b, sp):
     b += _S5.pack(o.size, o.position)
     write_compact_records(b, sp, o.unaligned_records)
     tags = list(o.unknown_tags) if o.unknown_tags else []
-    if o.current_leader != _FetchSnapshotResponse_LeaderIdAndEpoch():
+    if not (not o.current_leader.unknown_tags and (o.current_leader.leader_id == 0) and (o.current_leader.leader_epoch == 0)):
         t = bytearray()
         _e21(o.current_leader, t, None)
         tags.append((0, t))
@@ -526,7 +630,8 @@ def _e22(o, b, sp):
 
 def _e23(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e22(item, b, sp)
@@ -538,7 +643,8 @@ def _e23(o, b, sp):
 
 def _e24(o, b, sp):
     b += _S4.pack(o.throttle_time_ms, o.error_code)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e23(item, b, sp)
@@ -560,14 +666,16 @@ def _e25(o, b, sp):
 
 def _e26(o, b, sp):
     b += _S4.pack(o.throttle_time_ms, o.error_code)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e23(item, b, sp)
     tags = list(o.unknown_tags) if o.unknown_tags else []
-    if o.node_endpoints != []:
+    if not (not o.node_endpoints):
         t = bytearray()
-        write_compact_count(t, o.node_endpoints)
+        n = len(o.node_endpoints) + 1
+        t += SMALL_UVARINT[n] if n < 128 else uvarint(n)
         if o.node_endpoints:
             for item in o.node_endpoints:
                 _e25(item, t, None)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>b')
 _S1 = struct.Struct('>hi')
@@ -120,19 +128,34 @@ def _d2(mv, pos):
     v_key, pos = read_compact_string(mv, pos)
     (v_key_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return FindCoordinatorRequest(v_key, v_key_type, [], unknown), pos
 
 
 def _d3(mv, pos):
     (v_key_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    n, pos = read_compact_count(mv, pos, 1)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 1 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null coordinator_keys')
     else:
         v_coordinator_keys, pos = read_string_array(mv, pos, n, True)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return FindCoordinatorRequest('', v_key_type, v_coordinator_keys, unknown), pos
 
 
@@ -156,7 +179,8 @@ def _e6(o, b, sp):
 
 def _e7(o, b, sp):
     b += _S0.pack(o.key_type)
-    write_compact_count(b, o.coordinator_keys)
+    n = len(o.coordinator_keys) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.coordinator_keys:
         for item in o.coordinator_keys:
             write_compact_string(b, item)
@@ -196,7 +220,11 @@ def _d10(mv, pos):
     v_host, pos = read_compact_string(mv, pos)
     (v_port,) = _S2.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return FindCoordinatorResponse(v_throttle_time_ms, v_error_code, v_error_message, v_node_id, v_host, v_port, [], unknown), pos
 
 
@@ -208,14 +236,25 @@ def _d11(mv, pos):
     (v_port, v_error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
     v_error_message, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _FindCoordinatorResponse_Coordinator(v_key, v_node_id, v_host, v_port, v_error_code, v_error_message, unknown), pos
 
 
 def _d12(mv, pos):
     (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 14)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 14 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null coordinators')
     else:
@@ -224,7 +263,11 @@ def _d12(mv, pos):
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return FindCoordinatorResponse(v_throttle_time_ms, 0, '', 0, '', 0, v_coordinators, unknown), pos
 
 
@@ -268,7 +311,8 @@ def _e16(o, b, sp):
 
 def _e17(o, b, sp):
     b += _S2.pack(o.throttle_time_ms)
-    write_compact_count(b, o.coordinators)
+    n = len(o.coordinators) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.coordinators:
         for item in o.coordinators:
             _e16(item, b, sp)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>16s')
 _S1 = struct.Struct('>ih16si')
@@ -94,7 +102,11 @@ class GetTelemetrySubscriptionsResponse:
 def _d0(mv, pos):
     (v_client_instance_id,) = _S0.unpack_from(mv, pos)
     pos += 16
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return GetTelemetrySubscriptionsRequest(v_client_instance_id, unknown), pos
 
 
@@ -109,29 +121,41 @@ def _e1(o, b, sp):
 def _d2(mv, pos):
     (v_throttle_time_ms, v_error_code, v_client_instance_id, v_subscription_id,) = _S1.unpack_from(mv, pos)
     pos += 26
-    n, pos = read_compact_count(mv, pos, 1)
-    if n < 0:
+    v_accepted_compression_types, pos = read_compact_array(mv, pos, _AF_b, 1)
+    if v_accepted_compression_types is None:
         raise ProtocolError('null accepted_compression_types')
-    else:
-        v_accepted_compression_types, pos = read_unpacked_array(mv, pos, n, 'b', 1)
     (v_push_interval_ms, v_telemetry_max_bytes, v_delta_temporality,) = _S2.unpack_from(mv, pos)
     pos += 9
-    n, pos = read_compact_count(mv, pos, 1)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 1 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null requested_metrics')
     else:
         v_requested_metrics, pos = read_string_array(mv, pos, n, True)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return GetTelemetrySubscriptionsResponse(v_throttle_time_ms, v_error_code, v_client_instance_id, v_subscription_id, v_accepted_compression_types, v_push_interval_ms, v_telemetry_max_bytes, v_delta_temporality, v_requested_metrics, unknown), pos
 
 
 def _e3(o, b, sp):
     b += _S1.pack(o.throttle_time_ms, o.error_code, o.client_instance_id, o.subscription_id)
-    write_compact_count(b, o.accepted_compression_types)
+    n = len(o.accepted_compression_types) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.accepted_compression_types:
-        write_packed_array(b, o.accepted_compression_types, 'b')
+        n = len(o.accepted_compression_types)
+        b += pack(_AF_b[n] if n < 64 else f'>{n}b', *o.accepted_compression_types)
     b += _S2.pack(o.push_interval_ms, o.telemetry_max_bytes, o.delta_temporality)
-    write_compact_count(b, o.requested_metrics)
+    n = len(o.requested_metrics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.requested_metrics:
         for item in o.requested_metrics:
             write_compact_string(b, item)

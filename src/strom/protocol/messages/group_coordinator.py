@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>iib')
 _S1 = struct.Struct('>16s')
@@ -852,19 +860,28 @@ def _e1(o, b, sp):
 def _d2(mv, pos):
     (v_topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_partitions is None:
         raise ProtocolError('null partitions')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_partitions, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions(v_topic_id, v_partitions, unknown), pos
 
 
 def _d3(mv, pos):
     (v_member_epoch, v_previous_member_epoch, v_state,) = _S0.unpack_from(mv, pos)
     pos += 9
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null assigned_partitions')
     else:
@@ -873,7 +890,14 @@ def _d3(mv, pos):
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions_pending_revocation')
     else:
@@ -882,15 +906,21 @@ def _d3(mv, pos):
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ConsumerGroupCurrentMemberAssignmentValue(v_member_epoch, v_previous_member_epoch, v_state, v_assigned_partitions, v_partitions_pending_revocation, unknown), pos
 
 
 def _e4(o, b, sp):
     b += _S1.pack(o.topic_id)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
-        write_packed_array(b, o.partitions, 'i')
+        n = len(o.partitions)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.partitions)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -899,11 +929,13 @@ def _e4(o, b, sp):
 
 def _e5(o, b, sp):
     b += _S0.pack(o.member_epoch, o.previous_member_epoch, o.state)
-    write_compact_count(b, o.assigned_partitions)
+    n = len(o.assigned_partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.assigned_partitions:
         for item in o.assigned_partitions:
             _e4(item, b, sp)
-    write_compact_count(b, o.partitions_pending_revocation)
+    n = len(o.partitions_pending_revocation) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions_pending_revocation:
         for item in o.partitions_pending_revocation:
             _e4(item, b, sp)
@@ -922,14 +954,25 @@ def _d6(mv, pos):
 def _d7(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
     v_metadata, pos = read_compact_bytes(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ConsumerGroupMemberMetadataValue_ClassicProtocol(v_name, v_metadata, unknown), pos
 
 
 def _d8(mv, pos):
     (v_session_timeout_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null supported_protocols')
     else:
@@ -938,7 +981,11 @@ def _d8(mv, pos):
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ConsumerGroupMemberMetadataValue_ClassicMemberMetadata(v_session_timeout_ms, v_supported_protocols, unknown), pos
 
 
@@ -947,7 +994,14 @@ def _d9(mv, pos):
     v_rack_id, pos = read_compact_nullable_string(mv, pos)
     v_client_id, pos = read_compact_string(mv, pos)
     v_client_host, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 1)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 1 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null subscribed_topic_names')
     else:
@@ -988,7 +1042,8 @@ def _e10(o, b, sp):
 
 def _e11(o, b, sp):
     b += _S2.pack(o.session_timeout_ms)
-    write_compact_count(b, o.supported_protocols)
+    n = len(o.supported_protocols) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.supported_protocols:
         for item in o.supported_protocols:
             _e10(item, b, sp)
@@ -1003,7 +1058,8 @@ def _e12(o, b, sp):
     write_compact_nullable_string(b, o.rack_id)
     write_compact_string(b, o.client_id)
     write_compact_string(b, o.client_host)
-    write_compact_count(b, o.subscribed_topic_names)
+    n = len(o.subscribed_topic_names) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.subscribed_topic_names:
         for item in o.subscribed_topic_names:
             write_compact_string(b, item)
@@ -1011,7 +1067,7 @@ def _e12(o, b, sp):
     b += _S2.pack(o.rebalance_timeout_ms)
     write_compact_nullable_string(b, o.server_assignor)
     tags = list(o.unknown_tags) if o.unknown_tags else []
-    if o.classic_member_metadata != None:
+    if not (o.classic_member_metadata is None):
         t = bytearray()
         if o.classic_member_metadata is None:
             t.append(0xFF)
@@ -1037,7 +1093,11 @@ def _e14(o, b, sp):
 def _d15(mv, pos):
     (v_epoch,) = _S2.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ConsumerGroupMetadataValue(v_epoch, unknown), pos
 
 
@@ -1057,12 +1117,23 @@ def _d17(mv, pos):
 def _d18(mv, pos):
     (v_partition,) = _S2.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 1)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 1 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null racks')
     else:
         v_racks, pos = read_string_array(mv, pos, n, True)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ConsumerGroupPartitionMetadataValue_PartitionMetadata(v_partition, v_racks, unknown), pos
 
 
@@ -1072,7 +1143,14 @@ def _d19(mv, pos):
     v_topic_name, pos = read_compact_string(mv, pos)
     (v_num_partitions,) = _S2.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 6)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 6 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partition_metadata')
     else:
@@ -1081,12 +1159,23 @@ def _d19(mv, pos):
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ConsumerGroupPartitionMetadataValue_TopicMetadata(v_topic_id, v_topic_name, v_num_partitions, v_partition_metadata, unknown), pos
 
 
 def _d20(mv, pos):
-    n, pos = read_compact_count(mv, pos, 23)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 23 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -1095,13 +1184,18 @@ def _d20(mv, pos):
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ConsumerGroupPartitionMetadataValue(v_topics, unknown), pos
 
 
 def _e21(o, b, sp):
     b += _S2.pack(o.partition)
-    write_compact_count(b, o.racks)
+    n = len(o.racks) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.racks:
         for item in o.racks:
             write_compact_string(b, item)
@@ -1115,7 +1209,8 @@ def _e22(o, b, sp):
     b += _S1.pack(o.topic_id)
     write_compact_string(b, o.topic_name)
     b += _S2.pack(o.num_partitions)
-    write_compact_count(b, o.partition_metadata)
+    n = len(o.partition_metadata) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partition_metadata:
         for item in o.partition_metadata:
             _e21(item, b, sp)
@@ -1126,7 +1221,8 @@ def _e22(o, b, sp):
 
 
 def _e23(o, b, sp):
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e22(item, b, sp)
@@ -1145,17 +1241,26 @@ def _d24(mv, pos):
 def _d25(mv, pos):
     (v_topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_partitions is None:
         raise ProtocolError('null partitions')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_partitions, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _ConsumerGroupTargetAssignmentMemberValue_TopicPartition(v_topic_id, v_partitions, unknown), pos
 
 
 def _d26(mv, pos):
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topic_partitions')
     else:
@@ -1164,12 +1269,17 @@ def _d26(mv, pos):
         for _ in range(n):
             item, pos = _d25(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ConsumerGroupTargetAssignmentMemberValue(v_topic_partitions, unknown), pos
 
 
 def _e27(o, b, sp):
-    write_compact_count(b, o.topic_partitions)
+    n = len(o.topic_partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topic_partitions:
         for item in o.topic_partitions:
             _e4(item, b, sp)
@@ -1187,7 +1297,11 @@ def _d28(mv, pos):
 def _d29(mv, pos):
     (v_assignment_epoch,) = _S2.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ConsumerGroupTargetAssignmentMetadataValue(v_assignment_epoch, unknown), pos
 
 
@@ -1327,7 +1441,11 @@ def _d40(mv, pos):
     pos += 8
     v_subscription, pos = read_compact_bytes(mv, pos)
     v_assignment, pos = read_compact_bytes(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _GroupMetadataValue_MemberMetadata(v_member_id, v_group_instance_id, v_client_id, v_client_host, v_rebalance_timeout, v_session_timeout, v_subscription, v_assignment, unknown), pos
 
 
@@ -1339,7 +1457,14 @@ def _d41(mv, pos):
     v_leader, pos = read_compact_nullable_string(mv, pos)
     (v_current_state_timestamp,) = _S5.unpack_from(mv, pos)
     pos += 8
-    n, pos = read_compact_count(mv, pos, 15)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 15 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null members')
     else:
@@ -1348,7 +1473,11 @@ def _d41(mv, pos):
         for _ in range(n):
             item, pos = _d40(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return GroupMetadataValue(v_protocol_type, v_generation, v_protocol, v_leader, v_current_state_timestamp, v_members, unknown), pos
 
 
@@ -1446,7 +1575,8 @@ def _e50(o, b, sp):
     write_compact_nullable_string(b, o.protocol)
     write_compact_nullable_string(b, o.leader)
     b += _S5.pack(o.current_state_timestamp)
-    write_compact_count(b, o.members)
+    n = len(o.members) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.members:
         for item in o.members:
             _e49(item, b, sp)
@@ -1503,7 +1633,11 @@ def _d56(mv, pos):
     v_metadata, pos = read_compact_string(mv, pos)
     (v_commit_timestamp,) = _S5.unpack_from(mv, pos)
     pos += 8
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return OffsetCommitValue(v_offset, v_leader_epoch, v_metadata, v_commit_timestamp, -1, unknown), pos
 
 
@@ -1545,12 +1679,23 @@ def _d62(mv, pos):
     v_rack_id, pos = read_compact_nullable_string(mv, pos)
     v_client_id, pos = read_compact_string(mv, pos)
     v_client_host, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 1)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 1 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null subscribed_topic_names')
     else:
         v_subscribed_topic_names, pos = read_string_array(mv, pos, n, True)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ShareGroupMemberMetadataValue(v_rack_id, v_client_id, v_client_host, v_subscribed_topic_names, unknown), pos
 
 
@@ -1558,7 +1703,8 @@ def _e63(o, b, sp):
     write_compact_nullable_string(b, o.rack_id)
     write_compact_string(b, o.client_id)
     write_compact_string(b, o.client_host)
-    write_compact_count(b, o.subscribed_topic_names)
+    n = len(o.subscribed_topic_names) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.subscribed_topic_names:
         for item in o.subscribed_topic_names:
             write_compact_string(b, item)
@@ -1576,7 +1722,11 @@ def _d64(mv, pos):
 def _d65(mv, pos):
     (v_epoch,) = _S2.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ShareGroupMetadataValue(v_epoch, unknown), pos
 
 
@@ -1589,12 +1739,14 @@ def _d67(mv, pos):
     (v_topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
     v_topic_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_partitions is None:
         raise ProtocolError('null partitions')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_partitions, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _ShareGroupPartitionMetadataValue_TopicPartitionsInfo(v_topic_id, v_topic_name, v_partitions, unknown), pos
 
 
@@ -1602,12 +1754,23 @@ def _d68(mv, pos):
     (v_topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
     v_topic_name, pos = read_compact_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ShareGroupPartitionMetadataValue_TopicInfo(v_topic_id, v_topic_name, unknown), pos
 
 
 def _d69(mv, pos):
-    n, pos = read_compact_count(mv, pos, 19)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 19 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null initialized_topics')
     else:
@@ -1616,7 +1779,14 @@ def _d69(mv, pos):
         for _ in range(n):
             item, pos = _d67(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null deleting_topics')
     else:
@@ -1625,16 +1795,22 @@ def _d69(mv, pos):
         for _ in range(n):
             item, pos = _d68(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ShareGroupPartitionMetadataValue(v_initialized_topics, v_deleting_topics, unknown), pos
 
 
 def _e70(o, b, sp):
     b += _S1.pack(o.topic_id)
     write_compact_string(b, o.topic_name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
-        write_packed_array(b, o.partitions, 'i')
+        n = len(o.partitions)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.partitions)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -1651,11 +1827,13 @@ def _e71(o, b, sp):
 
 
 def _e72(o, b, sp):
-    write_compact_count(b, o.initialized_topics)
+    n = len(o.initialized_topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.initialized_topics:
         for item in o.initialized_topics:
             _e70(item, b, sp)
-    write_compact_count(b, o.deleting_topics)
+    n = len(o.deleting_topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.deleting_topics:
         for item in o.deleting_topics:
             _e71(item, b, sp)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>hhi')
 _S1 = struct.Struct('>i')
@@ -100,7 +108,11 @@ def _d2(mv, pos):
     (v_request_api_key, v_request_api_version, v_correlation_id,) = _S0.unpack_from(mv, pos)
     pos += 8
     v_client_id, pos = read_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return RequestHeader(v_request_api_key, v_request_api_version, v_correlation_id, v_client_id, unknown), pos
 
 
@@ -131,7 +143,11 @@ def _d6(mv, pos):
 def _d7(mv, pos):
     (v_correlation_id,) = _S1.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ResponseHeader(v_correlation_id, unknown), pos
 
 

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>i')
 _S1 = struct.Struct('>h')
@@ -110,7 +118,11 @@ def _d2(mv, pos):
     pos += 4
     v_member_id, pos = read_compact_string(mv, pos)
     v_group_instance_id, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return HeartbeatRequest(v_group_id, v_generation_id, v_member_id, v_group_instance_id, unknown), pos
 
 
@@ -153,7 +165,11 @@ def _d7(mv, pos):
 def _d8(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return HeartbeatResponse(v_throttle_time_ms, v_error_code, unknown), pos
 
 

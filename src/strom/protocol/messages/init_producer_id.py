@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>i')
 _S1 = struct.Struct('>iqh')
@@ -100,7 +108,11 @@ def _d1(mv, pos):
     v_transactional_id, pos = read_compact_nullable_string(mv, pos)
     (v_transaction_timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return InitProducerIdRequest(v_transactional_id, v_transaction_timeout_ms, -1, -1, unknown), pos
 
 
@@ -108,7 +120,11 @@ def _d2(mv, pos):
     v_transactional_id, pos = read_compact_nullable_string(mv, pos)
     (v_transaction_timeout_ms, v_producer_id, v_producer_epoch,) = _S1.unpack_from(mv, pos)
     pos += 14
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return InitProducerIdRequest(v_transactional_id, v_transaction_timeout_ms, v_producer_id, v_producer_epoch, unknown), pos
 
 
@@ -144,7 +160,11 @@ def _d6(mv, pos):
 def _d7(mv, pos):
     (v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch,) = _S2.unpack_from(mv, pos)
     pos += 16
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return InitProducerIdResponse(v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch, unknown), pos
 
 

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>i')
 _S1 = struct.Struct('>ii')
@@ -181,7 +189,11 @@ def _d3(mv, pos):
 def _d4(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
     v_metadata, pos = read_compact_bytes(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _JoinGroupRequest_JoinGroupRequestProtocol(v_name, v_metadata, unknown), pos
 
 
@@ -192,7 +204,14 @@ def _d5(mv, pos):
     v_member_id, pos = read_compact_string(mv, pos)
     v_group_instance_id, pos = read_compact_nullable_string(mv, pos)
     v_protocol_type, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null protocols')
     else:
@@ -201,7 +220,11 @@ def _d5(mv, pos):
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return JoinGroupRequest(v_group_id, v_session_timeout_ms, v_rebalance_timeout_ms, v_member_id, v_group_instance_id, v_protocol_type, v_protocols, None, unknown), pos
 
 
@@ -212,7 +235,14 @@ def _d6(mv, pos):
     v_member_id, pos = read_compact_string(mv, pos)
     v_group_instance_id, pos = read_compact_nullable_string(mv, pos)
     v_protocol_type, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null protocols')
     else:
@@ -222,7 +252,11 @@ def _d6(mv, pos):
             item, pos = _d4(mv, pos)
             append(item)
     v_reason, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return JoinGroupRequest(v_group_id, v_session_timeout_ms, v_rebalance_timeout_ms, v_member_id, v_group_instance_id, v_protocol_type, v_protocols, v_reason, unknown), pos
 
 
@@ -280,7 +314,8 @@ def _e12(o, b, sp):
     write_compact_string(b, o.member_id)
     write_compact_nullable_string(b, o.group_instance_id)
     write_compact_string(b, o.protocol_type)
-    write_compact_count(b, o.protocols)
+    n = len(o.protocols) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.protocols:
         for item in o.protocols:
             _e11(item, b, sp)
@@ -296,7 +331,8 @@ def _e13(o, b, sp):
     write_compact_string(b, o.member_id)
     write_compact_nullable_string(b, o.group_instance_id)
     write_compact_string(b, o.protocol_type)
-    write_compact_count(b, o.protocols)
+    n = len(o.protocols) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.protocols:
         for item in o.protocols:
             _e11(item, b, sp)
@@ -378,7 +414,11 @@ def _d19(mv, pos):
     v_member_id, pos = read_compact_string(mv, pos)
     v_group_instance_id, pos = read_compact_nullable_string(mv, pos)
     v_metadata, pos = read_compact_bytes(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _JoinGroupResponse_JoinGroupResponseMember(v_member_id, v_group_instance_id, v_metadata, unknown), pos
 
 
@@ -388,7 +428,14 @@ def _d20(mv, pos):
     v_protocol_name, pos = read_compact_string(mv, pos)
     v_leader, pos = read_compact_string(mv, pos)
     v_member_id, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 4)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 4 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null members')
     else:
@@ -397,7 +444,11 @@ def _d20(mv, pos):
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, None, v_protocol_name, v_leader, False, v_member_id, v_members, unknown), pos
 
 
@@ -408,7 +459,14 @@ def _d21(mv, pos):
     v_protocol_name, pos = read_compact_nullable_string(mv, pos)
     v_leader, pos = read_compact_string(mv, pos)
     v_member_id, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 4)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 4 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null members')
     else:
@@ -417,7 +475,11 @@ def _d21(mv, pos):
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, v_protocol_type, v_protocol_name, v_leader, False, v_member_id, v_members, unknown), pos
 
 
@@ -430,7 +492,14 @@ def _d22(mv, pos):
     (v_skip_assignment,) = _S4.unpack_from(mv, pos)
     pos += 1
     v_member_id, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 4)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 4 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null members')
     else:
@@ -439,7 +508,11 @@ def _d22(mv, pos):
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, v_protocol_type, v_protocol_name, v_leader, v_skip_assignment, v_member_id, v_members, unknown), pos
 
 
@@ -502,7 +575,8 @@ def _e29(o, b, sp):
     write_compact_string(b, o.protocol_name)
     write_compact_string(b, o.leader)
     write_compact_string(b, o.member_id)
-    write_compact_count(b, o.members)
+    n = len(o.members) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.members:
         for item in o.members:
             _e28(item, b, sp)
@@ -518,7 +592,8 @@ def _e30(o, b, sp):
     write_compact_nullable_string(b, o.protocol_name)
     write_compact_string(b, o.leader)
     write_compact_string(b, o.member_id)
-    write_compact_count(b, o.members)
+    n = len(o.members) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.members:
         for item in o.members:
             _e28(item, b, sp)
@@ -535,7 +610,8 @@ def _e31(o, b, sp):
     write_compact_string(b, o.leader)
     b += _S4.pack(o.skip_assignment)
     write_compact_string(b, o.member_id)
-    write_compact_count(b, o.members)
+    n = len(o.members) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.members:
         for item in o.members:
             _e28(item, b, sp)

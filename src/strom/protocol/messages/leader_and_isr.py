@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>ii')
 _S1 = struct.Struct('>iiii')
@@ -157,18 +165,14 @@ def _d0(mv, pos):
     v_topic_name, pos = read_string(mv, pos)
     (v_partition_index, v_controller_epoch, v_leader, v_leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_isr, pos = read_array(mv, pos, _AF_i, 4)
+    if v_isr is None:
         raise ProtocolError('null isr')
-    else:
-        v_isr, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     (v_partition_epoch,) = _S2.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if v_replicas is None:
         raise ProtocolError('null replicas')
-    else:
-        v_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     return _LeaderAndIsrRequest_LeaderAndIsrPartitionState(v_topic_name, v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, [], [], False, 0, None), pos
 
 
@@ -209,18 +213,14 @@ def _d3(mv, pos):
     v_topic_name, pos = read_string(mv, pos)
     (v_partition_index, v_controller_epoch, v_leader, v_leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_isr, pos = read_array(mv, pos, _AF_i, 4)
+    if v_isr is None:
         raise ProtocolError('null isr')
-    else:
-        v_isr, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     (v_partition_epoch,) = _S2.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if v_replicas is None:
         raise ProtocolError('null replicas')
-    else:
-        v_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     (v_is_new,) = _S3.unpack_from(mv, pos)
     pos += 1
     return _LeaderAndIsrRequest_LeaderAndIsrPartitionState(v_topic_name, v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, [], [], v_is_new, 0, None), pos
@@ -253,18 +253,14 @@ def _d4(mv, pos):
 def _d5(mv, pos):
     (v_partition_index, v_controller_epoch, v_leader, v_leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_isr, pos = read_array(mv, pos, _AF_i, 4)
+    if v_isr is None:
         raise ProtocolError('null isr')
-    else:
-        v_isr, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     (v_partition_epoch,) = _S2.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if v_replicas is None:
         raise ProtocolError('null replicas')
-    else:
-        v_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     (v_is_new,) = _S3.unpack_from(mv, pos)
     pos += 1
     return _LeaderAndIsrRequest_LeaderAndIsrPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, [], [], v_is_new, 0, None), pos
@@ -311,28 +307,20 @@ def _d7(mv, pos):
 def _d8(mv, pos):
     (v_partition_index, v_controller_epoch, v_leader, v_leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_isr, pos = read_array(mv, pos, _AF_i, 4)
+    if v_isr is None:
         raise ProtocolError('null isr')
-    else:
-        v_isr, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     (v_partition_epoch,) = _S2.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if v_replicas is None:
         raise ProtocolError('null replicas')
-    else:
-        v_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_adding_replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if v_adding_replicas is None:
         raise ProtocolError('null adding_replicas')
-    else:
-        v_adding_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_removing_replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if v_removing_replicas is None:
         raise ProtocolError('null removing_replicas')
-    else:
-        v_removing_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     (v_is_new,) = _S3.unpack_from(mv, pos)
     pos += 1
     return _LeaderAndIsrRequest_LeaderAndIsrPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, v_adding_replicas, v_removing_replicas, v_is_new, 0, None), pos
@@ -379,37 +367,40 @@ def _d10(mv, pos):
 def _d11(mv, pos):
     (v_partition_index, v_controller_epoch, v_leader, v_leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_isr, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_isr is None:
         raise ProtocolError('null isr')
-    else:
-        v_isr, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     (v_partition_epoch,) = _S2.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_replicas is None:
         raise ProtocolError('null replicas')
-    else:
-        v_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_adding_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_adding_replicas is None:
         raise ProtocolError('null adding_replicas')
-    else:
-        v_adding_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_removing_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_removing_replicas is None:
         raise ProtocolError('null removing_replicas')
-    else:
-        v_removing_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     (v_is_new,) = _S3.unpack_from(mv, pos)
     pos += 1
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _LeaderAndIsrRequest_LeaderAndIsrPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, v_adding_replicas, v_removing_replicas, v_is_new, 0, unknown), pos
 
 
 def _d12(mv, pos):
     v_topic_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 26)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 26 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partition_states')
     else:
@@ -418,7 +409,11 @@ def _d12(mv, pos):
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _LeaderAndIsrRequest_LeaderAndIsrTopicState(v_topic_name, ZERO_UUID, v_partition_states, unknown), pos
 
 
@@ -428,14 +423,25 @@ def _d13(mv, pos):
     v_host_name, pos = read_compact_string(mv, pos)
     (v_port,) = _S2.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _LeaderAndIsrRequest_LeaderAndIsrLiveLeader(v_broker_id, v_host_name, v_port, unknown), pos
 
 
 def _d14(mv, pos):
     (v_controller_id, v_controller_epoch, v_broker_epoch,) = _S4.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topic_states')
     else:
@@ -444,7 +450,14 @@ def _d14(mv, pos):
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 10)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 10 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null live_leaders')
     else:
@@ -453,7 +466,11 @@ def _d14(mv, pos):
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, 0, [], v_topic_states, v_live_leaders, unknown), pos
 
 
@@ -461,7 +478,14 @@ def _d15(mv, pos):
     v_topic_name, pos = read_compact_string(mv, pos)
     (v_topic_id,) = _S6.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 26)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 26 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partition_states')
     else:
@@ -470,14 +494,25 @@ def _d15(mv, pos):
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _LeaderAndIsrRequest_LeaderAndIsrTopicState(v_topic_name, v_topic_id, v_partition_states, unknown), pos
 
 
 def _d16(mv, pos):
     (v_controller_id, v_controller_epoch, v_broker_epoch, v_type,) = _S5.unpack_from(mv, pos)
     pos += 17
-    n, pos = read_compact_count(mv, pos, 19)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 19 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topic_states')
     else:
@@ -486,7 +521,14 @@ def _d16(mv, pos):
         for _ in range(n):
             item, pos = _d15(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 10)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 10 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null live_leaders')
     else:
@@ -495,38 +537,38 @@ def _d16(mv, pos):
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, v_type, [], v_topic_states, v_live_leaders, unknown), pos
 
 
 def _d17(mv, pos):
     (v_partition_index, v_controller_epoch, v_leader, v_leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_isr, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_isr is None:
         raise ProtocolError('null isr')
-    else:
-        v_isr, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     (v_partition_epoch,) = _S2.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_replicas is None:
         raise ProtocolError('null replicas')
-    else:
-        v_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_adding_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_adding_replicas is None:
         raise ProtocolError('null adding_replicas')
-    else:
-        v_adding_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_removing_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_removing_replicas is None:
         raise ProtocolError('null removing_replicas')
-    else:
-        v_removing_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     (v_is_new, v_leader_recovery_state,) = _S7.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _LeaderAndIsrRequest_LeaderAndIsrPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, v_adding_replicas, v_removing_replicas, v_is_new, v_leader_recovery_state, unknown), pos
 
 
@@ -534,7 +576,14 @@ def _d18(mv, pos):
     v_topic_name, pos = read_compact_string(mv, pos)
     (v_topic_id,) = _S6.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 27)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 27 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partition_states')
     else:
@@ -543,14 +592,25 @@ def _d18(mv, pos):
         for _ in range(n):
             item, pos = _d17(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _LeaderAndIsrRequest_LeaderAndIsrTopicState(v_topic_name, v_topic_id, v_partition_states, unknown), pos
 
 
 def _d19(mv, pos):
     (v_controller_id, v_controller_epoch, v_broker_epoch, v_type,) = _S5.unpack_from(mv, pos)
     pos += 17
-    n, pos = read_compact_count(mv, pos, 19)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 19 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topic_states')
     else:
@@ -559,7 +619,14 @@ def _d19(mv, pos):
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 10)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 10 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null live_leaders')
     else:
@@ -568,14 +635,25 @@ def _d19(mv, pos):
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, v_type, [], v_topic_states, v_live_leaders, unknown), pos
 
 
 def _d20(mv, pos):
     (v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch, v_type,) = _S8.unpack_from(mv, pos)
     pos += 18
-    n, pos = read_compact_count(mv, pos, 19)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 19 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topic_states')
     else:
@@ -584,7 +662,14 @@ def _d20(mv, pos):
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 10)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 10 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null live_leaders')
     else:
@@ -593,7 +678,11 @@ def _d20(mv, pos):
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return LeaderAndIsrRequest(v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch, v_type, [], v_topic_states, v_live_leaders, unknown), pos
 
 
@@ -602,11 +691,13 @@ def _e21(o, b, sp):
     b += _S1.pack(o.partition_index, o.controller_epoch, o.leader, o.leader_epoch)
     write_count(b, o.isr)
     if o.isr:
-        write_packed_array(b, o.isr, 'i')
+        n = len(o.isr)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.isr)
     b += _S2.pack(o.partition_epoch)
     write_count(b, o.replicas)
     if o.replicas:
-        write_packed_array(b, o.replicas, 'i')
+        n = len(o.replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.replicas)
 
 
 def _e22(o, b, sp):
@@ -632,11 +723,13 @@ def _e24(o, b, sp):
     b += _S1.pack(o.partition_index, o.controller_epoch, o.leader, o.leader_epoch)
     write_count(b, o.isr)
     if o.isr:
-        write_packed_array(b, o.isr, 'i')
+        n = len(o.isr)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.isr)
     b += _S2.pack(o.partition_epoch)
     write_count(b, o.replicas)
     if o.replicas:
-        write_packed_array(b, o.replicas, 'i')
+        n = len(o.replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.replicas)
     b += _S3.pack(o.is_new)
 
 
@@ -656,11 +749,13 @@ def _e26(o, b, sp):
     b += _S1.pack(o.partition_index, o.controller_epoch, o.leader, o.leader_epoch)
     write_count(b, o.isr)
     if o.isr:
-        write_packed_array(b, o.isr, 'i')
+        n = len(o.isr)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.isr)
     b += _S2.pack(o.partition_epoch)
     write_count(b, o.replicas)
     if o.replicas:
-        write_packed_array(b, o.replicas, 'i')
+        n = len(o.replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.replicas)
     b += _S3.pack(o.is_new)
 
 
@@ -688,17 +783,21 @@ def _e29(o, b, sp):
     b += _S1.pack(o.partition_index, o.controller_epoch, o.leader, o.leader_epoch)
     write_count(b, o.isr)
     if o.isr:
-        write_packed_array(b, o.isr, 'i')
+        n = len(o.isr)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.isr)
     b += _S2.pack(o.partition_epoch)
     write_count(b, o.replicas)
     if o.replicas:
-        write_packed_array(b, o.replicas, 'i')
+        n = len(o.replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.replicas)
     write_count(b, o.adding_replicas)
     if o.adding_replicas:
-        write_packed_array(b, o.adding_replicas, 'i')
+        n = len(o.adding_replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.adding_replicas)
     write_count(b, o.removing_replicas)
     if o.removing_replicas:
-        write_packed_array(b, o.removing_replicas, 'i')
+        n = len(o.removing_replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.removing_replicas)
     b += _S3.pack(o.is_new)
 
 
@@ -724,19 +823,27 @@ def _e31(o, b, sp):
 
 def _e32(o, b, sp):
     b += _S1.pack(o.partition_index, o.controller_epoch, o.leader, o.leader_epoch)
-    write_compact_count(b, o.isr)
+    n = len(o.isr) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.isr:
-        write_packed_array(b, o.isr, 'i')
+        n = len(o.isr)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.isr)
     b += _S2.pack(o.partition_epoch)
-    write_compact_count(b, o.replicas)
+    n = len(o.replicas) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.replicas:
-        write_packed_array(b, o.replicas, 'i')
-    write_compact_count(b, o.adding_replicas)
+        n = len(o.replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.replicas)
+    n = len(o.adding_replicas) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.adding_replicas:
-        write_packed_array(b, o.adding_replicas, 'i')
-    write_compact_count(b, o.removing_replicas)
+        n = len(o.adding_replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.adding_replicas)
+    n = len(o.removing_replicas) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.removing_replicas:
-        write_packed_array(b, o.removing_replicas, 'i')
+        n = len(o.removing_replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.removing_replicas)
     b += _S3.pack(o.is_new)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
@@ -746,7 +853,8 @@ def _e32(o, b, sp):
 
 def _e33(o, b, sp):
     write_compact_string(b, o.topic_name)
-    write_compact_count(b, o.partition_states)
+    n = len(o.partition_states) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partition_states:
         for item in o.partition_states:
             _e32(item, b, sp)
@@ -768,11 +876,13 @@ def _e34(o, b, sp):
 
 def _e35(o, b, sp):
     b += _S4.pack(o.controller_id, o.controller_epoch, o.broker_epoch)
-    write_compact_count(b, o.topic_states)
+    n = len(o.topic_states) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topic_states:
         for item in o.topic_states:
             _e33(item, b, sp)
-    write_compact_count(b, o.live_leaders)
+    n = len(o.live_leaders) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.live_leaders:
         for item in o.live_leaders:
             _e34(item, b, sp)
@@ -785,7 +895,8 @@ def _e35(o, b, sp):
 def _e36(o, b, sp):
     write_compact_string(b, o.topic_name)
     b += _S6.pack(o.topic_id)
-    write_compact_count(b, o.partition_states)
+    n = len(o.partition_states) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partition_states:
         for item in o.partition_states:
             _e32(item, b, sp)
@@ -797,11 +908,13 @@ def _e36(o, b, sp):
 
 def _e37(o, b, sp):
     b += _S5.pack(o.controller_id, o.controller_epoch, o.broker_epoch, o.type)
-    write_compact_count(b, o.topic_states)
+    n = len(o.topic_states) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topic_states:
         for item in o.topic_states:
             _e36(item, b, sp)
-    write_compact_count(b, o.live_leaders)
+    n = len(o.live_leaders) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.live_leaders:
         for item in o.live_leaders:
             _e34(item, b, sp)
@@ -813,19 +926,27 @@ def _e37(o, b, sp):
 
 def _e38(o, b, sp):
     b += _S1.pack(o.partition_index, o.controller_epoch, o.leader, o.leader_epoch)
-    write_compact_count(b, o.isr)
+    n = len(o.isr) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.isr:
-        write_packed_array(b, o.isr, 'i')
+        n = len(o.isr)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.isr)
     b += _S2.pack(o.partition_epoch)
-    write_compact_count(b, o.replicas)
+    n = len(o.replicas) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.replicas:
-        write_packed_array(b, o.replicas, 'i')
-    write_compact_count(b, o.adding_replicas)
+        n = len(o.replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.replicas)
+    n = len(o.adding_replicas) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.adding_replicas:
-        write_packed_array(b, o.adding_replicas, 'i')
-    write_compact_count(b, o.removing_replicas)
+        n = len(o.adding_replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.adding_replicas)
+    n = len(o.removing_replicas) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.removing_replicas:
-        write_packed_array(b, o.removing_replicas, 'i')
+        n = len(o.removing_replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.removing_replicas)
     b += _S7.pack(o.is_new, o.leader_recovery_state)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
@@ -836,7 +957,8 @@ def _e38(o, b, sp):
 def _e39(o, b, sp):
     write_compact_string(b, o.topic_name)
     b += _S6.pack(o.topic_id)
-    write_compact_count(b, o.partition_states)
+    n = len(o.partition_states) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partition_states:
         for item in o.partition_states:
             _e38(item, b, sp)
@@ -848,11 +970,13 @@ def _e39(o, b, sp):
 
 def _e40(o, b, sp):
     b += _S5.pack(o.controller_id, o.controller_epoch, o.broker_epoch, o.type)
-    write_compact_count(b, o.topic_states)
+    n = len(o.topic_states) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topic_states:
         for item in o.topic_states:
             _e39(item, b, sp)
-    write_compact_count(b, o.live_leaders)
+    n = len(o.live_leaders) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.live_leaders:
         for item in o.live_leaders:
             _e34(item, b, sp)
@@ -864,11 +988,13 @@ def _e40(o, b, sp):
 
 def _e41(o, b, sp):
     b += _S8.pack(o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch, o.type)
-    write_compact_count(b, o.topic_states)
+    n = len(o.topic_states) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topic_states:
         for item in o.topic_states:
             _e39(item, b, sp)
-    write_compact_count(b, o.live_leaders)
+    n = len(o.live_leaders) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.live_leaders:
         for item in o.live_leaders:
             _e34(item, b, sp)
@@ -904,14 +1030,25 @@ def _d44(mv, pos):
     v_topic_name, pos = read_compact_string(mv, pos)
     (v_partition_index, v_error_code,) = _S10.unpack_from(mv, pos)
     pos += 6
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _LeaderAndIsrResponse_LeaderAndIsrPartitionError(v_topic_name, v_partition_index, v_error_code, unknown), pos
 
 
 def _d45(mv, pos):
     (v_error_code,) = _S9.unpack_from(mv, pos)
     pos += 2
-    n, pos = read_compact_count(mv, pos, 8)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 8 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partition_errors')
     else:
@@ -920,21 +1057,36 @@ def _d45(mv, pos):
         for _ in range(n):
             item, pos = _d44(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return LeaderAndIsrResponse(v_error_code, v_partition_errors, [], unknown), pos
 
 
 def _d46(mv, pos):
     (v_partition_index, v_error_code,) = _S10.unpack_from(mv, pos)
     pos += 6
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _LeaderAndIsrResponse_LeaderAndIsrPartitionError('', v_partition_index, v_error_code, unknown), pos
 
 
 def _d47(mv, pos):
     (v_topic_id,) = _S6.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 7)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 7 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partition_errors')
     else:
@@ -943,14 +1095,25 @@ def _d47(mv, pos):
         for _ in range(n):
             item, pos = _d46(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _LeaderAndIsrResponse_LeaderAndIsrTopicError(v_topic_id, v_partition_errors, unknown), pos
 
 
 def _d48(mv, pos):
     (v_error_code,) = _S9.unpack_from(mv, pos)
     pos += 2
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -959,7 +1122,11 @@ def _d48(mv, pos):
         for _ in range(n):
             item, pos = _d47(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return LeaderAndIsrResponse(v_error_code, [], v_topics, unknown), pos
 
 
@@ -987,7 +1154,8 @@ def _e51(o, b, sp):
 
 def _e52(o, b, sp):
     b += _S9.pack(o.error_code)
-    write_compact_count(b, o.partition_errors)
+    n = len(o.partition_errors) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partition_errors:
         for item in o.partition_errors:
             _e51(item, b, sp)
@@ -1007,7 +1175,8 @@ def _e53(o, b, sp):
 
 def _e54(o, b, sp):
     b += _S6.pack(o.topic_id)
-    write_compact_count(b, o.partition_errors)
+    n = len(o.partition_errors) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partition_errors:
         for item in o.partition_errors:
             _e53(item, b, sp)
@@ -1019,7 +1188,8 @@ def _e54(o, b, sp):
 
 def _e55(o, b, sp):
     b += _S9.pack(o.error_code)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e54(item, b, sp)

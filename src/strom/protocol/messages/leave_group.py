@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>h')
 _S1 = struct.Struct('>ih')
@@ -133,13 +141,24 @@ def _d2(mv, pos):
 def _d3(mv, pos):
     v_member_id, pos = read_compact_string(mv, pos)
     v_group_instance_id, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _LeaveGroupRequest_MemberIdentity(v_member_id, v_group_instance_id, None, unknown), pos
 
 
 def _d4(mv, pos):
     v_group_id, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null members')
     else:
@@ -148,7 +167,11 @@ def _d4(mv, pos):
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return LeaveGroupRequest(v_group_id, '', v_members, unknown), pos
 
 
@@ -156,13 +179,24 @@ def _d5(mv, pos):
     v_member_id, pos = read_compact_string(mv, pos)
     v_group_instance_id, pos = read_compact_nullable_string(mv, pos)
     v_reason, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _LeaveGroupRequest_MemberIdentity(v_member_id, v_group_instance_id, v_reason, unknown), pos
 
 
 def _d6(mv, pos):
     v_group_id, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 4)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 4 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null members')
     else:
@@ -171,7 +205,11 @@ def _d6(mv, pos):
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return LeaveGroupRequest(v_group_id, '', v_members, unknown), pos
 
 
@@ -204,7 +242,8 @@ def _e10(o, b, sp):
 
 def _e11(o, b, sp):
     write_compact_string(b, o.group_id)
-    write_compact_count(b, o.members)
+    n = len(o.members) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.members:
         for item in o.members:
             _e10(item, b, sp)
@@ -226,7 +265,8 @@ def _e12(o, b, sp):
 
 def _e13(o, b, sp):
     write_compact_string(b, o.group_id)
-    write_compact_count(b, o.members)
+    n = len(o.members) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.members:
         for item in o.members:
             _e12(item, b, sp)
@@ -276,14 +316,25 @@ def _d18(mv, pos):
     v_group_instance_id, pos = read_compact_nullable_string(mv, pos)
     (v_error_code,) = _S0.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _LeaveGroupResponse_MemberResponse(v_member_id, v_group_instance_id, v_error_code, unknown), pos
 
 
 def _d19(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
-    n, pos = read_compact_count(mv, pos, 5)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 5 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null members')
     else:
@@ -292,7 +343,11 @@ def _d19(mv, pos):
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return LeaveGroupResponse(v_throttle_time_ms, v_error_code, v_members, unknown), pos
 
 
@@ -330,7 +385,8 @@ def _e24(o, b, sp):
 
 def _e25(o, b, sp):
     b += _S1.pack(o.throttle_time_ms, o.error_code)
-    write_compact_count(b, o.members)
+    n = len(o.members) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.members:
         for item in o.members:
             _e24(item, b, sp)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>ih')
 
@@ -90,7 +98,11 @@ class ListClientMetricsResourcesResponse:
 
 
 def _d0(mv, pos):
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ListClientMetricsResourcesRequest(unknown), pos
 
 
@@ -103,14 +115,25 @@ def _e1(o, b, sp):
 
 def _d2(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ListClientMetricsResourcesResponse_ClientMetricsResource(v_name, unknown), pos
 
 
 def _d3(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S0.unpack_from(mv, pos)
     pos += 6
-    n, pos = read_compact_count(mv, pos, 2)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 2 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null client_metrics_resources')
     else:
@@ -119,7 +142,11 @@ def _d3(mv, pos):
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ListClientMetricsResourcesResponse(v_throttle_time_ms, v_error_code, v_client_metrics_resources, unknown), pos
 
 
@@ -133,7 +160,8 @@ def _e4(o, b, sp):
 
 def _e5(o, b, sp):
     b += _S0.pack(o.throttle_time_ms, o.error_code)
-    write_compact_count(b, o.client_metrics_resources)
+    n = len(o.client_metrics_resources) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.client_metrics_resources:
         for item in o.client_metrics_resources:
             _e4(item, b, sp)

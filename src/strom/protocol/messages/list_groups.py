@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>h')
 _S1 = struct.Struct('>ih')
@@ -100,32 +108,65 @@ def _d0(mv, pos):
 
 
 def _d1(mv, pos):
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ListGroupsRequest([], [], unknown), pos
 
 
 def _d2(mv, pos):
-    n, pos = read_compact_count(mv, pos, 1)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 1 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null states_filter')
     else:
         v_states_filter, pos = read_string_array(mv, pos, n, True)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ListGroupsRequest(v_states_filter, [], unknown), pos
 
 
 def _d3(mv, pos):
-    n, pos = read_compact_count(mv, pos, 1)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 1 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null states_filter')
     else:
         v_states_filter, pos = read_string_array(mv, pos, n, True)
-    n, pos = read_compact_count(mv, pos, 1)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 1 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null types_filter')
     else:
         v_types_filter, pos = read_string_array(mv, pos, n, True)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ListGroupsRequest(v_states_filter, v_types_filter, unknown), pos
 
 
@@ -141,7 +182,8 @@ def _e5(o, b, sp):
 
 
 def _e6(o, b, sp):
-    write_compact_count(b, o.states_filter)
+    n = len(o.states_filter) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.states_filter:
         for item in o.states_filter:
             write_compact_string(b, item)
@@ -152,11 +194,13 @@ def _e6(o, b, sp):
 
 
 def _e7(o, b, sp):
-    write_compact_count(b, o.states_filter)
+    n = len(o.states_filter) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.states_filter:
         for item in o.states_filter:
             write_compact_string(b, item)
-    write_compact_count(b, o.types_filter)
+    n = len(o.types_filter) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.types_filter:
         for item in o.types_filter:
             write_compact_string(b, item)
@@ -205,14 +249,25 @@ def _d10(mv, pos):
 def _d11(mv, pos):
     v_group_id, pos = read_compact_string(mv, pos)
     v_protocol_type, pos = read_compact_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ListGroupsResponse_ListedGroup(v_group_id, v_protocol_type, '', '', unknown), pos
 
 
 def _d12(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null groups')
     else:
@@ -221,7 +276,11 @@ def _d12(mv, pos):
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ListGroupsResponse(v_throttle_time_ms, v_error_code, v_groups, unknown), pos
 
 
@@ -229,14 +288,25 @@ def _d13(mv, pos):
     v_group_id, pos = read_compact_string(mv, pos)
     v_protocol_type, pos = read_compact_string(mv, pos)
     v_group_state, pos = read_compact_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ListGroupsResponse_ListedGroup(v_group_id, v_protocol_type, v_group_state, '', unknown), pos
 
 
 def _d14(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
-    n, pos = read_compact_count(mv, pos, 4)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 4 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null groups')
     else:
@@ -245,7 +315,11 @@ def _d14(mv, pos):
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ListGroupsResponse(v_throttle_time_ms, v_error_code, v_groups, unknown), pos
 
 
@@ -254,14 +328,25 @@ def _d15(mv, pos):
     v_protocol_type, pos = read_compact_string(mv, pos)
     v_group_state, pos = read_compact_string(mv, pos)
     v_group_type, pos = read_compact_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ListGroupsResponse_ListedGroup(v_group_id, v_protocol_type, v_group_state, v_group_type, unknown), pos
 
 
 def _d16(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
-    n, pos = read_compact_count(mv, pos, 5)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 5 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null groups')
     else:
@@ -270,7 +355,11 @@ def _d16(mv, pos):
         for _ in range(n):
             item, pos = _d15(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ListGroupsResponse(v_throttle_time_ms, v_error_code, v_groups, unknown), pos
 
 
@@ -306,7 +395,8 @@ def _e20(o, b, sp):
 
 def _e21(o, b, sp):
     b += _S1.pack(o.throttle_time_ms, o.error_code)
-    write_compact_count(b, o.groups)
+    n = len(o.groups) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.groups:
         for item in o.groups:
             _e20(item, b, sp)
@@ -328,7 +418,8 @@ def _e22(o, b, sp):
 
 def _e23(o, b, sp):
     b += _S1.pack(o.throttle_time_ms, o.error_code)
-    write_compact_count(b, o.groups)
+    n = len(o.groups) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.groups:
         for item in o.groups:
             _e22(item, b, sp)
@@ -351,7 +442,8 @@ def _e24(o, b, sp):
 
 def _e25(o, b, sp):
     b += _S1.pack(o.throttle_time_ms, o.error_code)
-    write_compact_count(b, o.groups)
+    n = len(o.groups) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.groups:
         for item in o.groups:
             _e24(item, b, sp)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>i')
 _S1 = struct.Struct('>iqi')
@@ -252,13 +260,24 @@ def _d9(mv, pos):
 def _d10(mv, pos):
     (v_partition_index, v_current_leader_epoch, v_timestamp,) = _S4.unpack_from(mv, pos)
     pos += 16
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ListOffsetsRequest_ListOffsetsPartition(v_partition_index, v_current_leader_epoch, v_timestamp, 1, unknown), pos
 
 
 def _d11(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 17)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 17 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -267,14 +286,25 @@ def _d11(mv, pos):
         for _ in range(n):
             item, pos = _d10(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ListOffsetsRequest_ListOffsetsTopic(v_name, v_partitions, unknown), pos
 
 
 def _d12(mv, pos):
     (v_replica_id, v_isolation_level,) = _S3.unpack_from(mv, pos)
     pos += 5
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -283,7 +313,11 @@ def _d12(mv, pos):
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ListOffsetsRequest(v_replica_id, v_isolation_level, v_topics, unknown), pos
 
 
@@ -365,7 +399,8 @@ def _e23(o, b, sp):
 
 def _e24(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e23(item, b, sp)
@@ -377,7 +412,8 @@ def _e24(o, b, sp):
 
 def _e25(o, b, sp):
     b += _S3.pack(o.replica_id, o.isolation_level)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e24(item, b, sp)
@@ -390,11 +426,9 @@ def _e25(o, b, sp):
 def _d26(mv, pos):
     (v_partition_index, v_error_code,) = _S5.unpack_from(mv, pos)
     pos += 6
-    n, pos = read_count(mv, pos, 8)
-    if n < 0:
+    v_old_style_offsets, pos = read_array(mv, pos, _AF_q, 8)
+    if v_old_style_offsets is None:
         raise ProtocolError('null old_style_offsets')
-    else:
-        v_old_style_offsets, pos = read_unpacked_array(mv, pos, n, 'q', 8)
     return _ListOffsetsResponse_ListOffsetsPartitionResponse(v_partition_index, v_error_code, v_old_style_offsets, -1, -1, -1, None), pos
 
 
@@ -511,13 +545,24 @@ def _d35(mv, pos):
 def _d36(mv, pos):
     (v_partition_index, v_error_code, v_timestamp, v_offset, v_leader_epoch,) = _S7.unpack_from(mv, pos)
     pos += 26
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ListOffsetsResponse_ListOffsetsPartitionResponse(v_partition_index, v_error_code, [], v_timestamp, v_offset, v_leader_epoch, unknown), pos
 
 
 def _d37(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 27)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 27 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -526,14 +571,25 @@ def _d37(mv, pos):
         for _ in range(n):
             item, pos = _d36(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ListOffsetsResponse_ListOffsetsTopicResponse(v_name, v_partitions, unknown), pos
 
 
 def _d38(mv, pos):
     (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -542,7 +598,11 @@ def _d38(mv, pos):
         for _ in range(n):
             item, pos = _d37(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ListOffsetsResponse(v_throttle_time_ms, v_topics, unknown), pos
 
 
@@ -550,7 +610,8 @@ def _e39(o, b, sp):
     b += _S5.pack(o.partition_index, o.error_code)
     write_count(b, o.old_style_offsets)
     if o.old_style_offsets:
-        write_packed_array(b, o.old_style_offsets, 'q')
+        n = len(o.old_style_offsets)
+        b += pack(_AF_q[n] if n < 64 else f'>{n}q', *o.old_style_offsets)
 
 
 def _e40(o, b, sp):
@@ -625,7 +686,8 @@ def _e49(o, b, sp):
 
 def _e50(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e49(item, b, sp)
@@ -637,7 +699,8 @@ def _e50(o, b, sp):
 
 def _e51(o, b, sp):
     b += _S0.pack(o.throttle_time_ms)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e50(item, b, sp)

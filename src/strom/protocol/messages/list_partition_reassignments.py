@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>i')
 _S1 = struct.Struct('>ih')
@@ -114,19 +122,28 @@ class ListPartitionReassignmentsResponse:
 
 def _d0(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_partition_indexes, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_partition_indexes is None:
         raise ProtocolError('null partition_indexes')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_partition_indexes, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics(v_name, v_partition_indexes, unknown), pos
 
 
 def _d1(mv, pos):
     (v_timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         v_topics = None
     else:
@@ -135,15 +152,21 @@ def _d1(mv, pos):
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ListPartitionReassignmentsRequest(v_timeout_ms, v_topics, unknown), pos
 
 
 def _e2(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.partition_indexes)
+    n = len(o.partition_indexes) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partition_indexes:
-        write_packed_array(b, o.partition_indexes, 'i')
+        n = len(o.partition_indexes)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.partition_indexes)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -165,28 +188,33 @@ def _e3(o, b, sp):
 def _d4(mv, pos):
     (v_partition_index,) = _S0.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_replicas is None:
         raise ProtocolError('null replicas')
-    else:
-        v_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_adding_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_adding_replicas is None:
         raise ProtocolError('null adding_replicas')
-    else:
-        v_adding_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_removing_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_removing_replicas is None:
         raise ProtocolError('null removing_replicas')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_removing_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _ListPartitionReassignmentsResponse_OngoingPartitionReassignment(v_partition_index, v_replicas, v_adding_replicas, v_removing_replicas, unknown), pos
 
 
 def _d5(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 8)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 8 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -195,7 +223,11 @@ def _d5(mv, pos):
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ListPartitionReassignmentsResponse_OngoingTopicReassignment(v_name, v_partitions, unknown), pos
 
 
@@ -203,7 +235,14 @@ def _d6(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
     v_error_message, pos = read_compact_nullable_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -212,21 +251,31 @@ def _d6(mv, pos):
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ListPartitionReassignmentsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_topics, unknown), pos
 
 
 def _e7(o, b, sp):
     b += _S0.pack(o.partition_index)
-    write_compact_count(b, o.replicas)
+    n = len(o.replicas) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.replicas:
-        write_packed_array(b, o.replicas, 'i')
-    write_compact_count(b, o.adding_replicas)
+        n = len(o.replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.replicas)
+    n = len(o.adding_replicas) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.adding_replicas:
-        write_packed_array(b, o.adding_replicas, 'i')
-    write_compact_count(b, o.removing_replicas)
+        n = len(o.adding_replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.adding_replicas)
+    n = len(o.removing_replicas) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.removing_replicas:
-        write_packed_array(b, o.removing_replicas, 'i')
+        n = len(o.removing_replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.removing_replicas)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -235,7 +284,8 @@ def _e7(o, b, sp):
 
 def _e8(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e7(item, b, sp)
@@ -248,7 +298,8 @@ def _e8(o, b, sp):
 def _e9(o, b, sp):
     b += _S1.pack(o.throttle_time_ms, o.error_code)
     write_compact_nullable_string(b, o.error_message)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e8(item, b, sp)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>q')
 _S1 = struct.Struct('>ih')
@@ -97,45 +105,66 @@ class ListTransactionsResponse:
 
 
 def _d0(mv, pos):
-    n, pos = read_compact_count(mv, pos, 1)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 1 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null state_filters')
     else:
         v_state_filters, pos = read_string_array(mv, pos, n, True)
-    n, pos = read_compact_count(mv, pos, 8)
-    if n < 0:
+    v_producer_id_filters, pos = read_compact_array(mv, pos, _AF_q, 8)
+    if v_producer_id_filters is None:
         raise ProtocolError('null producer_id_filters')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_producer_id_filters, pos = read_unpacked_array(mv, pos, n, 'q', 8)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return ListTransactionsRequest(v_state_filters, v_producer_id_filters, -1, unknown), pos
 
 
 def _d1(mv, pos):
-    n, pos = read_compact_count(mv, pos, 1)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 1 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null state_filters')
     else:
         v_state_filters, pos = read_string_array(mv, pos, n, True)
-    n, pos = read_compact_count(mv, pos, 8)
-    if n < 0:
+    v_producer_id_filters, pos = read_compact_array(mv, pos, _AF_q, 8)
+    if v_producer_id_filters is None:
         raise ProtocolError('null producer_id_filters')
-    else:
-        v_producer_id_filters, pos = read_unpacked_array(mv, pos, n, 'q', 8)
     (v_duration_filter,) = _S0.unpack_from(mv, pos)
     pos += 8
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ListTransactionsRequest(v_state_filters, v_producer_id_filters, v_duration_filter, unknown), pos
 
 
 def _e2(o, b, sp):
-    write_compact_count(b, o.state_filters)
+    n = len(o.state_filters) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.state_filters:
         for item in o.state_filters:
             write_compact_string(b, item)
-    write_compact_count(b, o.producer_id_filters)
+    n = len(o.producer_id_filters) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.producer_id_filters:
-        write_packed_array(b, o.producer_id_filters, 'q')
+        n = len(o.producer_id_filters)
+        b += pack(_AF_q[n] if n < 64 else f'>{n}q', *o.producer_id_filters)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -143,13 +172,16 @@ def _e2(o, b, sp):
 
 
 def _e3(o, b, sp):
-    write_compact_count(b, o.state_filters)
+    n = len(o.state_filters) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.state_filters:
         for item in o.state_filters:
             write_compact_string(b, item)
-    write_compact_count(b, o.producer_id_filters)
+    n = len(o.producer_id_filters) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.producer_id_filters:
-        write_packed_array(b, o.producer_id_filters, 'q')
+        n = len(o.producer_id_filters)
+        b += pack(_AF_q[n] if n < 64 else f'>{n}q', *o.producer_id_filters)
     b += _S0.pack(o.duration_filter)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
@@ -162,19 +194,37 @@ def _d4(mv, pos):
     (v_producer_id,) = _S0.unpack_from(mv, pos)
     pos += 8
     v_transaction_state, pos = read_compact_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ListTransactionsResponse_TransactionState(v_transactional_id, v_producer_id, v_transaction_state, unknown), pos
 
 
 def _d5(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
-    n, pos = read_compact_count(mv, pos, 1)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 1 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null unknown_state_filters')
     else:
         v_unknown_state_filters, pos = read_string_array(mv, pos, n, True)
-    n, pos = read_compact_count(mv, pos, 11)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 11 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null transaction_states')
     else:
@@ -183,7 +233,11 @@ def _d5(mv, pos):
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ListTransactionsResponse(v_throttle_time_ms, v_error_code, v_unknown_state_filters, v_transaction_states, unknown), pos
 
 
@@ -199,11 +253,13 @@ def _e6(o, b, sp):
 
 def _e7(o, b, sp):
     b += _S1.pack(o.throttle_time_ms, o.error_code)
-    write_compact_count(b, o.unknown_state_filters)
+    n = len(o.unknown_state_filters) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.unknown_state_filters:
         for item in o.unknown_state_filters:
             write_compact_string(b, item)
-    write_compact_count(b, o.transaction_states)
+    n = len(o.transaction_states) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.transaction_states:
         for item in o.transaction_states:
             _e6(item, b, sp)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>?')
 _S1 = struct.Struct('>???')
@@ -203,12 +211,23 @@ def _d4(mv, pos):
 
 def _d5(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _MetadataRequest_MetadataRequestTopic(ZERO_UUID, v_name, unknown), pos
 
 
 def _d6(mv, pos):
-    n, pos = read_compact_count(mv, pos, 2)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 2 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         v_topics = None
     else:
@@ -219,7 +238,11 @@ def _d6(mv, pos):
             append(item)
     (v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations,) = _S1.unpack_from(mv, pos)
     pos += 3
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return MetadataRequest(v_topics, v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations, unknown), pos
 
 
@@ -227,12 +250,23 @@ def _d7(mv, pos):
     (v_topic_id,) = _S2.unpack_from(mv, pos)
     pos += 16
     v_name, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _MetadataRequest_MetadataRequestTopic(v_topic_id, v_name, unknown), pos
 
 
 def _d8(mv, pos):
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         v_topics = None
     else:
@@ -243,12 +277,23 @@ def _d8(mv, pos):
             append(item)
     (v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations,) = _S1.unpack_from(mv, pos)
     pos += 3
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return MetadataRequest(v_topics, v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations, unknown), pos
 
 
 def _d9(mv, pos):
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         v_topics = None
     else:
@@ -259,7 +304,11 @@ def _d9(mv, pos):
             append(item)
     (v_allow_auto_topic_creation, v_include_topic_authorized_operations,) = _S3.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return MetadataRequest(v_topics, v_allow_auto_topic_creation, False, v_include_topic_authorized_operations, unknown), pos
 
 
@@ -355,16 +404,12 @@ def _d19(mv, pos):
 def _d20(mv, pos):
     (v_error_code, v_partition_index, v_leader_id,) = _S6.unpack_from(mv, pos)
     pos += 10
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_replica_nodes, pos = read_array(mv, pos, _AF_i, 4)
+    if v_replica_nodes is None:
         raise ProtocolError('null replica_nodes')
-    else:
-        v_replica_nodes, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_isr_nodes, pos = read_array(mv, pos, _AF_i, 4)
+    if v_isr_nodes is None:
         raise ProtocolError('null isr_nodes')
-    else:
-        v_isr_nodes, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     return _MetadataResponse_MetadataResponsePartition(v_error_code, v_partition_index, v_leader_id, -1, v_replica_nodes, v_isr_nodes, [], None), pos
 
 
@@ -513,21 +558,15 @@ def _d27(mv, pos):
 def _d28(mv, pos):
     (v_error_code, v_partition_index, v_leader_id,) = _S6.unpack_from(mv, pos)
     pos += 10
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_replica_nodes, pos = read_array(mv, pos, _AF_i, 4)
+    if v_replica_nodes is None:
         raise ProtocolError('null replica_nodes')
-    else:
-        v_replica_nodes, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_isr_nodes, pos = read_array(mv, pos, _AF_i, 4)
+    if v_isr_nodes is None:
         raise ProtocolError('null isr_nodes')
-    else:
-        v_isr_nodes, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_offline_replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if v_offline_replicas is None:
         raise ProtocolError('null offline_replicas')
-    else:
-        v_offline_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     return _MetadataResponse_MetadataResponsePartition(v_error_code, v_partition_index, v_leader_id, -1, v_replica_nodes, v_isr_nodes, v_offline_replicas, None), pos
 
 
@@ -579,21 +618,15 @@ def _d30(mv, pos):
 def _d31(mv, pos):
     (v_error_code, v_partition_index, v_leader_id, v_leader_epoch,) = _S7.unpack_from(mv, pos)
     pos += 14
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_replica_nodes, pos = read_array(mv, pos, _AF_i, 4)
+    if v_replica_nodes is None:
         raise ProtocolError('null replica_nodes')
-    else:
-        v_replica_nodes, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_isr_nodes, pos = read_array(mv, pos, _AF_i, 4)
+    if v_isr_nodes is None:
         raise ProtocolError('null isr_nodes')
-    else:
-        v_isr_nodes, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_offline_replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if v_offline_replicas is None:
         raise ProtocolError('null offline_replicas')
-    else:
-        v_offline_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     return _MetadataResponse_MetadataResponsePartition(v_error_code, v_partition_index, v_leader_id, v_leader_epoch, v_replica_nodes, v_isr_nodes, v_offline_replicas, None), pos
 
 
@@ -698,29 +731,31 @@ def _d36(mv, pos):
     (v_port,) = _S4.unpack_from(mv, pos)
     pos += 4
     v_rack, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _MetadataResponse_MetadataResponseBroker(v_node_id, v_host, v_port, v_rack, unknown), pos
 
 
 def _d37(mv, pos):
     (v_error_code, v_partition_index, v_leader_id, v_leader_epoch,) = _S7.unpack_from(mv, pos)
     pos += 14
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_replica_nodes, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_replica_nodes is None:
         raise ProtocolError('null replica_nodes')
-    else:
-        v_replica_nodes, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_isr_nodes, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_isr_nodes is None:
         raise ProtocolError('null isr_nodes')
-    else:
-        v_isr_nodes, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_offline_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_offline_replicas is None:
         raise ProtocolError('null offline_replicas')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_offline_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _MetadataResponse_MetadataResponsePartition(v_error_code, v_partition_index, v_leader_id, v_leader_epoch, v_replica_nodes, v_isr_nodes, v_offline_replicas, unknown), pos
 
 
@@ -730,7 +765,14 @@ def _d38(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
     (v_is_internal,) = _S0.unpack_from(mv, pos)
     pos += 1
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -741,14 +783,25 @@ def _d38(mv, pos):
             append(item)
     (v_topic_authorized_operations,) = _S4.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, v_is_internal, v_partitions, v_topic_authorized_operations, unknown), pos
 
 
 def _d39(mv, pos):
     (v_throttle_time_ms,) = _S4.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 11)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 11 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null brokers')
     else:
@@ -760,7 +813,14 @@ def _d39(mv, pos):
     v_cluster_id, pos = read_compact_nullable_string(mv, pos)
     (v_controller_id,) = _S4.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 10)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 10 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -771,7 +831,11 @@ def _d39(mv, pos):
             append(item)
     (v_cluster_authorized_operations,) = _S4.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics, v_cluster_authorized_operations, unknown), pos
 
 
@@ -781,7 +845,14 @@ def _d40(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
     (v_topic_id, v_is_internal,) = _S8.unpack_from(mv, pos)
     pos += 17
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -792,14 +863,25 @@ def _d40(mv, pos):
             append(item)
     (v_topic_authorized_operations,) = _S4.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _MetadataResponse_MetadataResponseTopic(v_error_code, v_name, v_topic_id, v_is_internal, v_partitions, v_topic_authorized_operations, unknown), pos
 
 
 def _d41(mv, pos):
     (v_throttle_time_ms,) = _S4.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 11)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 11 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null brokers')
     else:
@@ -811,7 +893,14 @@ def _d41(mv, pos):
     v_cluster_id, pos = read_compact_nullable_string(mv, pos)
     (v_controller_id,) = _S4.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 26)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 26 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -822,14 +911,25 @@ def _d41(mv, pos):
             append(item)
     (v_cluster_authorized_operations,) = _S4.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics, v_cluster_authorized_operations, unknown), pos
 
 
 def _d42(mv, pos):
     (v_throttle_time_ms,) = _S4.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 11)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 11 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null brokers')
     else:
@@ -841,7 +941,14 @@ def _d42(mv, pos):
     v_cluster_id, pos = read_compact_nullable_string(mv, pos)
     (v_controller_id,) = _S4.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 26)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 26 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -850,7 +957,11 @@ def _d42(mv, pos):
         for _ in range(n):
             item, pos = _d40(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics, -2147483648, unknown), pos
 
 
@@ -860,7 +971,14 @@ def _d43(mv, pos):
     v_name, pos = read_compact_nullable_string(mv, pos)
     (v_topic_id, v_is_internal,) = _S8.unpack_from(mv, pos)
     pos += 17
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -871,14 +989,25 @@ def _d43(mv, pos):
             append(item)
     (v_topic_authorized_operations,) = _S4.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _MetadataResponse_MetadataResponseTopic(v_error_code, v_name, v_topic_id, v_is_internal, v_partitions, v_topic_authorized_operations, unknown), pos
 
 
 def _d44(mv, pos):
     (v_throttle_time_ms,) = _S4.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 11)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 11 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null brokers')
     else:
@@ -890,7 +1019,14 @@ def _d44(mv, pos):
     v_cluster_id, pos = read_compact_nullable_string(mv, pos)
     (v_controller_id,) = _S4.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 26)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 26 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -899,7 +1035,11 @@ def _d44(mv, pos):
         for _ in range(n):
             item, pos = _d43(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics, -2147483648, unknown), pos
 
 
@@ -913,10 +1053,12 @@ def _e46(o, b, sp):
     b += _S6.pack(o.error_code, o.partition_index, o.leader_id)
     write_count(b, o.replica_nodes)
     if o.replica_nodes:
-        write_packed_array(b, o.replica_nodes, 'i')
+        n = len(o.replica_nodes)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.replica_nodes)
     write_count(b, o.isr_nodes)
     if o.isr_nodes:
-        write_packed_array(b, o.isr_nodes, 'i')
+        n = len(o.isr_nodes)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.isr_nodes)
 
 
 def _e47(o, b, sp):
@@ -999,13 +1141,16 @@ def _e54(o, b, sp):
     b += _S6.pack(o.error_code, o.partition_index, o.leader_id)
     write_count(b, o.replica_nodes)
     if o.replica_nodes:
-        write_packed_array(b, o.replica_nodes, 'i')
+        n = len(o.replica_nodes)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.replica_nodes)
     write_count(b, o.isr_nodes)
     if o.isr_nodes:
-        write_packed_array(b, o.isr_nodes, 'i')
+        n = len(o.isr_nodes)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.isr_nodes)
     write_count(b, o.offline_replicas)
     if o.offline_replicas:
-        write_packed_array(b, o.offline_replicas, 'i')
+        n = len(o.offline_replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.offline_replicas)
 
 
 def _e55(o, b, sp):
@@ -1036,13 +1181,16 @@ def _e57(o, b, sp):
     b += _S7.pack(o.error_code, o.partition_index, o.leader_id, o.leader_epoch)
     write_count(b, o.replica_nodes)
     if o.replica_nodes:
-        write_packed_array(b, o.replica_nodes, 'i')
+        n = len(o.replica_nodes)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.replica_nodes)
     write_count(b, o.isr_nodes)
     if o.isr_nodes:
-        write_packed_array(b, o.isr_nodes, 'i')
+        n = len(o.isr_nodes)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.isr_nodes)
     write_count(b, o.offline_replicas)
     if o.offline_replicas:
-        write_packed_array(b, o.offline_replicas, 'i')
+        n = len(o.offline_replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.offline_replicas)
 
 
 def _e58(o, b, sp):
@@ -1108,15 +1256,21 @@ def _e62(o, b, sp):
 
 def _e63(o, b, sp):
     b += _S7.pack(o.error_code, o.partition_index, o.leader_id, o.leader_epoch)
-    write_compact_count(b, o.replica_nodes)
+    n = len(o.replica_nodes) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.replica_nodes:
-        write_packed_array(b, o.replica_nodes, 'i')
-    write_compact_count(b, o.isr_nodes)
+        n = len(o.replica_nodes)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.replica_nodes)
+    n = len(o.isr_nodes) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.isr_nodes:
-        write_packed_array(b, o.isr_nodes, 'i')
-    write_compact_count(b, o.offline_replicas)
+        n = len(o.isr_nodes)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.isr_nodes)
+    n = len(o.offline_replicas) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.offline_replicas:
-        write_packed_array(b, o.offline_replicas, 'i')
+        n = len(o.offline_replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.offline_replicas)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -1127,7 +1281,8 @@ def _e64(o, b, sp):
     b += _S5.pack(o.error_code)
     write_compact_string(b, o.name)
     b += _S0.pack(o.is_internal)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e63(item, b, sp)
@@ -1140,13 +1295,15 @@ def _e64(o, b, sp):
 
 def _e65(o, b, sp):
     b += _S4.pack(o.throttle_time_ms)
-    write_compact_count(b, o.brokers)
+    n = len(o.brokers) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.brokers:
         for item in o.brokers:
             _e62(item, b, sp)
     write_compact_nullable_string(b, o.cluster_id)
     b += _S4.pack(o.controller_id)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e64(item, b, sp)
@@ -1161,7 +1318,8 @@ def _e66(o, b, sp):
     b += _S5.pack(o.error_code)
     write_compact_string(b, o.name)
     b += _S8.pack(o.topic_id, o.is_internal)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e63(item, b, sp)
@@ -1174,13 +1332,15 @@ def _e66(o, b, sp):
 
 def _e67(o, b, sp):
     b += _S4.pack(o.throttle_time_ms)
-    write_compact_count(b, o.brokers)
+    n = len(o.brokers) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.brokers:
         for item in o.brokers:
             _e62(item, b, sp)
     write_compact_nullable_string(b, o.cluster_id)
     b += _S4.pack(o.controller_id)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e66(item, b, sp)
@@ -1193,13 +1353,15 @@ def _e67(o, b, sp):
 
 def _e68(o, b, sp):
     b += _S4.pack(o.throttle_time_ms)
-    write_compact_count(b, o.brokers)
+    n = len(o.brokers) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.brokers:
         for item in o.brokers:
             _e62(item, b, sp)
     write_compact_nullable_string(b, o.cluster_id)
     b += _S4.pack(o.controller_id)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e66(item, b, sp)
@@ -1213,7 +1375,8 @@ def _e69(o, b, sp):
     b += _S5.pack(o.error_code)
     write_compact_nullable_string(b, o.name)
     b += _S8.pack(o.topic_id, o.is_internal)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e63(item, b, sp)
@@ -1226,13 +1389,15 @@ def _e69(o, b, sp):
 
 def _e70(o, b, sp):
     b += _S4.pack(o.throttle_time_ms)
-    write_compact_count(b, o.brokers)
+    n = len(o.brokers) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.brokers:
         for item in o.brokers:
             _e62(item, b, sp)
     write_compact_nullable_string(b, o.cluster_id)
     b += _S4.pack(o.controller_id)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e69(item, b, sp)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>iq')
 _S1 = struct.Struct('>i')
@@ -296,13 +304,24 @@ def _d12(mv, pos):
     (v_partition_index, v_committed_offset, v_committed_leader_epoch,) = _S4.unpack_from(mv, pos)
     pos += 16
     v_committed_metadata, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _OffsetCommitRequest_OffsetCommitRequestPartition(v_partition_index, v_committed_offset, v_committed_leader_epoch, -1, v_committed_metadata, unknown), pos
 
 
 def _d13(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -311,7 +330,11 @@ def _d13(mv, pos):
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _OffsetCommitRequest_OffsetCommitRequestTopic(v_name, v_partitions, unknown), pos
 
 
@@ -321,7 +344,14 @@ def _d14(mv, pos):
     pos += 4
     v_member_id, pos = read_compact_string(mv, pos)
     v_group_instance_id, pos = read_compact_nullable_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -330,7 +360,11 @@ def _d14(mv, pos):
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, v_group_instance_id, -1, v_topics, unknown), pos
 
 
@@ -444,7 +478,8 @@ def _e27(o, b, sp):
 
 def _e28(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e27(item, b, sp)
@@ -459,7 +494,8 @@ def _e29(o, b, sp):
     b += _S1.pack(o.generation_id_or_member_epoch)
     write_compact_string(b, o.member_id)
     write_compact_nullable_string(b, o.group_instance_id)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e28(item, b, sp)
@@ -520,13 +556,24 @@ def _d33(mv, pos):
 def _d34(mv, pos):
     (v_partition_index, v_error_code,) = _S5.unpack_from(mv, pos)
     pos += 6
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _OffsetCommitResponse_OffsetCommitResponsePartition(v_partition_index, v_error_code, unknown), pos
 
 
 def _d35(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 7)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 7 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -535,14 +582,25 @@ def _d35(mv, pos):
         for _ in range(n):
             item, pos = _d34(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _OffsetCommitResponse_OffsetCommitResponseTopic(v_name, v_partitions, unknown), pos
 
 
 def _d36(mv, pos):
     (v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -551,7 +609,11 @@ def _d36(mv, pos):
         for _ in range(n):
             item, pos = _d35(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return OffsetCommitResponse(v_throttle_time_ms, v_topics, unknown), pos
 
 
@@ -592,7 +654,8 @@ def _e41(o, b, sp):
 
 def _e42(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e41(item, b, sp)
@@ -604,7 +667,8 @@ def _e42(o, b, sp):
 
 def _e43(o, b, sp):
     b += _S1.pack(o.throttle_time_ms)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e42(item, b, sp)

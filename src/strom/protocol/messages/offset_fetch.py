@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>?')
 _S1 = struct.Struct('>i')
@@ -166,11 +174,9 @@ class OffsetFetchResponse:
 
 def _d0(mv, pos):
     v_name, pos = read_string(mv, pos)
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_partition_indexes, pos = read_array(mv, pos, _AF_i, 4)
+    if v_partition_indexes is None:
         raise ProtocolError('null partition_indexes')
-    else:
-        v_partition_indexes, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     return _OffsetFetchRequest_OffsetFetchRequestTopic(v_name, v_partition_indexes, None), pos
 
 
@@ -204,18 +210,27 @@ def _d2(mv, pos):
 
 def _d3(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_partition_indexes, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_partition_indexes is None:
         raise ProtocolError('null partition_indexes')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_partition_indexes, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _OffsetFetchRequest_OffsetFetchRequestTopic(v_name, v_partition_indexes, unknown), pos
 
 
 def _d4(mv, pos):
     v_group_id, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         v_topics = None
     else:
@@ -224,13 +239,24 @@ def _d4(mv, pos):
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return OffsetFetchRequest(v_group_id, v_topics, [], False, unknown), pos
 
 
 def _d5(mv, pos):
     v_group_id, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         v_topics = None
     else:
@@ -241,24 +267,37 @@ def _d5(mv, pos):
             append(item)
     (v_require_stable,) = _S0.unpack_from(mv, pos)
     pos += 1
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return OffsetFetchRequest(v_group_id, v_topics, [], v_require_stable, unknown), pos
 
 
 def _d6(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_partition_indexes, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_partition_indexes is None:
         raise ProtocolError('null partition_indexes')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_partition_indexes, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _OffsetFetchRequest_OffsetFetchRequestTopics(v_name, v_partition_indexes, unknown), pos
 
 
 def _d7(mv, pos):
     v_group_id, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         v_topics = None
     else:
@@ -267,12 +306,23 @@ def _d7(mv, pos):
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _OffsetFetchRequest_OffsetFetchRequestGroup(v_group_id, None, -1, v_topics, unknown), pos
 
 
 def _d8(mv, pos):
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null groups')
     else:
@@ -283,7 +333,11 @@ def _d8(mv, pos):
             append(item)
     (v_require_stable,) = _S0.unpack_from(mv, pos)
     pos += 1
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return OffsetFetchRequest('', [], v_groups, v_require_stable, unknown), pos
 
 
@@ -292,7 +346,14 @@ def _d9(mv, pos):
     v_member_id, pos = read_compact_nullable_string(mv, pos)
     (v_member_epoch,) = _S1.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         v_topics = None
     else:
@@ -301,12 +362,23 @@ def _d9(mv, pos):
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _OffsetFetchRequest_OffsetFetchRequestGroup(v_group_id, v_member_id, v_member_epoch, v_topics, unknown), pos
 
 
 def _d10(mv, pos):
-    n, pos = read_compact_count(mv, pos, 8)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 8 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null groups')
     else:
@@ -317,7 +389,11 @@ def _d10(mv, pos):
             append(item)
     (v_require_stable,) = _S0.unpack_from(mv, pos)
     pos += 1
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return OffsetFetchRequest('', [], v_groups, v_require_stable, unknown), pos
 
 
@@ -325,7 +401,8 @@ def _e11(o, b, sp):
     write_string(b, o.name)
     write_count(b, o.partition_indexes)
     if o.partition_indexes:
-        write_packed_array(b, o.partition_indexes, 'i')
+        n = len(o.partition_indexes)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.partition_indexes)
 
 
 def _e12(o, b, sp):
@@ -338,9 +415,11 @@ def _e12(o, b, sp):
 
 def _e13(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.partition_indexes)
+    n = len(o.partition_indexes) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partition_indexes:
-        write_packed_array(b, o.partition_indexes, 'i')
+        n = len(o.partition_indexes)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.partition_indexes)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -373,7 +452,8 @@ def _e15(o, b, sp):
 
 
 def _e16(o, b, sp):
-    write_compact_count(b, o.groups)
+    n = len(o.groups) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.groups:
         for item in o.groups:
             _e14(item, b, sp)
@@ -399,7 +479,8 @@ def _e17(o, b, sp):
 
 
 def _e18(o, b, sp):
-    write_compact_count(b, o.groups)
+    n = len(o.groups) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.groups:
         for item in o.groups:
             _e17(item, b, sp)
@@ -524,13 +605,24 @@ def _d27(mv, pos):
     v_metadata, pos = read_compact_nullable_string(mv, pos)
     (v_error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _OffsetFetchResponse_OffsetFetchResponsePartition(v_partition_index, v_committed_offset, v_committed_leader_epoch, v_metadata, v_error_code, unknown), pos
 
 
 def _d28(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 20)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 20 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -539,14 +631,25 @@ def _d28(mv, pos):
         for _ in range(n):
             item, pos = _d27(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _OffsetFetchResponse_OffsetFetchResponseTopic(v_name, v_partitions, unknown), pos
 
 
 def _d29(mv, pos):
     (v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -557,7 +660,11 @@ def _d29(mv, pos):
             append(item)
     (v_error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return OffsetFetchResponse(v_throttle_time_ms, v_topics, v_error_code, [], unknown), pos
 
 
@@ -567,13 +674,24 @@ def _d30(mv, pos):
     v_metadata, pos = read_compact_nullable_string(mv, pos)
     (v_error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _OffsetFetchResponse_OffsetFetchResponsePartitions(v_partition_index, v_committed_offset, v_committed_leader_epoch, v_metadata, v_error_code, unknown), pos
 
 
 def _d31(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 20)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 20 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -582,13 +700,24 @@ def _d31(mv, pos):
         for _ in range(n):
             item, pos = _d30(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _OffsetFetchResponse_OffsetFetchResponseTopics(v_name, v_partitions, unknown), pos
 
 
 def _d32(mv, pos):
     v_group_id, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -599,14 +728,25 @@ def _d32(mv, pos):
             append(item)
     (v_error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _OffsetFetchResponse_OffsetFetchResponseGroup(v_group_id, v_topics, v_error_code, unknown), pos
 
 
 def _d33(mv, pos):
     (v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 5)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 5 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null groups')
     else:
@@ -615,7 +755,11 @@ def _d33(mv, pos):
         for _ in range(n):
             item, pos = _d32(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return OffsetFetchResponse(v_throttle_time_ms, [], 0, v_groups, unknown), pos
 
 
@@ -692,7 +836,8 @@ def _e42(o, b, sp):
 
 def _e43(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e42(item, b, sp)
@@ -704,7 +849,8 @@ def _e43(o, b, sp):
 
 def _e44(o, b, sp):
     b += _S1.pack(o.throttle_time_ms)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e43(item, b, sp)
@@ -717,7 +863,8 @@ def _e44(o, b, sp):
 
 def _e45(o, b, sp):
     write_compact_string(b, o.group_id)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e43(item, b, sp)
@@ -730,7 +877,8 @@ def _e45(o, b, sp):
 
 def _e46(o, b, sp):
     b += _S1.pack(o.throttle_time_ms)
-    write_compact_count(b, o.groups)
+    n = len(o.groups) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.groups:
         for item in o.groups:
             _e45(item, b, sp)

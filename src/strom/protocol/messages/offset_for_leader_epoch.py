@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>ii')
 _S1 = struct.Struct('>iii')
@@ -206,13 +214,24 @@ def _d6(mv, pos):
 def _d7(mv, pos):
     (v_partition, v_current_leader_epoch, v_leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 12
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _OffsetForLeaderEpochRequest_OffsetForLeaderPartition(v_partition, v_current_leader_epoch, v_leader_epoch, unknown), pos
 
 
 def _d8(mv, pos):
     v_topic, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 13)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 13 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -221,14 +240,25 @@ def _d8(mv, pos):
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _OffsetForLeaderEpochRequest_OffsetForLeaderTopic(v_topic, v_partitions, unknown), pos
 
 
 def _d9(mv, pos):
     (v_replica_id,) = _S2.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -237,7 +267,11 @@ def _d9(mv, pos):
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return OffsetForLeaderEpochRequest(v_replica_id, v_topics, unknown), pos
 
 
@@ -297,7 +331,8 @@ def _e17(o, b, sp):
 
 def _e18(o, b, sp):
     write_compact_string(b, o.topic)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e17(item, b, sp)
@@ -309,7 +344,8 @@ def _e18(o, b, sp):
 
 def _e19(o, b, sp):
     b += _S2.pack(o.replica_id)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e18(item, b, sp)
@@ -403,13 +439,24 @@ def _d26(mv, pos):
 def _d27(mv, pos):
     (v_error_code, v_partition, v_leader_epoch, v_end_offset,) = _S4.unpack_from(mv, pos)
     pos += 18
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _OffsetForLeaderEpochResponse_EpochEndOffset(v_error_code, v_partition, v_leader_epoch, v_end_offset, unknown), pos
 
 
 def _d28(mv, pos):
     v_topic, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 19)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 19 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -418,14 +465,25 @@ def _d28(mv, pos):
         for _ in range(n):
             item, pos = _d27(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(v_topic, v_partitions, unknown), pos
 
 
 def _d29(mv, pos):
     (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -434,7 +492,11 @@ def _d29(mv, pos):
         for _ in range(n):
             item, pos = _d28(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return OffsetForLeaderEpochResponse(v_throttle_time_ms, v_topics, unknown), pos
 
 
@@ -494,7 +556,8 @@ def _e37(o, b, sp):
 
 def _e38(o, b, sp):
     write_compact_string(b, o.topic)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e37(item, b, sp)
@@ -506,7 +569,8 @@ def _e38(o, b, sp):
 
 def _e39(o, b, sp):
     b += _S2.pack(o.throttle_time_ms)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e38(item, b, sp)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>hi')
 _S1 = struct.Struct('>i')
@@ -211,13 +219,24 @@ def _d4(mv, pos):
     (v_index,) = _S1.unpack_from(mv, pos)
     pos += 4
     v_records, pos = read_compact_records(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ProduceRequest_PartitionProduceData(v_index, v_records, unknown), pos
 
 
 def _d5(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 6)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 6 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partition_data')
     else:
@@ -226,7 +245,11 @@ def _d5(mv, pos):
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ProduceRequest_TopicProduceData(v_name, v_partition_data, unknown), pos
 
 
@@ -234,7 +257,14 @@ def _d6(mv, pos):
     v_transactional_id, pos = read_compact_nullable_string(mv, pos)
     (v_acks, v_timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 6
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topic_data')
     else:
@@ -243,7 +273,11 @@ def _d6(mv, pos):
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ProduceRequest(v_transactional_id, v_acks, v_timeout_ms, v_topic_data, unknown), pos
 
 
@@ -288,7 +322,8 @@ def _e11(o, b, sp):
 
 def _e12(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.partition_data)
+    n = len(o.partition_data) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partition_data:
         for item in o.partition_data:
             _e11(item, b, sp)
@@ -301,7 +336,8 @@ def _e12(o, b, sp):
 def _e13(o, b, sp):
     write_compact_nullable_string(b, o.transactional_id)
     b += _S0.pack(o.acks, o.timeout_ms)
-    write_compact_count(b, o.topic_data)
+    n = len(o.topic_data) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topic_data:
         for item in o.topic_data:
             _e12(item, b, sp)
@@ -485,14 +521,25 @@ def _d28(mv, pos):
     (v_batch_index,) = _S1.unpack_from(mv, pos)
     pos += 4
     v_batch_index_error_message, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ProduceResponse_BatchIndexAndErrorMessage(v_batch_index, v_batch_index_error_message, unknown), pos
 
 
 def _d29(mv, pos):
     (v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset,) = _S4.unpack_from(mv, pos)
     pos += 30
-    n, pos = read_compact_count(mv, pos, 6)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 6 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null record_errors')
     else:
@@ -502,13 +549,24 @@ def _d29(mv, pos):
             item, pos = _d28(mv, pos)
             append(item)
     v_error_message, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ProduceResponse_PartitionProduceResponse(v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset, v_record_errors, v_error_message, _ProduceResponse_LeaderIdAndEpoch(), unknown), pos
 
 
 def _d30(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 33)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 33 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partition_responses')
     else:
@@ -517,12 +575,23 @@ def _d30(mv, pos):
         for _ in range(n):
             item, pos = _d29(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ProduceResponse_TopicProduceResponse(v_name, v_partition_responses, unknown), pos
 
 
 def _d31(mv, pos):
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null responses')
     else:
@@ -533,21 +602,36 @@ def _d31(mv, pos):
             append(item)
     (v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ProduceResponse(v_responses, v_throttle_time_ms, [], unknown), pos
 
 
 def _d32(mv, pos):
     (v_leader_id, v_leader_epoch,) = _S5.unpack_from(mv, pos)
     pos += 8
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ProduceResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch, unknown), pos
 
 
 def _d33(mv, pos):
     (v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset,) = _S4.unpack_from(mv, pos)
     pos += 30
-    n, pos = read_compact_count(mv, pos, 6)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 6 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null record_errors')
     else:
@@ -575,7 +659,14 @@ def _d33(mv, pos):
 
 def _d34(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 33)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 33 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partition_responses')
     else:
@@ -584,7 +675,11 @@ def _d34(mv, pos):
         for _ in range(n):
             item, pos = _d33(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ProduceResponse_TopicProduceResponse(v_name, v_partition_responses, unknown), pos
 
 
@@ -595,12 +690,23 @@ def _d35(mv, pos):
     (v_port,) = _S1.unpack_from(mv, pos)
     pos += 4
     v_rack, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ProduceResponse_NodeEndpoint(v_node_id, v_host, v_port, v_rack, unknown), pos
 
 
 def _d36(mv, pos):
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null responses')
     else:
@@ -617,7 +723,14 @@ def _d36(mv, pos):
     for _ in range(n_tags):
         tag, pos, end = read_tag_header(mv, pos)
         if tag == 0:
-            n, pos = read_compact_count(mv, pos, 11)
+            n = mv[pos]
+            if n < 128:
+                pos += 1
+            else:
+                n, pos = read_uvarint(mv, pos)
+            n -= 1
+            if n > 0 and n * 11 > len(mv) - pos:
+                raise_count(n, len(mv) - pos)
             if n < 0:
                 raise ProtocolError('null node_endpoints')
             else:
@@ -743,7 +856,8 @@ def _e51(o, b, sp):
 
 def _e52(o, b, sp):
     b += _S4.pack(o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset)
-    write_compact_count(b, o.record_errors)
+    n = len(o.record_errors) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.record_errors:
         for item in o.record_errors:
             _e51(item, b, sp)
@@ -756,7 +870,8 @@ def _e52(o, b, sp):
 
 def _e53(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.partition_responses)
+    n = len(o.partition_responses) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partition_responses:
         for item in o.partition_responses:
             _e52(item, b, sp)
@@ -767,7 +882,8 @@ def _e53(o, b, sp):
 
 
 def _e54(o, b, sp):
-    write_compact_count(b, o.responses)
+    n = len(o.responses) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.responses:
         for item in o.responses:
             _e53(item, b, sp)
@@ -788,13 +904,14 @@ def _e55(o, b, sp):
 
 def _e56(o, b, sp):
     b += _S4.pack(o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset)
-    write_compact_count(b, o.record_errors)
+    n = len(o.record_errors) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.record_errors:
         for item in o.record_errors:
             _e51(item, b, sp)
     write_compact_nullable_string(b, o.error_message)
     tags = list(o.unknown_tags) if o.unknown_tags else []
-    if o.current_leader != _ProduceResponse_LeaderIdAndEpoch():
+    if not (not o.current_leader.unknown_tags and (o.current_leader.leader_id == -1) and (o.current_leader.leader_epoch == -1)):
         t = bytearray()
         _e55(o.current_leader, t, None)
         tags.append((0, t))
@@ -806,7 +923,8 @@ def _e56(o, b, sp):
 
 def _e57(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.partition_responses)
+    n = len(o.partition_responses) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partition_responses:
         for item in o.partition_responses:
             _e56(item, b, sp)
@@ -828,15 +946,17 @@ def _e58(o, b, sp):
 
 
 def _e59(o, b, sp):
-    write_compact_count(b, o.responses)
+    n = len(o.responses) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.responses:
         for item in o.responses:
             _e57(item, b, sp)
     b += _S1.pack(o.throttle_time_ms)
     tags = list(o.unknown_tags) if o.unknown_tags else []
-    if o.node_endpoints != []:
+    if not (not o.node_endpoints):
         t = bytearray()
-        write_compact_count(t, o.node_endpoints)
+        n = len(o.node_endpoints) + 1
+        t += SMALL_UVARINT[n] if n < 128 else uvarint(n)
         if o.node_endpoints:
             for item in o.node_endpoints:
                 _e58(item, t, None)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>16si?b')
 _S1 = struct.Struct('>ih')
@@ -91,7 +99,11 @@ def _d0(mv, pos):
     (v_client_instance_id, v_subscription_id, v_terminating, v_compression_type,) = _S0.unpack_from(mv, pos)
     pos += 22
     v_metrics, pos = read_compact_bytes(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return PushTelemetryRequest(v_client_instance_id, v_subscription_id, v_terminating, v_compression_type, v_metrics, unknown), pos
 
 
@@ -107,7 +119,11 @@ def _e1(o, b, sp):
 def _d2(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return PushTelemetryResponse(v_throttle_time_ms, v_error_code, unknown), pos
 
 

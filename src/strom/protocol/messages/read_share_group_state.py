@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>16s')
 _S1 = struct.Struct('>ii')
@@ -135,14 +143,25 @@ class ReadShareGroupStateResponse:
 def _d0(mv, pos):
     (v_partition, v_leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 8
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ReadShareGroupStateRequest_PartitionData(v_partition, v_leader_epoch, unknown), pos
 
 
 def _d1(mv, pos):
     (v_topic_id,) = _S0.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 9)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 9 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -151,13 +170,24 @@ def _d1(mv, pos):
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ReadShareGroupStateRequest_ReadStateData(v_topic_id, v_partitions, unknown), pos
 
 
 def _d2(mv, pos):
     v_group_id, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -166,7 +196,11 @@ def _d2(mv, pos):
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ReadShareGroupStateRequest(v_group_id, v_topics, unknown), pos
 
 
@@ -180,7 +214,8 @@ def _e3(o, b, sp):
 
 def _e4(o, b, sp):
     b += _S0.pack(o.topic_id)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e3(item, b, sp)
@@ -192,7 +227,8 @@ def _e4(o, b, sp):
 
 def _e5(o, b, sp):
     write_compact_string(b, o.group_id)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e4(item, b, sp)
@@ -205,7 +241,11 @@ def _e5(o, b, sp):
 def _d6(mv, pos):
     (v_first_offset, v_last_offset, v_delivery_state, v_delivery_count,) = _S4.unpack_from(mv, pos)
     pos += 19
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ReadShareGroupStateResponse_StateBatch(v_first_offset, v_last_offset, v_delivery_state, v_delivery_count, unknown), pos
 
 
@@ -215,7 +255,14 @@ def _d7(mv, pos):
     v_error_message, pos = read_compact_nullable_string(mv, pos)
     (v_state_epoch, v_start_offset,) = _S3.unpack_from(mv, pos)
     pos += 12
-    n, pos = read_compact_count(mv, pos, 20)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 20 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null state_batches')
     else:
@@ -224,14 +271,25 @@ def _d7(mv, pos):
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ReadShareGroupStateResponse_PartitionResult(v_partition, v_error_code, v_error_message, v_state_epoch, v_start_offset, v_state_batches, unknown), pos
 
 
 def _d8(mv, pos):
     (v_topic_id,) = _S0.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 21)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 21 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -240,12 +298,23 @@ def _d8(mv, pos):
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ReadShareGroupStateResponse_ReadStateResult(v_topic_id, v_partitions, unknown), pos
 
 
 def _d9(mv, pos):
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null results')
     else:
@@ -254,7 +323,11 @@ def _d9(mv, pos):
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ReadShareGroupStateResponse(v_results, unknown), pos
 
 
@@ -270,7 +343,8 @@ def _e11(o, b, sp):
     b += _S2.pack(o.partition, o.error_code)
     write_compact_nullable_string(b, o.error_message)
     b += _S3.pack(o.state_epoch, o.start_offset)
-    write_compact_count(b, o.state_batches)
+    n = len(o.state_batches) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.state_batches:
         for item in o.state_batches:
             _e10(item, b, sp)
@@ -282,7 +356,8 @@ def _e11(o, b, sp):
 
 def _e12(o, b, sp):
     b += _S0.pack(o.topic_id)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e11(item, b, sp)
@@ -293,7 +368,8 @@ def _e12(o, b, sp):
 
 
 def _e13(o, b, sp):
-    write_compact_count(b, o.results)
+    n = len(o.results) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.results:
         for item in o.results:
             _e12(item, b, sp)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>q')
 _S1 = struct.Struct('>hqi')
@@ -96,7 +104,11 @@ def _d1(mv, pos):
     v_hmac, pos = read_compact_bytes(mv, pos)
     (v_renew_period_ms,) = _S0.unpack_from(mv, pos)
     pos += 8
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return RenewDelegationTokenRequest(v_hmac, v_renew_period_ms, unknown), pos
 
 
@@ -123,7 +135,11 @@ def _d4(mv, pos):
 def _d5(mv, pos):
     (v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 14
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return RenewDelegationTokenResponse(v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms, unknown), pos
 
 

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>i')
 _S1 = struct.Struct('>16s')
@@ -156,19 +164,28 @@ class ShareAcknowledgeResponse:
 def _d0(mv, pos):
     (v_first_offset, v_last_offset,) = _S2.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 1)
-    if n < 0:
+    v_acknowledge_types, pos = read_compact_array(mv, pos, _AF_b, 1)
+    if v_acknowledge_types is None:
         raise ProtocolError('null acknowledge_types')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_acknowledge_types, pos = read_unpacked_array(mv, pos, n, 'b', 1)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _ShareAcknowledgeRequest_AcknowledgementBatch(v_first_offset, v_last_offset, v_acknowledge_types, unknown), pos
 
 
 def _d1(mv, pos):
     (v_partition_index,) = _S0.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null acknowledgement_batches')
     else:
@@ -177,14 +194,25 @@ def _d1(mv, pos):
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ShareAcknowledgeRequest_AcknowledgePartition(v_partition_index, v_acknowledgement_batches, unknown), pos
 
 
 def _d2(mv, pos):
     (v_topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 6)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 6 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -193,7 +221,11 @@ def _d2(mv, pos):
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ShareAcknowledgeRequest_AcknowledgeTopic(v_topic_id, v_partitions, unknown), pos
 
 
@@ -202,7 +234,14 @@ def _d3(mv, pos):
     v_member_id, pos = read_compact_nullable_string(mv, pos)
     (v_share_session_epoch,) = _S0.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -211,15 +250,21 @@ def _d3(mv, pos):
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ShareAcknowledgeRequest(v_group_id, v_member_id, v_share_session_epoch, v_topics, unknown), pos
 
 
 def _e4(o, b, sp):
     b += _S2.pack(o.first_offset, o.last_offset)
-    write_compact_count(b, o.acknowledge_types)
+    n = len(o.acknowledge_types) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.acknowledge_types:
-        write_packed_array(b, o.acknowledge_types, 'b')
+        n = len(o.acknowledge_types)
+        b += pack(_AF_b[n] if n < 64 else f'>{n}b', *o.acknowledge_types)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -228,7 +273,8 @@ def _e4(o, b, sp):
 
 def _e5(o, b, sp):
     b += _S0.pack(o.partition_index)
-    write_compact_count(b, o.acknowledgement_batches)
+    n = len(o.acknowledgement_batches) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.acknowledgement_batches:
         for item in o.acknowledgement_batches:
             _e4(item, b, sp)
@@ -240,7 +286,8 @@ def _e5(o, b, sp):
 
 def _e6(o, b, sp):
     b += _S1.pack(o.topic_id)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e5(item, b, sp)
@@ -254,7 +301,8 @@ def _e7(o, b, sp):
     write_compact_nullable_string(b, o.group_id)
     write_compact_nullable_string(b, o.member_id)
     b += _S0.pack(o.share_session_epoch)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e6(item, b, sp)
@@ -267,7 +315,11 @@ def _e7(o, b, sp):
 def _d8(mv, pos):
     (v_leader_id, v_leader_epoch,) = _S4.unpack_from(mv, pos)
     pos += 8
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ShareAcknowledgeResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch, unknown), pos
 
 
@@ -276,14 +328,25 @@ def _d9(mv, pos):
     pos += 6
     v_error_message, pos = read_compact_nullable_string(mv, pos)
     v_current_leader, pos = _d8(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ShareAcknowledgeResponse_PartitionData(v_partition_index, v_error_code, v_error_message, v_current_leader, unknown), pos
 
 
 def _d10(mv, pos):
     (v_topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 17)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 17 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -292,7 +355,11 @@ def _d10(mv, pos):
         for _ in range(n):
             item, pos = _d9(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse(v_topic_id, v_partitions, unknown), pos
 
 
@@ -303,7 +370,11 @@ def _d11(mv, pos):
     (v_port,) = _S0.unpack_from(mv, pos)
     pos += 4
     v_rack, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ShareAcknowledgeResponse_NodeEndpoint(v_node_id, v_host, v_port, v_rack, unknown), pos
 
 
@@ -311,7 +382,14 @@ def _d12(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
     v_error_message, pos = read_compact_nullable_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null responses')
     else:
@@ -320,7 +398,14 @@ def _d12(mv, pos):
         for _ in range(n):
             item, pos = _d10(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 11)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 11 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null node_endpoints')
     else:
@@ -329,7 +414,11 @@ def _d12(mv, pos):
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ShareAcknowledgeResponse(v_throttle_time_ms, v_error_code, v_error_message, v_responses, v_node_endpoints, unknown), pos
 
 
@@ -353,7 +442,8 @@ def _e14(o, b, sp):
 
 def _e15(o, b, sp):
     b += _S1.pack(o.topic_id)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e14(item, b, sp)
@@ -377,11 +467,13 @@ def _e16(o, b, sp):
 def _e17(o, b, sp):
     b += _S3.pack(o.throttle_time_ms, o.error_code)
     write_compact_nullable_string(b, o.error_message)
-    write_compact_count(b, o.responses)
+    n = len(o.responses) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.responses:
         for item in o.responses:
             _e15(item, b, sp)
-    write_compact_count(b, o.node_endpoints)
+    n = len(o.node_endpoints) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.node_endpoints:
         for item in o.node_endpoints:
             _e16(item, b, sp)

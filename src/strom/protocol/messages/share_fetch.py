@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>iiii')
 _S1 = struct.Struct('>16s')
@@ -185,19 +193,28 @@ class ShareFetchResponse:
 def _d0(mv, pos):
     (v_first_offset, v_last_offset,) = _S3.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 1)
-    if n < 0:
+    v_acknowledge_types, pos = read_compact_array(mv, pos, _AF_b, 1)
+    if v_acknowledge_types is None:
         raise ProtocolError('null acknowledge_types')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_acknowledge_types, pos = read_unpacked_array(mv, pos, n, 'b', 1)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _ShareFetchRequest_AcknowledgementBatch(v_first_offset, v_last_offset, v_acknowledge_types, unknown), pos
 
 
 def _d1(mv, pos):
     (v_partition_index, v_partition_max_bytes,) = _S2.unpack_from(mv, pos)
     pos += 8
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null acknowledgement_batches')
     else:
@@ -206,14 +223,25 @@ def _d1(mv, pos):
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ShareFetchRequest_FetchPartition(v_partition_index, v_partition_max_bytes, v_acknowledgement_batches, unknown), pos
 
 
 def _d2(mv, pos):
     (v_topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 10)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 10 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -222,19 +250,25 @@ def _d2(mv, pos):
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ShareFetchRequest_FetchTopic(v_topic_id, v_partitions, unknown), pos
 
 
 def _d3(mv, pos):
     (v_topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_partitions is None:
         raise ProtocolError('null partitions')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_partitions, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _ShareFetchRequest_ForgottenTopic(v_topic_id, v_partitions, unknown), pos
 
 
@@ -243,7 +277,14 @@ def _d4(mv, pos):
     v_member_id, pos = read_compact_nullable_string(mv, pos)
     (v_share_session_epoch, v_max_wait_ms, v_min_bytes, v_max_bytes,) = _S0.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -252,7 +293,14 @@ def _d4(mv, pos):
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null forgotten_topics_data')
     else:
@@ -261,15 +309,21 @@ def _d4(mv, pos):
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ShareFetchRequest(v_group_id, v_member_id, v_share_session_epoch, v_max_wait_ms, v_min_bytes, v_max_bytes, v_topics, v_forgotten_topics_data, unknown), pos
 
 
 def _e5(o, b, sp):
     b += _S3.pack(o.first_offset, o.last_offset)
-    write_compact_count(b, o.acknowledge_types)
+    n = len(o.acknowledge_types) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.acknowledge_types:
-        write_packed_array(b, o.acknowledge_types, 'b')
+        n = len(o.acknowledge_types)
+        b += pack(_AF_b[n] if n < 64 else f'>{n}b', *o.acknowledge_types)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -278,7 +332,8 @@ def _e5(o, b, sp):
 
 def _e6(o, b, sp):
     b += _S2.pack(o.partition_index, o.partition_max_bytes)
-    write_compact_count(b, o.acknowledgement_batches)
+    n = len(o.acknowledgement_batches) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.acknowledgement_batches:
         for item in o.acknowledgement_batches:
             _e5(item, b, sp)
@@ -290,7 +345,8 @@ def _e6(o, b, sp):
 
 def _e7(o, b, sp):
     b += _S1.pack(o.topic_id)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e6(item, b, sp)
@@ -302,9 +358,11 @@ def _e7(o, b, sp):
 
 def _e8(o, b, sp):
     b += _S1.pack(o.topic_id)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
-        write_packed_array(b, o.partitions, 'i')
+        n = len(o.partitions)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.partitions)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -315,11 +373,13 @@ def _e9(o, b, sp):
     write_compact_nullable_string(b, o.group_id)
     write_compact_nullable_string(b, o.member_id)
     b += _S0.pack(o.share_session_epoch, o.max_wait_ms, o.min_bytes, o.max_bytes)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e7(item, b, sp)
-    write_compact_count(b, o.forgotten_topics_data)
+    n = len(o.forgotten_topics_data) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.forgotten_topics_data:
         for item in o.forgotten_topics_data:
             _e8(item, b, sp)
@@ -332,14 +392,22 @@ def _e9(o, b, sp):
 def _d10(mv, pos):
     (v_leader_id, v_leader_epoch,) = _S2.unpack_from(mv, pos)
     pos += 8
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ShareFetchResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch, unknown), pos
 
 
 def _d11(mv, pos):
     (v_first_offset, v_last_offset, v_delivery_count,) = _S6.unpack_from(mv, pos)
     pos += 18
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ShareFetchResponse_AcquiredRecords(v_first_offset, v_last_offset, v_delivery_count, unknown), pos
 
 
@@ -352,7 +420,14 @@ def _d12(mv, pos):
     v_acknowledge_error_message, pos = read_compact_nullable_string(mv, pos)
     v_current_leader, pos = _d10(mv, pos)
     v_records, pos = read_compact_records(mv, pos)
-    n, pos = read_compact_count(mv, pos, 19)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 19 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null acquired_records')
     else:
@@ -361,14 +436,25 @@ def _d12(mv, pos):
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ShareFetchResponse_PartitionData(v_partition_index, v_error_code, v_error_message, v_acknowledge_error_code, v_acknowledge_error_message, v_current_leader, v_records, v_acquired_records, unknown), pos
 
 
 def _d13(mv, pos):
     (v_topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 22)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 22 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -377,7 +463,11 @@ def _d13(mv, pos):
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ShareFetchResponse_ShareFetchableTopicResponse(v_topic_id, v_partitions, unknown), pos
 
 
@@ -388,7 +478,11 @@ def _d14(mv, pos):
     (v_port,) = _S7.unpack_from(mv, pos)
     pos += 4
     v_rack, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ShareFetchResponse_NodeEndpoint(v_node_id, v_host, v_port, v_rack, unknown), pos
 
 
@@ -396,7 +490,14 @@ def _d15(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S4.unpack_from(mv, pos)
     pos += 6
     v_error_message, pos = read_compact_nullable_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null responses')
     else:
@@ -405,7 +506,14 @@ def _d15(mv, pos):
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 11)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 11 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null node_endpoints')
     else:
@@ -414,7 +522,11 @@ def _d15(mv, pos):
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ShareFetchResponse(v_throttle_time_ms, v_error_code, v_error_message, v_responses, v_node_endpoints, unknown), pos
 
 
@@ -441,7 +553,8 @@ def _e18(o, b, sp):
     write_compact_nullable_string(b, o.acknowledge_error_message)
     _e16(o.current_leader, b, sp)
     write_compact_records(b, sp, o.records)
-    write_compact_count(b, o.acquired_records)
+    n = len(o.acquired_records) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.acquired_records:
         for item in o.acquired_records:
             _e17(item, b, sp)
@@ -453,7 +566,8 @@ def _e18(o, b, sp):
 
 def _e19(o, b, sp):
     b += _S1.pack(o.topic_id)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e18(item, b, sp)
@@ -477,11 +591,13 @@ def _e20(o, b, sp):
 def _e21(o, b, sp):
     b += _S4.pack(o.throttle_time_ms, o.error_code)
     write_compact_nullable_string(b, o.error_message)
-    write_compact_count(b, o.responses)
+    n = len(o.responses) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.responses:
         for item in o.responses:
             _e19(item, b, sp)
-    write_compact_count(b, o.node_endpoints)
+    n = len(o.node_endpoints) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.node_endpoints:
         for item in o.node_endpoints:
             _e20(item, b, sp)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>?')
 _S1 = struct.Struct('>i')
@@ -132,19 +140,31 @@ class ShareGroupDescribeResponse:
 
 
 def _d0(mv, pos):
-    n, pos = read_compact_count(mv, pos, 1)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 1 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null group_ids')
     else:
         v_group_ids, pos = read_string_array(mv, pos, n, True)
     (v_include_authorized_operations,) = _S0.unpack_from(mv, pos)
     pos += 1
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ShareGroupDescribeRequest(v_group_ids, v_include_authorized_operations, unknown), pos
 
 
 def _e1(o, b, sp):
-    write_compact_count(b, o.group_ids)
+    n = len(o.group_ids) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.group_ids:
         for item in o.group_ids:
             write_compact_string(b, item)
@@ -159,17 +179,26 @@ def _d2(mv, pos):
     (v_topic_id,) = _S4.unpack_from(mv, pos)
     pos += 16
     v_topic_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_partitions is None:
         raise ProtocolError('null partitions')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_partitions, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _ShareGroupDescribeResponse_TopicPartitions(v_topic_id, v_topic_name, v_partitions, unknown), pos
 
 
 def _d3(mv, pos):
-    n, pos = read_compact_count(mv, pos, 19)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 19 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topic_partitions')
     else:
@@ -178,7 +207,11 @@ def _d3(mv, pos):
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ShareGroupDescribeResponse_Assignment(v_topic_partitions, unknown), pos
 
 
@@ -189,13 +222,24 @@ def _d4(mv, pos):
     pos += 4
     v_client_id, pos = read_compact_string(mv, pos)
     v_client_host, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 1)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 1 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null subscribed_topic_names')
     else:
         v_subscribed_topic_names, pos = read_string_array(mv, pos, n, True)
     v_assignment, pos = _d3(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ShareGroupDescribeResponse_Member(v_member_id, v_rack_id, v_member_epoch, v_client_id, v_client_host, v_subscribed_topic_names, v_assignment, unknown), pos
 
 
@@ -208,7 +252,14 @@ def _d5(mv, pos):
     (v_group_epoch, v_assignment_epoch,) = _S3.unpack_from(mv, pos)
     pos += 8
     v_assignor_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 12)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 12 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null members')
     else:
@@ -219,14 +270,25 @@ def _d5(mv, pos):
             append(item)
     (v_authorized_operations,) = _S1.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _ShareGroupDescribeResponse_DescribedGroup(v_error_code, v_error_message, v_group_id, v_group_state, v_group_epoch, v_assignment_epoch, v_assignor_name, v_members, v_authorized_operations, unknown), pos
 
 
 def _d6(mv, pos):
     (v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 20)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 20 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null groups')
     else:
@@ -235,16 +297,22 @@ def _d6(mv, pos):
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return ShareGroupDescribeResponse(v_throttle_time_ms, v_groups, unknown), pos
 
 
 def _e7(o, b, sp):
     b += _S4.pack(o.topic_id)
     write_compact_string(b, o.topic_name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
-        write_packed_array(b, o.partitions, 'i')
+        n = len(o.partitions)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.partitions)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -252,7 +320,8 @@ def _e7(o, b, sp):
 
 
 def _e8(o, b, sp):
-    write_compact_count(b, o.topic_partitions)
+    n = len(o.topic_partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topic_partitions:
         for item in o.topic_partitions:
             _e7(item, b, sp)
@@ -268,7 +337,8 @@ def _e9(o, b, sp):
     b += _S1.pack(o.member_epoch)
     write_compact_string(b, o.client_id)
     write_compact_string(b, o.client_host)
-    write_compact_count(b, o.subscribed_topic_names)
+    n = len(o.subscribed_topic_names) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.subscribed_topic_names:
         for item in o.subscribed_topic_names:
             write_compact_string(b, item)
@@ -286,7 +356,8 @@ def _e10(o, b, sp):
     write_compact_string(b, o.group_state)
     b += _S3.pack(o.group_epoch, o.assignment_epoch)
     write_compact_string(b, o.assignor_name)
-    write_compact_count(b, o.members)
+    n = len(o.members) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.members:
         for item in o.members:
             _e9(item, b, sp)
@@ -299,7 +370,8 @@ def _e10(o, b, sp):
 
 def _e11(o, b, sp):
     b += _S1.pack(o.throttle_time_ms)
-    write_compact_count(b, o.groups)
+    n = len(o.groups) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.groups:
         for item in o.groups:
             _e10(item, b, sp)

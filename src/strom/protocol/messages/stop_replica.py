@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>ii?')
 _S1 = struct.Struct('>i')
@@ -161,11 +169,9 @@ def _d1(mv, pos):
 
 def _d2(mv, pos):
     v_name, pos = read_string(mv, pos)
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_partition_indexes, pos = read_array(mv, pos, _AF_i, 4)
+    if v_partition_indexes is None:
         raise ProtocolError('null partition_indexes')
-    else:
-        v_partition_indexes, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     return _StopReplicaRequest_StopReplicaTopicV1(v_name, v_partition_indexes, None), pos
 
 
@@ -186,19 +192,28 @@ def _d3(mv, pos):
 
 def _d4(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_partition_indexes, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_partition_indexes is None:
         raise ProtocolError('null partition_indexes')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_partition_indexes, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _StopReplicaRequest_StopReplicaTopicV1(v_name, v_partition_indexes, unknown), pos
 
 
 def _d5(mv, pos):
     (v_controller_id, v_controller_epoch, v_broker_epoch, v_delete_partitions,) = _S2.unpack_from(mv, pos)
     pos += 17
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -207,20 +222,35 @@ def _d5(mv, pos):
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return StopReplicaRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, v_delete_partitions, [], v_topics, [], unknown), pos
 
 
 def _d6(mv, pos):
     (v_partition_index, v_leader_epoch, v_delete_partition,) = _S0.unpack_from(mv, pos)
     pos += 9
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _StopReplicaRequest_StopReplicaPartitionState(v_partition_index, v_leader_epoch, v_delete_partition, unknown), pos
 
 
 def _d7(mv, pos):
     v_topic_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 10)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 10 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partition_states')
     else:
@@ -229,14 +259,25 @@ def _d7(mv, pos):
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _StopReplicaRequest_StopReplicaTopicState(v_topic_name, v_partition_states, unknown), pos
 
 
 def _d8(mv, pos):
     (v_controller_id, v_controller_epoch, v_broker_epoch,) = _S3.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topic_states')
     else:
@@ -245,14 +286,25 @@ def _d8(mv, pos):
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return StopReplicaRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, False, [], [], v_topic_states, unknown), pos
 
 
 def _d9(mv, pos):
     (v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch,) = _S4.unpack_from(mv, pos)
     pos += 17
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topic_states')
     else:
@@ -261,7 +313,11 @@ def _d9(mv, pos):
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return StopReplicaRequest(v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch, False, [], [], v_topic_states, unknown), pos
 
 
@@ -282,7 +338,8 @@ def _e12(o, b, sp):
     write_string(b, o.name)
     write_count(b, o.partition_indexes)
     if o.partition_indexes:
-        write_packed_array(b, o.partition_indexes, 'i')
+        n = len(o.partition_indexes)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.partition_indexes)
 
 
 def _e13(o, b, sp):
@@ -295,9 +352,11 @@ def _e13(o, b, sp):
 
 def _e14(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.partition_indexes)
+    n = len(o.partition_indexes) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partition_indexes:
-        write_packed_array(b, o.partition_indexes, 'i')
+        n = len(o.partition_indexes)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.partition_indexes)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -306,7 +365,8 @@ def _e14(o, b, sp):
 
 def _e15(o, b, sp):
     b += _S2.pack(o.controller_id, o.controller_epoch, o.broker_epoch, o.delete_partitions)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e14(item, b, sp)
@@ -326,7 +386,8 @@ def _e16(o, b, sp):
 
 def _e17(o, b, sp):
     write_compact_string(b, o.topic_name)
-    write_compact_count(b, o.partition_states)
+    n = len(o.partition_states) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partition_states:
         for item in o.partition_states:
             _e16(item, b, sp)
@@ -338,7 +399,8 @@ def _e17(o, b, sp):
 
 def _e18(o, b, sp):
     b += _S3.pack(o.controller_id, o.controller_epoch, o.broker_epoch)
-    write_compact_count(b, o.topic_states)
+    n = len(o.topic_states) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topic_states:
         for item in o.topic_states:
             _e17(item, b, sp)
@@ -350,7 +412,8 @@ def _e18(o, b, sp):
 
 def _e19(o, b, sp):
     b += _S4.pack(o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch)
-    write_compact_count(b, o.topic_states)
+    n = len(o.topic_states) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topic_states:
         for item in o.topic_states:
             _e17(item, b, sp)
@@ -386,14 +449,25 @@ def _d22(mv, pos):
     v_topic_name, pos = read_compact_string(mv, pos)
     (v_partition_index, v_error_code,) = _S6.unpack_from(mv, pos)
     pos += 6
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _StopReplicaResponse_StopReplicaPartitionError(v_topic_name, v_partition_index, v_error_code, unknown), pos
 
 
 def _d23(mv, pos):
     (v_error_code,) = _S5.unpack_from(mv, pos)
     pos += 2
-    n, pos = read_compact_count(mv, pos, 8)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 8 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partition_errors')
     else:
@@ -402,7 +476,11 @@ def _d23(mv, pos):
         for _ in range(n):
             item, pos = _d22(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return StopReplicaResponse(v_error_code, v_partition_errors, unknown), pos
 
 
@@ -430,7 +508,8 @@ def _e26(o, b, sp):
 
 def _e27(o, b, sp):
     b += _S5.pack(o.error_code)
-    write_compact_count(b, o.partition_errors)
+    n = len(o.partition_errors) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partition_errors:
         for item in o.partition_errors:
             _e26(item, b, sp)

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>i')
 _S1 = struct.Struct('>h')
@@ -145,7 +153,11 @@ def _d2(mv, pos):
 def _d3(mv, pos):
     v_member_id, pos = read_compact_string(mv, pos)
     v_assignment, pos = read_compact_bytes(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _SyncGroupRequest_SyncGroupRequestAssignment(v_member_id, v_assignment, unknown), pos
 
 
@@ -155,7 +167,14 @@ def _d4(mv, pos):
     pos += 4
     v_member_id, pos = read_compact_string(mv, pos)
     v_group_instance_id, pos = read_compact_nullable_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null assignments')
     else:
@@ -164,7 +183,11 @@ def _d4(mv, pos):
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return SyncGroupRequest(v_group_id, v_generation_id, v_member_id, v_group_instance_id, None, None, v_assignments, unknown), pos
 
 
@@ -176,7 +199,14 @@ def _d5(mv, pos):
     v_group_instance_id, pos = read_compact_nullable_string(mv, pos)
     v_protocol_type, pos = read_compact_nullable_string(mv, pos)
     v_protocol_name, pos = read_compact_nullable_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null assignments')
     else:
@@ -185,7 +215,11 @@ def _d5(mv, pos):
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return SyncGroupRequest(v_group_id, v_generation_id, v_member_id, v_group_instance_id, v_protocol_type, v_protocol_name, v_assignments, unknown), pos
 
 
@@ -229,7 +263,8 @@ def _e10(o, b, sp):
     b += _S0.pack(o.generation_id)
     write_compact_string(b, o.member_id)
     write_compact_nullable_string(b, o.group_instance_id)
-    write_compact_count(b, o.assignments)
+    n = len(o.assignments) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.assignments:
         for item in o.assignments:
             _e9(item, b, sp)
@@ -246,7 +281,8 @@ def _e11(o, b, sp):
     write_compact_nullable_string(b, o.group_instance_id)
     write_compact_nullable_string(b, o.protocol_type)
     write_compact_nullable_string(b, o.protocol_name)
-    write_compact_count(b, o.assignments)
+    n = len(o.assignments) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.assignments:
         for item in o.assignments:
             _e9(item, b, sp)
@@ -274,7 +310,11 @@ def _d14(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
     v_assignment, pos = read_compact_bytes(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return SyncGroupResponse(v_throttle_time_ms, v_error_code, None, None, v_assignment, unknown), pos
 
 
@@ -284,7 +324,11 @@ def _d15(mv, pos):
     v_protocol_type, pos = read_compact_nullable_string(mv, pos)
     v_protocol_name, pos = read_compact_nullable_string(mv, pos)
     v_assignment, pos = read_compact_bytes(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return SyncGroupResponse(v_throttle_time_ms, v_error_code, v_protocol_type, v_protocol_name, v_assignment, unknown), pos
 
 

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>qhib')
 _S1 = struct.Struct('>qq')
@@ -105,11 +113,9 @@ def _e1(o, b, sp):
 
 def _d2(mv, pos):
     v_topic, pos = read_string(mv, pos)
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_partition_ids, pos = read_array(mv, pos, _AF_i, 4)
+    if v_partition_ids is None:
         raise ProtocolError('null partition_ids')
-    else:
-        v_partition_ids, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     return _TransactionLogValue_PartitionsSchema(v_topic, v_partition_ids, None), pos
 
 
@@ -132,19 +138,28 @@ def _d3(mv, pos):
 
 def _d4(mv, pos):
     v_topic, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_partition_ids, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_partition_ids is None:
         raise ProtocolError('null partition_ids')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_partition_ids, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _TransactionLogValue_PartitionsSchema(v_topic, v_partition_ids, unknown), pos
 
 
 def _d5(mv, pos):
     (v_producer_id, v_producer_epoch, v_transaction_timeout_ms, v_transaction_status,) = _S0.unpack_from(mv, pos)
     pos += 15
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         v_transaction_partitions = None
     else:
@@ -155,7 +170,11 @@ def _d5(mv, pos):
             append(item)
     (v_transaction_last_update_timestamp_ms, v_transaction_start_timestamp_ms,) = _S1.unpack_from(mv, pos)
     pos += 16
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return TransactionLogValue(v_producer_id, v_producer_epoch, v_transaction_timeout_ms, v_transaction_status, v_transaction_partitions, v_transaction_last_update_timestamp_ms, v_transaction_start_timestamp_ms, unknown), pos
 
 
@@ -163,7 +182,8 @@ def _e6(o, b, sp):
     write_string(b, o.topic)
     write_count(b, o.partition_ids)
     if o.partition_ids:
-        write_packed_array(b, o.partition_ids, 'i')
+        n = len(o.partition_ids)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.partition_ids)
 
 
 def _e7(o, b, sp):
@@ -177,9 +197,11 @@ def _e7(o, b, sp):
 
 def _e8(o, b, sp):
     write_compact_string(b, o.topic)
-    write_compact_count(b, o.partition_ids)
+    n = len(o.partition_ids) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partition_ids:
-        write_packed_array(b, o.partition_ids, 'i')
+        n = len(o.partition_ids)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.partition_ids)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>qh')
 _S1 = struct.Struct('>iq')
@@ -208,13 +216,24 @@ def _d6(mv, pos):
     (v_partition_index, v_committed_offset, v_committed_leader_epoch,) = _S2.unpack_from(mv, pos)
     pos += 16
     v_committed_metadata, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition(v_partition_index, v_committed_offset, v_committed_leader_epoch, v_committed_metadata, unknown), pos
 
 
 def _d7(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 18)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -223,7 +242,11 @@ def _d7(mv, pos):
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(v_name, v_partitions, unknown), pos
 
 
@@ -234,7 +257,14 @@ def _d8(mv, pos):
     pos += 14
     v_member_id, pos = read_compact_string(mv, pos)
     v_group_instance_id, pos = read_compact_nullable_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -243,7 +273,11 @@ def _d8(mv, pos):
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return TxnOffsetCommitRequest(v_transactional_id, v_group_id, v_producer_id, v_producer_epoch, v_generation_id, v_member_id, v_group_instance_id, v_topics, unknown), pos
 
 
@@ -304,7 +338,8 @@ def _e15(o, b, sp):
 
 def _e16(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e15(item, b, sp)
@@ -320,7 +355,8 @@ def _e17(o, b, sp):
     b += _S3.pack(o.producer_id, o.producer_epoch, o.generation_id)
     write_compact_string(b, o.member_id)
     write_compact_nullable_string(b, o.group_instance_id)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e16(item, b, sp)
@@ -368,13 +404,24 @@ def _d20(mv, pos):
 def _d21(mv, pos):
     (v_partition_index, v_error_code,) = _S5.unpack_from(mv, pos)
     pos += 6
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition(v_partition_index, v_error_code, unknown), pos
 
 
 def _d22(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 7)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 7 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -383,14 +430,25 @@ def _d22(mv, pos):
         for _ in range(n):
             item, pos = _d21(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic(v_name, v_partitions, unknown), pos
 
 
 def _d23(mv, pos):
     (v_throttle_time_ms,) = _S4.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -399,7 +457,11 @@ def _d23(mv, pos):
         for _ in range(n):
             item, pos = _d22(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return TxnOffsetCommitResponse(v_throttle_time_ms, v_topics, unknown), pos
 
 
@@ -433,7 +495,8 @@ def _e27(o, b, sp):
 
 def _e28(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e27(item, b, sp)
@@ -445,7 +508,8 @@ def _e28(o, b, sp):
 
 def _e29(o, b, sp):
     b += _S4.pack(o.throttle_time_ms)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e28(item, b, sp)

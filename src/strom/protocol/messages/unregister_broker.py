@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>i')
 _S1 = struct.Struct('>ih')
@@ -87,7 +95,11 @@ class UnregisterBrokerResponse:
 def _d0(mv, pos):
     (v_broker_id,) = _S0.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return UnregisterBrokerRequest(v_broker_id, unknown), pos
 
 
@@ -103,7 +115,11 @@ def _d2(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
     v_error_message, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return UnregisterBrokerResponse(v_throttle_time_ms, v_error_code, v_error_message, unknown), pos
 
 

@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>i')
 _S1 = struct.Struct('>h?')
@@ -114,14 +122,25 @@ def _d0(mv, pos):
     v_feature, pos = read_compact_string(mv, pos)
     (v_max_version_level, v_allow_downgrade,) = _S1.unpack_from(mv, pos)
     pos += 3
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _UpdateFeaturesRequest_FeatureUpdateKey(v_feature, v_max_version_level, v_allow_downgrade, 1, unknown), pos
 
 
 def _d1(mv, pos):
     (v_timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 5)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 5 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null feature_updates')
     else:
@@ -130,7 +149,11 @@ def _d1(mv, pos):
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return UpdateFeaturesRequest(v_timeout_ms, v_feature_updates, False, unknown), pos
 
 
@@ -138,14 +161,25 @@ def _d2(mv, pos):
     v_feature, pos = read_compact_string(mv, pos)
     (v_max_version_level, v_upgrade_type,) = _S2.unpack_from(mv, pos)
     pos += 3
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _UpdateFeaturesRequest_FeatureUpdateKey(v_feature, v_max_version_level, False, v_upgrade_type, unknown), pos
 
 
 def _d3(mv, pos):
     (v_timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 5)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 5 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null feature_updates')
     else:
@@ -156,7 +190,11 @@ def _d3(mv, pos):
             append(item)
     (v_validate_only,) = _S3.unpack_from(mv, pos)
     pos += 1
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return UpdateFeaturesRequest(v_timeout_ms, v_feature_updates, v_validate_only, unknown), pos
 
 
@@ -171,7 +209,8 @@ def _e4(o, b, sp):
 
 def _e5(o, b, sp):
     b += _S0.pack(o.timeout_ms)
-    write_compact_count(b, o.feature_updates)
+    n = len(o.feature_updates) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.feature_updates:
         for item in o.feature_updates:
             _e4(item, b, sp)
@@ -192,7 +231,8 @@ def _e6(o, b, sp):
 
 def _e7(o, b, sp):
     b += _S0.pack(o.timeout_ms)
-    write_compact_count(b, o.feature_updates)
+    n = len(o.feature_updates) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.feature_updates:
         for item in o.feature_updates:
             _e6(item, b, sp)
@@ -208,7 +248,11 @@ def _d8(mv, pos):
     (v_error_code,) = _S5.unpack_from(mv, pos)
     pos += 2
     v_error_message, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _UpdateFeaturesResponse_UpdatableFeatureResult(v_feature, v_error_code, v_error_message, unknown), pos
 
 
@@ -216,7 +260,14 @@ def _d9(mv, pos):
     (v_throttle_time_ms, v_error_code,) = _S4.unpack_from(mv, pos)
     pos += 6
     v_error_message, pos = read_compact_nullable_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 5)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 5 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null results')
     else:
@@ -225,7 +276,11 @@ def _d9(mv, pos):
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return UpdateFeaturesResponse(v_throttle_time_ms, v_error_code, v_error_message, v_results, unknown), pos
 
 
@@ -242,7 +297,8 @@ def _e10(o, b, sp):
 def _e11(o, b, sp):
     b += _S4.pack(o.throttle_time_ms, o.error_code)
     write_compact_nullable_string(b, o.error_message)
-    write_compact_count(b, o.results)
+    n = len(o.results) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.results:
         for item in o.results:
             _e10(item, b, sp)

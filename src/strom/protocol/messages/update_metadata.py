@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>ii')
 _S1 = struct.Struct('>iiii')
@@ -144,18 +152,14 @@ def _d0(mv, pos):
     v_topic_name, pos = read_string(mv, pos)
     (v_partition_index, v_controller_epoch, v_leader, v_leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_isr, pos = read_array(mv, pos, _AF_i, 4)
+    if v_isr is None:
         raise ProtocolError('null isr')
-    else:
-        v_isr, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     (v_zk_version,) = _S2.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if v_replicas is None:
         raise ProtocolError('null replicas')
-    else:
-        v_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     return _UpdateMetadataRequest_UpdateMetadataPartitionState(v_topic_name, v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_zk_version, v_replicas, [], None), pos
 
 
@@ -334,23 +338,17 @@ def _d11(mv, pos):
     v_topic_name, pos = read_string(mv, pos)
     (v_partition_index, v_controller_epoch, v_leader, v_leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_isr, pos = read_array(mv, pos, _AF_i, 4)
+    if v_isr is None:
         raise ProtocolError('null isr')
-    else:
-        v_isr, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     (v_zk_version,) = _S2.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if v_replicas is None:
         raise ProtocolError('null replicas')
-    else:
-        v_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_offline_replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if v_offline_replicas is None:
         raise ProtocolError('null offline_replicas')
-    else:
-        v_offline_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     return _UpdateMetadataRequest_UpdateMetadataPartitionState(v_topic_name, v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_zk_version, v_replicas, v_offline_replicas, None), pos
 
 
@@ -381,23 +379,17 @@ def _d12(mv, pos):
 def _d13(mv, pos):
     (v_partition_index, v_controller_epoch, v_leader, v_leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_isr, pos = read_array(mv, pos, _AF_i, 4)
+    if v_isr is None:
         raise ProtocolError('null isr')
-    else:
-        v_isr, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     (v_zk_version,) = _S2.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if v_replicas is None:
         raise ProtocolError('null replicas')
-    else:
-        v_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_offline_replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if v_offline_replicas is None:
         raise ProtocolError('null offline_replicas')
-    else:
-        v_offline_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     return _UpdateMetadataRequest_UpdateMetadataPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_zk_version, v_replicas, v_offline_replicas, None), pos
 
 
@@ -442,30 +434,35 @@ def _d15(mv, pos):
 def _d16(mv, pos):
     (v_partition_index, v_controller_epoch, v_leader, v_leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_isr, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_isr is None:
         raise ProtocolError('null isr')
-    else:
-        v_isr, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     (v_zk_version,) = _S2.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_replicas is None:
         raise ProtocolError('null replicas')
-    else:
-        v_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_offline_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_offline_replicas is None:
         raise ProtocolError('null offline_replicas')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_offline_replicas, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _UpdateMetadataRequest_UpdateMetadataPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_zk_version, v_replicas, v_offline_replicas, unknown), pos
 
 
 def _d17(mv, pos):
     v_topic_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 24)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 24 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partition_states')
     else:
@@ -474,7 +471,11 @@ def _d17(mv, pos):
         for _ in range(n):
             item, pos = _d16(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _UpdateMetadataRequest_UpdateMetadataTopicState(v_topic_name, ZERO_UUID, v_partition_states, unknown), pos
 
 
@@ -485,14 +486,25 @@ def _d18(mv, pos):
     v_listener, pos = read_compact_string(mv, pos)
     (v_security_protocol,) = _S3.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _UpdateMetadataRequest_UpdateMetadataEndpoint(v_port, v_host, v_listener, v_security_protocol, unknown), pos
 
 
 def _d19(mv, pos):
     (v_id,) = _S2.unpack_from(mv, pos)
     pos += 4
-    n, pos = read_compact_count(mv, pos, 9)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 9 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null endpoints')
     else:
@@ -502,14 +514,25 @@ def _d19(mv, pos):
             item, pos = _d18(mv, pos)
             append(item)
     v_rack, pos = read_compact_nullable_string(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _UpdateMetadataRequest_UpdateMetadataBroker(v_id, '', 0, v_endpoints, v_rack, unknown), pos
 
 
 def _d20(mv, pos):
     (v_controller_id, v_controller_epoch, v_broker_epoch,) = _S4.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topic_states')
     else:
@@ -518,7 +541,14 @@ def _d20(mv, pos):
         for _ in range(n):
             item, pos = _d17(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 7)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 7 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null live_brokers')
     else:
@@ -527,7 +557,11 @@ def _d20(mv, pos):
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, v_broker_epoch, [], v_topic_states, v_live_brokers, unknown), pos
 
 
@@ -535,7 +569,14 @@ def _d21(mv, pos):
     v_topic_name, pos = read_compact_string(mv, pos)
     (v_topic_id,) = _S5.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 24)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 24 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partition_states')
     else:
@@ -544,14 +585,25 @@ def _d21(mv, pos):
         for _ in range(n):
             item, pos = _d16(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _UpdateMetadataRequest_UpdateMetadataTopicState(v_topic_name, v_topic_id, v_partition_states, unknown), pos
 
 
 def _d22(mv, pos):
     (v_controller_id, v_controller_epoch, v_broker_epoch,) = _S4.unpack_from(mv, pos)
     pos += 16
-    n, pos = read_compact_count(mv, pos, 19)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 19 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topic_states')
     else:
@@ -560,7 +612,14 @@ def _d22(mv, pos):
         for _ in range(n):
             item, pos = _d21(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 7)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 7 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null live_brokers')
     else:
@@ -569,14 +628,25 @@ def _d22(mv, pos):
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, v_broker_epoch, [], v_topic_states, v_live_brokers, unknown), pos
 
 
 def _d23(mv, pos):
     (v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch,) = _S6.unpack_from(mv, pos)
     pos += 17
-    n, pos = read_compact_count(mv, pos, 19)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 19 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topic_states')
     else:
@@ -585,7 +655,14 @@ def _d23(mv, pos):
         for _ in range(n):
             item, pos = _d21(mv, pos)
             append(item)
-    n, pos = read_compact_count(mv, pos, 7)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 7 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null live_brokers')
     else:
@@ -616,11 +693,13 @@ def _e24(o, b, sp):
     b += _S1.pack(o.partition_index, o.controller_epoch, o.leader, o.leader_epoch)
     write_count(b, o.isr)
     if o.isr:
-        write_packed_array(b, o.isr, 'i')
+        n = len(o.isr)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.isr)
     b += _S2.pack(o.zk_version)
     write_count(b, o.replicas)
     if o.replicas:
-        write_packed_array(b, o.replicas, 'i')
+        n = len(o.replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.replicas)
 
 
 def _e25(o, b, sp):
@@ -721,14 +800,17 @@ def _e35(o, b, sp):
     b += _S1.pack(o.partition_index, o.controller_epoch, o.leader, o.leader_epoch)
     write_count(b, o.isr)
     if o.isr:
-        write_packed_array(b, o.isr, 'i')
+        n = len(o.isr)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.isr)
     b += _S2.pack(o.zk_version)
     write_count(b, o.replicas)
     if o.replicas:
-        write_packed_array(b, o.replicas, 'i')
+        n = len(o.replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.replicas)
     write_count(b, o.offline_replicas)
     if o.offline_replicas:
-        write_packed_array(b, o.offline_replicas, 'i')
+        n = len(o.offline_replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.offline_replicas)
 
 
 def _e36(o, b, sp):
@@ -747,14 +829,17 @@ def _e37(o, b, sp):
     b += _S1.pack(o.partition_index, o.controller_epoch, o.leader, o.leader_epoch)
     write_count(b, o.isr)
     if o.isr:
-        write_packed_array(b, o.isr, 'i')
+        n = len(o.isr)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.isr)
     b += _S2.pack(o.zk_version)
     write_count(b, o.replicas)
     if o.replicas:
-        write_packed_array(b, o.replicas, 'i')
+        n = len(o.replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.replicas)
     write_count(b, o.offline_replicas)
     if o.offline_replicas:
-        write_packed_array(b, o.offline_replicas, 'i')
+        n = len(o.offline_replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.offline_replicas)
 
 
 def _e38(o, b, sp):
@@ -779,16 +864,22 @@ def _e39(o, b, sp):
 
 def _e40(o, b, sp):
     b += _S1.pack(o.partition_index, o.controller_epoch, o.leader, o.leader_epoch)
-    write_compact_count(b, o.isr)
+    n = len(o.isr) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.isr:
-        write_packed_array(b, o.isr, 'i')
+        n = len(o.isr)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.isr)
     b += _S2.pack(o.zk_version)
-    write_compact_count(b, o.replicas)
+    n = len(o.replicas) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.replicas:
-        write_packed_array(b, o.replicas, 'i')
-    write_compact_count(b, o.offline_replicas)
+        n = len(o.replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.replicas)
+    n = len(o.offline_replicas) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.offline_replicas:
-        write_packed_array(b, o.offline_replicas, 'i')
+        n = len(o.offline_replicas)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.offline_replicas)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -797,7 +888,8 @@ def _e40(o, b, sp):
 
 def _e41(o, b, sp):
     write_compact_string(b, o.topic_name)
-    write_compact_count(b, o.partition_states)
+    n = len(o.partition_states) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partition_states:
         for item in o.partition_states:
             _e40(item, b, sp)
@@ -820,7 +912,8 @@ def _e42(o, b, sp):
 
 def _e43(o, b, sp):
     b += _S2.pack(o.id)
-    write_compact_count(b, o.endpoints)
+    n = len(o.endpoints) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.endpoints:
         for item in o.endpoints:
             _e42(item, b, sp)
@@ -833,11 +926,13 @@ def _e43(o, b, sp):
 
 def _e44(o, b, sp):
     b += _S4.pack(o.controller_id, o.controller_epoch, o.broker_epoch)
-    write_compact_count(b, o.topic_states)
+    n = len(o.topic_states) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topic_states:
         for item in o.topic_states:
             _e41(item, b, sp)
-    write_compact_count(b, o.live_brokers)
+    n = len(o.live_brokers) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.live_brokers:
         for item in o.live_brokers:
             _e43(item, b, sp)
@@ -850,7 +945,8 @@ def _e44(o, b, sp):
 def _e45(o, b, sp):
     write_compact_string(b, o.topic_name)
     b += _S5.pack(o.topic_id)
-    write_compact_count(b, o.partition_states)
+    n = len(o.partition_states) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partition_states:
         for item in o.partition_states:
             _e40(item, b, sp)
@@ -862,11 +958,13 @@ def _e45(o, b, sp):
 
 def _e46(o, b, sp):
     b += _S4.pack(o.controller_id, o.controller_epoch, o.broker_epoch)
-    write_compact_count(b, o.topic_states)
+    n = len(o.topic_states) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topic_states:
         for item in o.topic_states:
             _e45(item, b, sp)
-    write_compact_count(b, o.live_brokers)
+    n = len(o.live_brokers) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.live_brokers:
         for item in o.live_brokers:
             _e43(item, b, sp)
@@ -878,16 +976,18 @@ def _e46(o, b, sp):
 
 def _e47(o, b, sp):
     b += _S6.pack(o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch)
-    write_compact_count(b, o.topic_states)
+    n = len(o.topic_states) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topic_states:
         for item in o.topic_states:
             _e45(item, b, sp)
-    write_compact_count(b, o.live_brokers)
+    n = len(o.live_brokers) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.live_brokers:
         for item in o.live_brokers:
             _e43(item, b, sp)
     tags = list(o.unknown_tags) if o.unknown_tags else []
-    if o.type != 0:
+    if not (o.type == 0):
         t = bytearray()
         t += _S7.pack(o.type)
         tags.append((0, t))
@@ -906,7 +1006,11 @@ def _d48(mv, pos):
 def _d49(mv, pos):
     (v_error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return UpdateMetadataResponse(v_error_code, unknown), pos
 
 

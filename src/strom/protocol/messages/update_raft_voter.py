@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>ii16s')
 _S1 = struct.Struct('>H')
@@ -125,14 +133,22 @@ def _d0(mv, pos):
     v_host, pos = read_compact_string(mv, pos)
     (v_port,) = _S1.unpack_from(mv, pos)
     pos += 2
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _UpdateRaftVoterRequest_Listener(v_name, v_host, v_port, unknown), pos
 
 
 def _d1(mv, pos):
     (v_min_supported_version, v_max_supported_version,) = _S2.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _UpdateRaftVoterRequest_KRaftVersionFeature(v_min_supported_version, v_max_supported_version, unknown), pos
 
 
@@ -140,7 +156,14 @@ def _d2(mv, pos):
     v_cluster_id, pos = read_compact_nullable_string(mv, pos)
     (v_current_leader_epoch, v_voter_id, v_voter_directory_id,) = _S0.unpack_from(mv, pos)
     pos += 24
-    n, pos = read_compact_count(mv, pos, 5)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 5 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null listeners')
     else:
@@ -150,7 +173,11 @@ def _d2(mv, pos):
             item, pos = _d0(mv, pos)
             append(item)
     v_k_raft_version_feature, pos = _d1(mv, pos)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return UpdateRaftVoterRequest(v_cluster_id, v_current_leader_epoch, v_voter_id, v_voter_directory_id, v_listeners, v_k_raft_version_feature, unknown), pos
 
 
@@ -175,7 +202,8 @@ def _e4(o, b, sp):
 def _e5(o, b, sp):
     write_compact_nullable_string(b, o.cluster_id)
     b += _S0.pack(o.current_leader_epoch, o.voter_id, o.voter_directory_id)
-    write_compact_count(b, o.listeners)
+    n = len(o.listeners) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.listeners:
         for item in o.listeners:
             _e3(item, b, sp)
@@ -192,7 +220,11 @@ def _d6(mv, pos):
     v_host, pos = read_compact_string(mv, pos)
     (v_port,) = _S5.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _UpdateRaftVoterResponse_CurrentLeader(v_leader_id, v_leader_epoch, v_host, v_port, unknown), pos
 
 
@@ -228,7 +260,7 @@ def _e8(o, b, sp):
 def _e9(o, b, sp):
     b += _S3.pack(o.throttle_time_ms, o.error_code)
     tags = list(o.unknown_tags) if o.unknown_tags else []
-    if o.current_leader != _UpdateRaftVoterResponse_CurrentLeader():
+    if not (not o.current_leader.unknown_tags and (o.current_leader.leader_id == -1) and (o.current_leader.leader_epoch == -1) and (o.current_leader.host == '') and (o.current_leader.port == 0)):
         t = bytearray()
         _e8(o.current_leader, t, None)
         tags.append((0, t))

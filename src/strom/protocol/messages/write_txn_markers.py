@@ -12,6 +12,14 @@ from typing import ClassVar
 from strom.protocol.errors import ProtocolError
 from strom.protocol.primitives import *
 from strom.protocol.primitives import decode_with, encode_with
+from struct import pack, unpack_from
+_AF_b = ARRAY_FORMATS['b']
+_AF_h = ARRAY_FORMATS['h']
+_AF_u16 = ARRAY_FORMATS['H']
+_AF_i = ARRAY_FORMATS['i']
+_AF_q = ARRAY_FORMATS['q']
+_AF_d = ARRAY_FORMATS['d']
+_AF_bool = ARRAY_FORMATS['?']
 
 _S0 = struct.Struct('>qh?')
 _S1 = struct.Struct('>i')
@@ -129,11 +137,9 @@ class WriteTxnMarkersResponse:
 
 def _d0(mv, pos):
     v_name, pos = read_string(mv, pos)
-    n, pos = read_count(mv, pos, 4)
-    if n < 0:
+    v_partition_indexes, pos = read_array(mv, pos, _AF_i, 4)
+    if v_partition_indexes is None:
         raise ProtocolError('null partition_indexes')
-    else:
-        v_partition_indexes, pos = read_unpacked_array(mv, pos, n, 'i', 4)
     return _WriteTxnMarkersRequest_WritableTxnMarkerTopic(v_name, v_partition_indexes, None), pos
 
 
@@ -169,19 +175,28 @@ def _d2(mv, pos):
 
 def _d3(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 4)
-    if n < 0:
+    v_partition_indexes, pos = read_compact_array(mv, pos, _AF_i, 4)
+    if v_partition_indexes is None:
         raise ProtocolError('null partition_indexes')
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
     else:
-        v_partition_indexes, pos = read_unpacked_array(mv, pos, n, 'i', 4)
-    unknown, pos = skip_tags(mv, pos)
+        unknown, pos = skip_tags(mv, pos)
     return _WriteTxnMarkersRequest_WritableTxnMarkerTopic(v_name, v_partition_indexes, unknown), pos
 
 
 def _d4(mv, pos):
     (v_producer_id, v_producer_epoch, v_transaction_result,) = _S0.unpack_from(mv, pos)
     pos += 11
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -192,12 +207,23 @@ def _d4(mv, pos):
             append(item)
     (v_coordinator_epoch,) = _S1.unpack_from(mv, pos)
     pos += 4
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _WriteTxnMarkersRequest_WritableTxnMarker(v_producer_id, v_producer_epoch, v_transaction_result, v_topics, v_coordinator_epoch, unknown), pos
 
 
 def _d5(mv, pos):
-    n, pos = read_compact_count(mv, pos, 17)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 17 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null markers')
     else:
@@ -206,7 +232,11 @@ def _d5(mv, pos):
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return WriteTxnMarkersRequest(v_markers, unknown), pos
 
 
@@ -214,7 +244,8 @@ def _e6(o, b, sp):
     write_string(b, o.name)
     write_count(b, o.partition_indexes)
     if o.partition_indexes:
-        write_packed_array(b, o.partition_indexes, 'i')
+        n = len(o.partition_indexes)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.partition_indexes)
 
 
 def _e7(o, b, sp):
@@ -235,9 +266,11 @@ def _e8(o, b, sp):
 
 def _e9(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.partition_indexes)
+    n = len(o.partition_indexes) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partition_indexes:
-        write_packed_array(b, o.partition_indexes, 'i')
+        n = len(o.partition_indexes)
+        b += pack(_AF_i[n] if n < 64 else f'>{n}i', *o.partition_indexes)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -246,7 +279,8 @@ def _e9(o, b, sp):
 
 def _e10(o, b, sp):
     b += _S0.pack(o.producer_id, o.producer_epoch, o.transaction_result)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e9(item, b, sp)
@@ -258,7 +292,8 @@ def _e10(o, b, sp):
 
 
 def _e11(o, b, sp):
-    write_compact_count(b, o.markers)
+    n = len(o.markers) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.markers:
         for item in o.markers:
             _e10(item, b, sp)
@@ -319,13 +354,24 @@ def _d15(mv, pos):
 def _d16(mv, pos):
     (v_partition_index, v_error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(v_partition_index, v_error_code, unknown), pos
 
 
 def _d17(mv, pos):
     v_name, pos = read_compact_string(mv, pos)
-    n, pos = read_compact_count(mv, pos, 7)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 7 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
@@ -334,14 +380,25 @@ def _d17(mv, pos):
         for _ in range(n):
             item, pos = _d16(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(v_name, v_partitions, unknown), pos
 
 
 def _d18(mv, pos):
     (v_producer_id,) = _S2.unpack_from(mv, pos)
     pos += 8
-    n, pos = read_compact_count(mv, pos, 3)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 3 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null topics')
     else:
@@ -350,12 +407,23 @@ def _d18(mv, pos):
         for _ in range(n):
             item, pos = _d17(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return _WriteTxnMarkersResponse_WritableTxnMarkerResult(v_producer_id, v_topics, unknown), pos
 
 
 def _d19(mv, pos):
-    n, pos = read_compact_count(mv, pos, 10)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 10 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
     if n < 0:
         raise ProtocolError('null markers')
     else:
@@ -364,7 +432,11 @@ def _d19(mv, pos):
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
-    unknown, pos = skip_tags(mv, pos)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
     return WriteTxnMarkersResponse(v_markers, unknown), pos
 
 
@@ -405,7 +477,8 @@ def _e24(o, b, sp):
 
 def _e25(o, b, sp):
     write_compact_string(b, o.name)
-    write_compact_count(b, o.partitions)
+    n = len(o.partitions) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.partitions:
         for item in o.partitions:
             _e24(item, b, sp)
@@ -417,7 +490,8 @@ def _e25(o, b, sp):
 
 def _e26(o, b, sp):
     b += _S2.pack(o.producer_id)
-    write_compact_count(b, o.topics)
+    n = len(o.topics) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topics:
         for item in o.topics:
             _e25(item, b, sp)
@@ -428,7 +502,8 @@ def _e26(o, b, sp):
 
 
 def _e27(o, b, sp):
-    write_compact_count(b, o.markers)
+    n = len(o.markers) + 1
+    b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.markers:
         for item in o.markers:
             _e26(item, b, sp)
