@@ -1,0 +1,1 @@
+"""The Kafka broker: connections, request routing and the handlers of each API."""

@@ -1,0 +1,1 @@
+"""One module per API family: decode -> domain call -> encode; nothing else."""

@@ -1,0 +1,22 @@
+"""ApiVersions: which APIs and versions this broker answers."""
+
+from __future__ import annotations
+
+from strom.protocol.errors import ErrorCode
+from strom.protocol.messages.api_versions import ApiVersionsRequest, ApiVersionsResponse
+
+
+def api_versions_response(
+    supported: dict[int, tuple[int, int]], error: ErrorCode = ErrorCode.NONE
+) -> ApiVersionsResponse:
+    keys = [
+        ApiVersionsResponse.ApiVersion(api_key=k, min_version=lo, max_version=hi)
+        for k, (lo, hi) in sorted(supported.items())
+    ]
+    return ApiVersionsResponse(error_code=error, api_keys=keys)
+
+
+def handle_api_versions(
+    request: ApiVersionsRequest, supported: dict[int, tuple[int, int]]
+) -> ApiVersionsResponse:
+    return api_versions_response(supported)
