@@ -13,8 +13,13 @@ extra=""
 [ "$want_test" = 1 ] && extra="[test]"
 key="$(cat pyproject.toml | sha1sum | cut -c1-12)${extra}"
 if [ ! -f "$stamp" ] || ! grep -qxF "$key" "$stamp"; then
-    .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-    .venv/bin/python -m pip install -q -e ".${extra}"
+    for args in "--upgrade pip" "-e .${extra}"; do
+        # shellcheck disable=SC2086
+        if ! .venv/bin/python -m pip install -q $args > .venv/pip.log 2>&1; then
+            grep -v "is ignored" .venv/pip.log >&2
+            exit 1
+        fi
+    done
     echo "$key" >> "$stamp"
 fi
 
@@ -26,6 +31,6 @@ if [ "$want_test" = 1 ]; then
         [ "$(id -u)" -ne 0 ] && SUDO="sudo"
         export DEBIAN_FRONTEND=noninteractive
         $SUDO apt-get update -qq >/dev/null
-        $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+        $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 || $SUDO apt-get install -y "${missing[@]}"
     fi
 fi

@@ -3,8 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
-.venv/bin/ruff check src tests tools bench
-.venv/bin/ruff format --check src tests tools bench
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
 if [ -d ../shared/kafka-protocol ]; then
     .venv/bin/python tools/gen_protocol.py --check
 fi

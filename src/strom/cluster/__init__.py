@@ -1,0 +1,1 @@
+"""What makes several brokers one cluster: metadata image, controller, replication."""
