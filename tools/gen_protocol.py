@@ -408,7 +408,10 @@ class ModuleWriter:
             fn = "read_compact_array" if compact else "read_array"
             out = [f"{ind}{target}, pos = {fn}(mv, pos, {af_name(code)}, {size})"]
             if not nullable:
-                out += [f"{ind}if {target} is None:", f"{ind}    raise ProtocolError('null {f.name}')"]
+                out += [
+                    f"{ind}if {target} is None:",
+                    f"{ind}    raise ProtocolError('null {f.name}')",
+                ]
             return out
         if compact:
             out = [

@@ -108,7 +108,9 @@ class KafkaServer:
         peername = writer.get_extra_info("peername")
         peer = f"{peername[0]}:{peername[1]}" if peername else "?"
         if len(self._connections) >= self.max_connections:
-            log.warning("refusing connection from %s: %d connections open", peer, self.max_connections)
+            log.warning(
+                "refusing connection from %s: %d connections open", peer, self.max_connections
+            )
             writer.close()
             return
         sock = writer.get_extra_info("socket")

@@ -183,11 +183,9 @@ def read_count(mv: memoryview, pos: int, min_size: int) -> tuple[int, int]:
     return n, pos
 
 
-
-
-
-
-def read_array(mv: memoryview, pos: int, fmts: tuple[str, ...], size: int) -> tuple[list | None, int]:
+def read_array(
+    mv: memoryview, pos: int, fmts: tuple[str, ...], size: int
+) -> tuple[list | None, int]:
     """An int32-counted array of one fixed-size type (fmts: ARRAY_FORMATS of that type)."""
     (n,) = _I32.unpack_from(mv, pos)
     pos += 4
@@ -351,8 +349,6 @@ def write_count(b: bytearray, items: list | None) -> None:
 
 def write_compact_count(b: bytearray, items: list | None) -> None:
     b += uvarint(0 if items is None else len(items) + 1)
-
-
 
 
 def write_tags(b: bytearray, tags: list[tuple[int, bytes | bytearray]]) -> None:
