@@ -282,7 +282,7 @@ class ModuleWriter:
     # decoding -----------------------------------------------------------------------------
     def decoder(self, msg: Message, st: Struct, v: int) -> str:
         flex = self.flexible(msg, v)
-        lines = ["(mv, pos):"]
+        lines = ["(mv, pos):", f"    o = new_object({st.pyname})"]
         regular = [
             f for f in st.fields if within(v, f.versions) and not (flex and within(v, f.tagged))
         ]
@@ -294,7 +294,7 @@ class ModuleWriter:
                 return
             fmt = ">" + "".join(FIXED[g.type][0] for g in group)
             size = sum(FIXED[g.type][1] for g in group)
-            names = ", ".join(f"v_{g.name}" for g in group)
+            names = ", ".join(f"o.{g.name}" for g in group)
             lines.append(f"    ({names},) = {self.fmt_const(fmt)}.unpack_from(mv, pos)")
             lines.append(f"    pos += {size}")
             group.clear()
@@ -304,12 +304,12 @@ class ModuleWriter:
                 group.append(f)
                 continue
             flush()
-            lines.extend(self.decode_field(msg, f, v, f"v_{f.name}", "    "))
+            lines.extend(self.decode_field(msg, f, v, f"o.{f.name}", "    "))
         flush()
         if flex:
             if tagged:
                 for f in tagged:
-                    lines.append(f"    v_{f.name} = {self.default_expr(msg, f, v)}")
+                    lines.append(f"    o.{f.name} = {self.default_expr(msg, f, v)}")
                 lines.append("    unknown = None")
                 lines.append("    n_tags, pos = read_uvarint(mv, pos)")
                 lines.append("    for _ in range(n_tags):")
@@ -320,12 +320,12 @@ class ModuleWriter:
                     if f.type in FIXED:
                         code, size = FIXED[f.type]
                         lines.append(
-                            f"            (v_{f.name},) = {self.fmt_const('>' + code)}"
+                            f"            (o.{f.name},) = {self.fmt_const('>' + code)}"
                             ".unpack_from(mv, pos)"
                         )
                         lines.append(f"            pos += {size}")
                     else:
-                        lines.extend(self.decode_field(msg, f, v, f"v_{f.name}", "            "))
+                        lines.extend(self.decode_field(msg, f, v, f"o.{f.name}", "            "))
                     lines.append(f"            check_tag_end(pos, end, {f.tag})")
                     kw = "elif"
                 lines.append("        else:")
@@ -339,14 +339,11 @@ class ModuleWriter:
                 lines.append("        unknown = None")
                 lines.append("    else:")
                 lines.append("        unknown, pos = skip_tags(mv, pos)")
-        args = []
         for f in st.fields:
-            if within(v, f.versions):
-                args.append(f"v_{f.name}")
-            else:
-                args.append(self.default_expr(msg, f, v))
-        args.append("unknown" if flex else "None")
-        lines.append(f"    return {st.pyname}({', '.join(args)}), pos")
+            if not within(v, f.versions):
+                lines.append(f"    o.{f.name} = {self.default_expr(msg, f, v)}")
+        lines.append(f"    o.unknown_tags = {'unknown' if flex else 'None'}")
+        lines.append("    return o, pos")
         return self.func("d", lines)
 
     def decode_field(self, msg: Message, f: Field, v: int, target: str, ind: str) -> list[str]:
@@ -405,14 +402,26 @@ class ModuleWriter:
             min_size = max(1, self.min_size(msg, msg.structs[elem], v))
         if elem in FIXED and elem != "uuid":
             code, size = FIXED[elem]
-            fn = "read_compact_array" if compact else "read_array"
-            out = [f"{ind}{target}, pos = {fn}(mv, pos, {af_name(code)}, {size})"]
-            if not nullable:
-                out += [
-                    f"{ind}if {target} is None:",
-                    f"{ind}    raise ProtocolError('null {f.name}')",
-                ]
-            return out
+            af = af_name(code)
+            null_check = (
+                []
+                if nullable
+                else [f"if {target} is None:", f"    raise ProtocolError('null {f.name}')"]
+            )
+            if not compact:
+                out = [f"{target}, pos = read_array(mv, pos, {af}, {size})", *null_check]
+                return [ind + line for line in out]
+            # the common case inline: a one-byte count of a short array (struct checks bounds)
+            out = [
+                "n = mv[pos] - 1",
+                "if 0 <= n < 64:",
+                f"    {target} = list(unpack_from({af}[n], mv, pos + 1))",
+                f"    pos += 1 + {size} * n",
+                "else:",
+                f"    {target}, pos = read_compact_array(mv, pos, {af}, {size})",
+                *("    " + line for line in null_check),
+            ]
+            return [ind + line for line in out]
         if compact:
             out = [
                 f"{ind}n = mv[pos]",

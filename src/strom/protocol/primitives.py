@@ -16,6 +16,8 @@ _I16 = struct.Struct(">h")
 _I32 = struct.Struct(">i")
 _U16 = struct.Struct(">H")
 ZERO_UUID = bytes(16)
+# Decoders make instances without __init__ and set every slot themselves (it is faster).
+new_object = object.__new__
 
 
 class FieldSpec(NamedTuple):

@@ -95,24 +95,28 @@ class AddOffsetsToTxnResponse:
 
 
 def _d0(mv, pos):
-    v_transactional_id, pos = read_string(mv, pos)
-    (v_producer_id, v_producer_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(AddOffsetsToTxnRequest)
+    o.transactional_id, pos = read_string(mv, pos)
+    (o.producer_id, o.producer_epoch,) = _S0.unpack_from(mv, pos)
     pos += 10
-    v_group_id, pos = read_string(mv, pos)
-    return AddOffsetsToTxnRequest(v_transactional_id, v_producer_id, v_producer_epoch, v_group_id, None), pos
+    o.group_id, pos = read_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_transactional_id, pos = read_compact_string(mv, pos)
-    (v_producer_id, v_producer_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(AddOffsetsToTxnRequest)
+    o.transactional_id, pos = read_compact_string(mv, pos)
+    (o.producer_id, o.producer_epoch,) = _S0.unpack_from(mv, pos)
     pos += 10
-    v_group_id, pos = read_compact_string(mv, pos)
+    o.group_id, pos = read_compact_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AddOffsetsToTxnRequest(v_transactional_id, v_producer_id, v_producer_epoch, v_group_id, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e2(o, b, sp):
@@ -132,20 +136,24 @@ def _e3(o, b, sp):
 
 
 def _d4(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(AddOffsetsToTxnResponse)
+    (o.throttle_time_ms, o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
-    return AddOffsetsToTxnResponse(v_throttle_time_ms, v_error_code, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d5(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(AddOffsetsToTxnResponse)
+    (o.throttle_time_ms, o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AddOffsetsToTxnResponse(v_throttle_time_ms, v_error_code, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e6(o, b, sp):

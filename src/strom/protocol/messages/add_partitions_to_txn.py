@@ -143,45 +143,58 @@ class AddPartitionsToTxnResponse:
 
 
 def _d0(mv, pos):
-    v_name, pos = read_string(mv, pos)
-    v_partitions, pos = read_array(mv, pos, _AF_i, 4)
-    if v_partitions is None:
+    o = new_object(_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic)
+    o.name, pos = read_string(mv, pos)
+    o.partitions, pos = read_array(mv, pos, _AF_i, 4)
+    if o.partitions is None:
         raise ProtocolError('null partitions')
-    return _AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(v_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_v3_and_below_transactional_id, pos = read_string(mv, pos)
-    (v_v3_and_below_producer_id, v_v3_and_below_producer_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(AddPartitionsToTxnRequest)
+    o.v3_and_below_transactional_id, pos = read_string(mv, pos)
+    (o.v3_and_below_producer_id, o.v3_and_below_producer_epoch,) = _S0.unpack_from(mv, pos)
     pos += 10
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null v3_and_below_topics')
     else:
-        v_v3_and_below_topics = []
-        append = v_v3_and_below_topics.append
+        o.v3_and_below_topics = []
+        append = o.v3_and_below_topics.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return AddPartitionsToTxnRequest([], v_v3_and_below_transactional_id, v_v3_and_below_producer_id, v_v3_and_below_producer_epoch, v_v3_and_below_topics, None), pos
+    o.transactions = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_partitions is None:
-        raise ProtocolError('null partitions')
+    o = new_object(_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic)
+    o.name, pos = read_compact_string(mv, pos)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.partitions = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.partitions is None:
+            raise ProtocolError('null partitions')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(v_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d3(mv, pos):
-    v_v3_and_below_transactional_id, pos = read_compact_string(mv, pos)
-    (v_v3_and_below_producer_id, v_v3_and_below_producer_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(AddPartitionsToTxnRequest)
+    o.v3_and_below_transactional_id, pos = read_compact_string(mv, pos)
+    (o.v3_and_below_producer_id, o.v3_and_below_producer_epoch,) = _S0.unpack_from(mv, pos)
     pos += 10
     n = mv[pos]
     if n < 128:
@@ -194,8 +207,8 @@ def _d3(mv, pos):
     if n < 0:
         raise ProtocolError('null v3_and_below_topics')
     else:
-        v_v3_and_below_topics = []
-        append = v_v3_and_below_topics.append
+        o.v3_and_below_topics = []
+        append = o.v3_and_below_topics.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
@@ -204,12 +217,15 @@ def _d3(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AddPartitionsToTxnRequest([], v_v3_and_below_transactional_id, v_v3_and_below_producer_id, v_v3_and_below_producer_epoch, v_v3_and_below_topics, unknown), pos
+    o.transactions = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d4(mv, pos):
-    v_transactional_id, pos = read_compact_string(mv, pos)
-    (v_producer_id, v_producer_epoch, v_verify_only,) = _S1.unpack_from(mv, pos)
+    o = new_object(_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction)
+    o.transactional_id, pos = read_compact_string(mv, pos)
+    (o.producer_id, o.producer_epoch, o.verify_only,) = _S1.unpack_from(mv, pos)
     pos += 11
     n = mv[pos]
     if n < 128:
@@ -222,8 +238,8 @@ def _d4(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
@@ -232,10 +248,12 @@ def _d4(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction(v_transactional_id, v_producer_id, v_producer_epoch, v_verify_only, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
+    o = new_object(AddPartitionsToTxnRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -247,8 +265,8 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null transactions')
     else:
-        v_transactions = []
-        append = v_transactions.append
+        o.transactions = []
+        append = o.transactions.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
@@ -257,7 +275,12 @@ def _d5(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AddPartitionsToTxnRequest(v_transactions, '', 0, 0, [], unknown), pos
+    o.v3_and_below_transactional_id = ''
+    o.v3_and_below_producer_id = 0
+    o.v3_and_below_producer_epoch = 0
+    o.v3_and_below_topics = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e6(o, b, sp):
@@ -331,53 +354,64 @@ def _e11(o, b, sp):
 
 
 def _d12(mv, pos):
-    (v_partition_index, v_partition_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult)
+    (o.partition_index, o.partition_error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
-    return _AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult(v_partition_index, v_partition_error_code, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d13(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null results_by_partition')
     else:
-        v_results_by_partition = []
-        append = v_results_by_partition.append
+        o.results_by_partition = []
+        append = o.results_by_partition.append
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
-    return _AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(v_name, v_results_by_partition, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d14(mv, pos):
-    (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
+    o = new_object(AddPartitionsToTxnResponse)
+    (o.throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null results_by_topic_v3_and_below')
     else:
-        v_results_by_topic_v3_and_below = []
-        append = v_results_by_topic_v3_and_below.append
+        o.results_by_topic_v3_and_below = []
+        append = o.results_by_topic_v3_and_below.append
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
-    return AddPartitionsToTxnResponse(v_throttle_time_ms, 0, [], v_results_by_topic_v3_and_below, None), pos
+    o.error_code = 0
+    o.results_by_transaction = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d15(mv, pos):
-    (v_partition_index, v_partition_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult)
+    (o.partition_index, o.partition_error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult(v_partition_index, v_partition_error_code, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d16(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult)
+    o.name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -389,8 +423,8 @@ def _d16(mv, pos):
     if n < 0:
         raise ProtocolError('null results_by_partition')
     else:
-        v_results_by_partition = []
-        append = v_results_by_partition.append
+        o.results_by_partition = []
+        append = o.results_by_partition.append
         for _ in range(n):
             item, pos = _d15(mv, pos)
             append(item)
@@ -399,11 +433,13 @@ def _d16(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(v_name, v_results_by_partition, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d17(mv, pos):
-    (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
+    o = new_object(AddPartitionsToTxnResponse)
+    (o.throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -416,8 +452,8 @@ def _d17(mv, pos):
     if n < 0:
         raise ProtocolError('null results_by_topic_v3_and_below')
     else:
-        v_results_by_topic_v3_and_below = []
-        append = v_results_by_topic_v3_and_below.append
+        o.results_by_topic_v3_and_below = []
+        append = o.results_by_topic_v3_and_below.append
         for _ in range(n):
             item, pos = _d16(mv, pos)
             append(item)
@@ -426,11 +462,15 @@ def _d17(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AddPartitionsToTxnResponse(v_throttle_time_ms, 0, [], v_results_by_topic_v3_and_below, unknown), pos
+    o.error_code = 0
+    o.results_by_transaction = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d18(mv, pos):
-    v_transactional_id, pos = read_compact_string(mv, pos)
+    o = new_object(_AddPartitionsToTxnResponse_AddPartitionsToTxnResult)
+    o.transactional_id, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -442,8 +482,8 @@ def _d18(mv, pos):
     if n < 0:
         raise ProtocolError('null topic_results')
     else:
-        v_topic_results = []
-        append = v_topic_results.append
+        o.topic_results = []
+        append = o.topic_results.append
         for _ in range(n):
             item, pos = _d16(mv, pos)
             append(item)
@@ -452,11 +492,13 @@ def _d18(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AddPartitionsToTxnResponse_AddPartitionsToTxnResult(v_transactional_id, v_topic_results, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d19(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(AddPartitionsToTxnResponse)
+    (o.throttle_time_ms, o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
     n = mv[pos]
     if n < 128:
@@ -469,8 +511,8 @@ def _d19(mv, pos):
     if n < 0:
         raise ProtocolError('null results_by_transaction')
     else:
-        v_results_by_transaction = []
-        append = v_results_by_transaction.append
+        o.results_by_transaction = []
+        append = o.results_by_transaction.append
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
@@ -479,7 +521,9 @@ def _d19(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AddPartitionsToTxnResponse(v_throttle_time_ms, v_error_code, v_results_by_transaction, [], unknown), pos
+    o.results_by_topic_v3_and_below = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e20(o, b, sp):

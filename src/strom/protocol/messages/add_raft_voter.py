@@ -107,21 +107,24 @@ class AddRaftVoterResponse:
 
 
 def _d0(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    v_host, pos = read_compact_string(mv, pos)
-    (v_port,) = _S1.unpack_from(mv, pos)
+    o = new_object(_AddRaftVoterRequest_Listener)
+    o.name, pos = read_compact_string(mv, pos)
+    o.host, pos = read_compact_string(mv, pos)
+    (o.port,) = _S1.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AddRaftVoterRequest_Listener(v_name, v_host, v_port, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_cluster_id, pos = read_compact_nullable_string(mv, pos)
-    (v_timeout_ms, v_voter_id, v_voter_directory_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(AddRaftVoterRequest)
+    o.cluster_id, pos = read_compact_nullable_string(mv, pos)
+    (o.timeout_ms, o.voter_id, o.voter_directory_id,) = _S0.unpack_from(mv, pos)
     pos += 24
     n = mv[pos]
     if n < 128:
@@ -134,8 +137,8 @@ def _d1(mv, pos):
     if n < 0:
         raise ProtocolError('null listeners')
     else:
-        v_listeners = []
-        append = v_listeners.append
+        o.listeners = []
+        append = o.listeners.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -144,7 +147,8 @@ def _d1(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AddRaftVoterRequest(v_cluster_id, v_timeout_ms, v_voter_id, v_voter_directory_id, v_listeners, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e2(o, b, sp):
@@ -172,15 +176,17 @@ def _e3(o, b, sp):
 
 
 def _d4(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(AddRaftVoterResponse)
+    (o.throttle_time_ms, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AddRaftVoterResponse(v_throttle_time_ms, v_error_code, v_error_message, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e5(o, b, sp):

@@ -95,14 +95,16 @@ class AllocateProducerIdsResponse:
 
 
 def _d0(mv, pos):
-    (v_broker_id, v_broker_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(AllocateProducerIdsRequest)
+    (o.broker_id, o.broker_epoch,) = _S0.unpack_from(mv, pos)
     pos += 12
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AllocateProducerIdsRequest(v_broker_id, v_broker_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e1(o, b, sp):
@@ -114,14 +116,16 @@ def _e1(o, b, sp):
 
 
 def _d2(mv, pos):
-    (v_throttle_time_ms, v_error_code, v_producer_id_start, v_producer_id_len,) = _S1.unpack_from(mv, pos)
+    o = new_object(AllocateProducerIdsResponse)
+    (o.throttle_time_ms, o.error_code, o.producer_id_start, o.producer_id_len,) = _S1.unpack_from(mv, pos)
     pos += 18
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AllocateProducerIdsResponse(v_throttle_time_ms, v_error_code, v_producer_id_start, v_producer_id_len, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e3(o, b, sp):

@@ -137,25 +137,30 @@ class AlterClientQuotasResponse:
 
 
 def _d0(mv, pos):
-    v_entity_type, pos = read_string(mv, pos)
-    v_entity_name, pos = read_nullable_string(mv, pos)
-    return _AlterClientQuotasRequest_EntityData(v_entity_type, v_entity_name, None), pos
+    o = new_object(_AlterClientQuotasRequest_EntityData)
+    o.entity_type, pos = read_string(mv, pos)
+    o.entity_name, pos = read_nullable_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_key, pos = read_string(mv, pos)
-    (v_value, v_remove,) = _S0.unpack_from(mv, pos)
+    o = new_object(_AlterClientQuotasRequest_OpData)
+    o.key, pos = read_string(mv, pos)
+    (o.value, o.remove,) = _S0.unpack_from(mv, pos)
     pos += 9
-    return _AlterClientQuotasRequest_OpData(v_key, v_value, v_remove, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
+    o = new_object(_AlterClientQuotasRequest_EntryData)
     n, pos = read_count(mv, pos, 4)
     if n < 0:
         raise ProtocolError('null entity')
     else:
-        v_entity = []
-        append = v_entity.append
+        o.entity = []
+        append = o.entity.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -163,53 +168,61 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null ops')
     else:
-        v_ops = []
-        append = v_ops.append
+        o.ops = []
+        append = o.ops.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    return _AlterClientQuotasRequest_EntryData(v_entity, v_ops, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
+    o = new_object(AlterClientQuotasRequest)
     n, pos = read_count(mv, pos, 8)
     if n < 0:
         raise ProtocolError('null entries')
     else:
-        v_entries = []
-        append = v_entries.append
+        o.entries = []
+        append = o.entries.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
-    (v_validate_only,) = _S1.unpack_from(mv, pos)
+    (o.validate_only,) = _S1.unpack_from(mv, pos)
     pos += 1
-    return AlterClientQuotasRequest(v_entries, v_validate_only, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d4(mv, pos):
-    v_entity_type, pos = read_compact_string(mv, pos)
-    v_entity_name, pos = read_compact_nullable_string(mv, pos)
+    o = new_object(_AlterClientQuotasRequest_EntityData)
+    o.entity_type, pos = read_compact_string(mv, pos)
+    o.entity_name, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterClientQuotasRequest_EntityData(v_entity_type, v_entity_name, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
-    v_key, pos = read_compact_string(mv, pos)
-    (v_value, v_remove,) = _S0.unpack_from(mv, pos)
+    o = new_object(_AlterClientQuotasRequest_OpData)
+    o.key, pos = read_compact_string(mv, pos)
+    (o.value, o.remove,) = _S0.unpack_from(mv, pos)
     pos += 9
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterClientQuotasRequest_OpData(v_key, v_value, v_remove, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d6(mv, pos):
+    o = new_object(_AlterClientQuotasRequest_EntryData)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -221,8 +234,8 @@ def _d6(mv, pos):
     if n < 0:
         raise ProtocolError('null entity')
     else:
-        v_entity = []
-        append = v_entity.append
+        o.entity = []
+        append = o.entity.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
@@ -237,8 +250,8 @@ def _d6(mv, pos):
     if n < 0:
         raise ProtocolError('null ops')
     else:
-        v_ops = []
-        append = v_ops.append
+        o.ops = []
+        append = o.ops.append
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
@@ -247,10 +260,12 @@ def _d6(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterClientQuotasRequest_EntryData(v_entity, v_ops, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d7(mv, pos):
+    o = new_object(AlterClientQuotasRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -262,19 +277,20 @@ def _d7(mv, pos):
     if n < 0:
         raise ProtocolError('null entries')
     else:
-        v_entries = []
-        append = v_entries.append
+        o.entries = []
+        append = o.entries.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    (v_validate_only,) = _S1.unpack_from(mv, pos)
+    (o.validate_only,) = _S1.unpack_from(mv, pos)
     pos += 1
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AlterClientQuotasRequest(v_entries, v_validate_only, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e8(o, b, sp):
@@ -355,57 +371,66 @@ def _e15(o, b, sp):
 
 
 def _d16(mv, pos):
-    v_entity_type, pos = read_string(mv, pos)
-    v_entity_name, pos = read_nullable_string(mv, pos)
-    return _AlterClientQuotasResponse_EntityData(v_entity_type, v_entity_name, None), pos
+    o = new_object(_AlterClientQuotasResponse_EntityData)
+    o.entity_type, pos = read_string(mv, pos)
+    o.entity_name, pos = read_nullable_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d17(mv, pos):
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(_AlterClientQuotasResponse_EntryData)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_nullable_string(mv, pos)
+    o.error_message, pos = read_nullable_string(mv, pos)
     n, pos = read_count(mv, pos, 4)
     if n < 0:
         raise ProtocolError('null entity')
     else:
-        v_entity = []
-        append = v_entity.append
+        o.entity = []
+        append = o.entity.append
         for _ in range(n):
             item, pos = _d16(mv, pos)
             append(item)
-    return _AlterClientQuotasResponse_EntryData(v_error_code, v_error_message, v_entity, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d18(mv, pos):
-    (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
+    o = new_object(AlterClientQuotasResponse)
+    (o.throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 8)
     if n < 0:
         raise ProtocolError('null entries')
     else:
-        v_entries = []
-        append = v_entries.append
+        o.entries = []
+        append = o.entries.append
         for _ in range(n):
             item, pos = _d17(mv, pos)
             append(item)
-    return AlterClientQuotasResponse(v_throttle_time_ms, v_entries, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d19(mv, pos):
-    v_entity_type, pos = read_compact_string(mv, pos)
-    v_entity_name, pos = read_compact_nullable_string(mv, pos)
+    o = new_object(_AlterClientQuotasResponse_EntityData)
+    o.entity_type, pos = read_compact_string(mv, pos)
+    o.entity_name, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterClientQuotasResponse_EntityData(v_entity_type, v_entity_name, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d20(mv, pos):
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(_AlterClientQuotasResponse_EntryData)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -417,8 +442,8 @@ def _d20(mv, pos):
     if n < 0:
         raise ProtocolError('null entity')
     else:
-        v_entity = []
-        append = v_entity.append
+        o.entity = []
+        append = o.entity.append
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
@@ -427,11 +452,13 @@ def _d20(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterClientQuotasResponse_EntryData(v_error_code, v_error_message, v_entity, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d21(mv, pos):
-    (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
+    o = new_object(AlterClientQuotasResponse)
+    (o.throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -444,8 +471,8 @@ def _d21(mv, pos):
     if n < 0:
         raise ProtocolError('null entries')
     else:
-        v_entries = []
-        append = v_entries.append
+        o.entries = []
+        append = o.entries.append
         for _ in range(n):
             item, pos = _d20(mv, pos)
             append(item)
@@ -454,7 +481,8 @@ def _d21(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AlterClientQuotasResponse(v_throttle_time_ms, v_entries, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e22(o, b, sp):

@@ -122,57 +122,66 @@ class AlterConfigsResponse:
 
 
 def _d0(mv, pos):
-    v_name, pos = read_string(mv, pos)
-    v_value, pos = read_nullable_string(mv, pos)
-    return _AlterConfigsRequest_AlterableConfig(v_name, v_value, None), pos
+    o = new_object(_AlterConfigsRequest_AlterableConfig)
+    o.name, pos = read_string(mv, pos)
+    o.value, pos = read_nullable_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    (v_resource_type,) = _S0.unpack_from(mv, pos)
+    o = new_object(_AlterConfigsRequest_AlterConfigsResource)
+    (o.resource_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_resource_name, pos = read_string(mv, pos)
+    o.resource_name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 4)
     if n < 0:
         raise ProtocolError('null configs')
     else:
-        v_configs = []
-        append = v_configs.append
+        o.configs = []
+        append = o.configs.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return _AlterConfigsRequest_AlterConfigsResource(v_resource_type, v_resource_name, v_configs, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
+    o = new_object(AlterConfigsRequest)
     n, pos = read_count(mv, pos, 7)
     if n < 0:
         raise ProtocolError('null resources')
     else:
-        v_resources = []
-        append = v_resources.append
+        o.resources = []
+        append = o.resources.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    (v_validate_only,) = _S1.unpack_from(mv, pos)
+    (o.validate_only,) = _S1.unpack_from(mv, pos)
     pos += 1
-    return AlterConfigsRequest(v_resources, v_validate_only, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    v_value, pos = read_compact_nullable_string(mv, pos)
+    o = new_object(_AlterConfigsRequest_AlterableConfig)
+    o.name, pos = read_compact_string(mv, pos)
+    o.value, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterConfigsRequest_AlterableConfig(v_name, v_value, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d4(mv, pos):
-    (v_resource_type,) = _S0.unpack_from(mv, pos)
+    o = new_object(_AlterConfigsRequest_AlterConfigsResource)
+    (o.resource_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_resource_name, pos = read_compact_string(mv, pos)
+    o.resource_name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -184,8 +193,8 @@ def _d4(mv, pos):
     if n < 0:
         raise ProtocolError('null configs')
     else:
-        v_configs = []
-        append = v_configs.append
+        o.configs = []
+        append = o.configs.append
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
@@ -194,10 +203,12 @@ def _d4(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterConfigsRequest_AlterConfigsResource(v_resource_type, v_resource_name, v_configs, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
+    o = new_object(AlterConfigsRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -209,19 +220,20 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null resources')
     else:
-        v_resources = []
-        append = v_resources.append
+        o.resources = []
+        append = o.resources.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    (v_validate_only,) = _S1.unpack_from(mv, pos)
+    (o.validate_only,) = _S1.unpack_from(mv, pos)
     pos += 1
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AlterConfigsRequest(v_resources, v_validate_only, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e6(o, b, sp):
@@ -283,47 +295,54 @@ def _e11(o, b, sp):
 
 
 def _d12(mv, pos):
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(_AlterConfigsResponse_AlterConfigsResourceResponse)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_nullable_string(mv, pos)
-    (v_resource_type,) = _S0.unpack_from(mv, pos)
+    o.error_message, pos = read_nullable_string(mv, pos)
+    (o.resource_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_resource_name, pos = read_string(mv, pos)
-    return _AlterConfigsResponse_AlterConfigsResourceResponse(v_error_code, v_error_message, v_resource_type, v_resource_name, None), pos
+    o.resource_name, pos = read_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d13(mv, pos):
-    (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
+    o = new_object(AlterConfigsResponse)
+    (o.throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 7)
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
-    return AlterConfigsResponse(v_throttle_time_ms, v_responses, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d14(mv, pos):
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(_AlterConfigsResponse_AlterConfigsResourceResponse)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
-    (v_resource_type,) = _S0.unpack_from(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
+    (o.resource_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_resource_name, pos = read_compact_string(mv, pos)
+    o.resource_name, pos = read_compact_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterConfigsResponse_AlterConfigsResourceResponse(v_error_code, v_error_message, v_resource_type, v_resource_name, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d15(mv, pos):
-    (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
+    o = new_object(AlterConfigsResponse)
+    (o.throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -336,8 +355,8 @@ def _d15(mv, pos):
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
@@ -346,7 +365,8 @@ def _d15(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AlterConfigsResponse(v_throttle_time_ms, v_responses, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e16(o, b, sp):

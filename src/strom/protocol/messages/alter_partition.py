@@ -151,23 +151,33 @@ class AlterPartitionResponse:
 
 
 def _d0(mv, pos):
-    (v_partition_index, v_leader_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(_AlterPartitionRequest_PartitionData)
+    (o.partition_index, o.leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 8
-    v_new_isr, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_new_isr is None:
-        raise ProtocolError('null new_isr')
-    (v_partition_epoch,) = _S2.unpack_from(mv, pos)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.new_isr = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.new_isr, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.new_isr is None:
+            raise ProtocolError('null new_isr')
+    (o.partition_epoch,) = _S2.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterPartitionRequest_PartitionData(v_partition_index, v_leader_epoch, v_new_isr, [], 0, v_partition_epoch, unknown), pos
+    o.new_isr_with_epochs = []
+    o.leader_recovery_state = 0
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
+    o = new_object(_AlterPartitionRequest_TopicData)
+    o.topic_name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -179,8 +189,8 @@ def _d1(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -189,11 +199,14 @@ def _d1(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterPartitionRequest_TopicData(v_topic_name, ZERO_UUID, v_partitions, unknown), pos
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d2(mv, pos):
-    (v_broker_id, v_broker_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(AlterPartitionRequest)
+    (o.broker_id, o.broker_epoch,) = _S0.unpack_from(mv, pos)
     pos += 12
     n = mv[pos]
     if n < 128:
@@ -206,8 +219,8 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
@@ -216,27 +229,37 @@ def _d2(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AlterPartitionRequest(v_broker_id, v_broker_epoch, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d3(mv, pos):
-    (v_partition_index, v_leader_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(_AlterPartitionRequest_PartitionData)
+    (o.partition_index, o.leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 8
-    v_new_isr, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_new_isr is None:
-        raise ProtocolError('null new_isr')
-    (v_leader_recovery_state, v_partition_epoch,) = _S3.unpack_from(mv, pos)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.new_isr = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.new_isr, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.new_isr is None:
+            raise ProtocolError('null new_isr')
+    (o.leader_recovery_state, o.partition_epoch,) = _S3.unpack_from(mv, pos)
     pos += 5
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterPartitionRequest_PartitionData(v_partition_index, v_leader_epoch, v_new_isr, [], v_leader_recovery_state, v_partition_epoch, unknown), pos
+    o.new_isr_with_epochs = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d4(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
+    o = new_object(_AlterPartitionRequest_TopicData)
+    o.topic_name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -248,8 +271,8 @@ def _d4(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
@@ -258,11 +281,14 @@ def _d4(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterPartitionRequest_TopicData(v_topic_name, ZERO_UUID, v_partitions, unknown), pos
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
-    (v_broker_id, v_broker_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(AlterPartitionRequest)
+    (o.broker_id, o.broker_epoch,) = _S0.unpack_from(mv, pos)
     pos += 12
     n = mv[pos]
     if n < 128:
@@ -275,8 +301,8 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
@@ -285,11 +311,13 @@ def _d5(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AlterPartitionRequest(v_broker_id, v_broker_epoch, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d6(mv, pos):
-    (v_topic_id,) = _S4.unpack_from(mv, pos)
+    o = new_object(_AlterPartitionRequest_TopicData)
+    (o.topic_id,) = _S4.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -302,8 +330,8 @@ def _d6(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
@@ -312,11 +340,14 @@ def _d6(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterPartitionRequest_TopicData('', v_topic_id, v_partitions, unknown), pos
+    o.topic_name = ''
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d7(mv, pos):
-    (v_broker_id, v_broker_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(AlterPartitionRequest)
+    (o.broker_id, o.broker_epoch,) = _S0.unpack_from(mv, pos)
     pos += 12
     n = mv[pos]
     if n < 128:
@@ -329,8 +360,8 @@ def _d7(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
@@ -339,22 +370,26 @@ def _d7(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AlterPartitionRequest(v_broker_id, v_broker_epoch, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d8(mv, pos):
-    (v_broker_id, v_broker_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(_AlterPartitionRequest_BrokerState)
+    (o.broker_id, o.broker_epoch,) = _S0.unpack_from(mv, pos)
     pos += 12
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterPartitionRequest_BrokerState(v_broker_id, v_broker_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d9(mv, pos):
-    (v_partition_index, v_leader_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(_AlterPartitionRequest_PartitionData)
+    (o.partition_index, o.leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 8
     n = mv[pos]
     if n < 128:
@@ -367,23 +402,26 @@ def _d9(mv, pos):
     if n < 0:
         raise ProtocolError('null new_isr_with_epochs')
     else:
-        v_new_isr_with_epochs = []
-        append = v_new_isr_with_epochs.append
+        o.new_isr_with_epochs = []
+        append = o.new_isr_with_epochs.append
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
-    (v_leader_recovery_state, v_partition_epoch,) = _S3.unpack_from(mv, pos)
+    (o.leader_recovery_state, o.partition_epoch,) = _S3.unpack_from(mv, pos)
     pos += 5
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterPartitionRequest_PartitionData(v_partition_index, v_leader_epoch, [], v_new_isr_with_epochs, v_leader_recovery_state, v_partition_epoch, unknown), pos
+    o.new_isr = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d10(mv, pos):
-    (v_topic_id,) = _S4.unpack_from(mv, pos)
+    o = new_object(_AlterPartitionRequest_TopicData)
+    (o.topic_id,) = _S4.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -396,8 +434,8 @@ def _d10(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d9(mv, pos)
             append(item)
@@ -406,11 +444,14 @@ def _d10(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterPartitionRequest_TopicData('', v_topic_id, v_partitions, unknown), pos
+    o.topic_name = ''
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d11(mv, pos):
-    (v_broker_id, v_broker_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(AlterPartitionRequest)
+    (o.broker_id, o.broker_epoch,) = _S0.unpack_from(mv, pos)
     pos += 12
     n = mv[pos]
     if n < 128:
@@ -423,8 +464,8 @@ def _d11(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d10(mv, pos)
             append(item)
@@ -433,7 +474,8 @@ def _d11(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AlterPartitionRequest(v_broker_id, v_broker_epoch, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e12(o, b, sp):
@@ -591,23 +633,32 @@ def _e23(o, b, sp):
 
 
 def _d24(mv, pos):
-    (v_partition_index, v_error_code, v_leader_id, v_leader_epoch,) = _S6.unpack_from(mv, pos)
+    o = new_object(_AlterPartitionResponse_PartitionData)
+    (o.partition_index, o.error_code, o.leader_id, o.leader_epoch,) = _S6.unpack_from(mv, pos)
     pos += 14
-    v_isr, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_isr is None:
-        raise ProtocolError('null isr')
-    (v_partition_epoch,) = _S2.unpack_from(mv, pos)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.isr = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.isr, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.isr is None:
+            raise ProtocolError('null isr')
+    (o.partition_epoch,) = _S2.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterPartitionResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_isr, 0, v_partition_epoch, unknown), pos
+    o.leader_recovery_state = 0
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d25(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
+    o = new_object(_AlterPartitionResponse_TopicData)
+    o.topic_name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -619,8 +670,8 @@ def _d25(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d24(mv, pos)
             append(item)
@@ -629,11 +680,14 @@ def _d25(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterPartitionResponse_TopicData(v_topic_name, ZERO_UUID, v_partitions, unknown), pos
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d26(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S5.unpack_from(mv, pos)
+    o = new_object(AlterPartitionResponse)
+    (o.throttle_time_ms, o.error_code,) = _S5.unpack_from(mv, pos)
     pos += 6
     n = mv[pos]
     if n < 128:
@@ -646,8 +700,8 @@ def _d26(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d25(mv, pos)
             append(item)
@@ -656,27 +710,36 @@ def _d26(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AlterPartitionResponse(v_throttle_time_ms, v_error_code, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d27(mv, pos):
-    (v_partition_index, v_error_code, v_leader_id, v_leader_epoch,) = _S6.unpack_from(mv, pos)
+    o = new_object(_AlterPartitionResponse_PartitionData)
+    (o.partition_index, o.error_code, o.leader_id, o.leader_epoch,) = _S6.unpack_from(mv, pos)
     pos += 14
-    v_isr, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_isr is None:
-        raise ProtocolError('null isr')
-    (v_leader_recovery_state, v_partition_epoch,) = _S3.unpack_from(mv, pos)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.isr = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.isr, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.isr is None:
+            raise ProtocolError('null isr')
+    (o.leader_recovery_state, o.partition_epoch,) = _S3.unpack_from(mv, pos)
     pos += 5
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterPartitionResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_isr, v_leader_recovery_state, v_partition_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d28(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
+    o = new_object(_AlterPartitionResponse_TopicData)
+    o.topic_name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -688,8 +751,8 @@ def _d28(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d27(mv, pos)
             append(item)
@@ -698,11 +761,14 @@ def _d28(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterPartitionResponse_TopicData(v_topic_name, ZERO_UUID, v_partitions, unknown), pos
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d29(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S5.unpack_from(mv, pos)
+    o = new_object(AlterPartitionResponse)
+    (o.throttle_time_ms, o.error_code,) = _S5.unpack_from(mv, pos)
     pos += 6
     n = mv[pos]
     if n < 128:
@@ -715,8 +781,8 @@ def _d29(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d28(mv, pos)
             append(item)
@@ -725,11 +791,13 @@ def _d29(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AlterPartitionResponse(v_throttle_time_ms, v_error_code, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d30(mv, pos):
-    (v_topic_id,) = _S4.unpack_from(mv, pos)
+    o = new_object(_AlterPartitionResponse_TopicData)
+    (o.topic_id,) = _S4.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -742,8 +810,8 @@ def _d30(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d27(mv, pos)
             append(item)
@@ -752,11 +820,14 @@ def _d30(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterPartitionResponse_TopicData('', v_topic_id, v_partitions, unknown), pos
+    o.topic_name = ''
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d31(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S5.unpack_from(mv, pos)
+    o = new_object(AlterPartitionResponse)
+    (o.throttle_time_ms, o.error_code,) = _S5.unpack_from(mv, pos)
     pos += 6
     n = mv[pos]
     if n < 128:
@@ -769,8 +840,8 @@ def _d31(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d30(mv, pos)
             append(item)
@@ -779,7 +850,8 @@ def _d31(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AlterPartitionResponse(v_throttle_time_ms, v_error_code, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e32(o, b, sp):

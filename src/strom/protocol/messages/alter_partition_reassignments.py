@@ -128,19 +128,27 @@ class AlterPartitionReassignmentsResponse:
 
 
 def _d0(mv, pos):
-    (v_partition_index,) = _S0.unpack_from(mv, pos)
+    o = new_object(_AlterPartitionReassignmentsRequest_ReassignablePartition)
+    (o.partition_index,) = _S0.unpack_from(mv, pos)
     pos += 4
-    v_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterPartitionReassignmentsRequest_ReassignablePartition(v_partition_index, v_replicas, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_AlterPartitionReassignmentsRequest_ReassignableTopic)
+    o.name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -152,8 +160,8 @@ def _d1(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -162,11 +170,13 @@ def _d1(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterPartitionReassignmentsRequest_ReassignableTopic(v_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d2(mv, pos):
-    (v_timeout_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(AlterPartitionReassignmentsRequest)
+    (o.timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -179,8 +189,8 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
@@ -189,7 +199,8 @@ def _d2(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AlterPartitionReassignmentsRequest(v_timeout_ms, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e3(o, b, sp):
@@ -231,19 +242,22 @@ def _e5(o, b, sp):
 
 
 def _d6(mv, pos):
-    (v_partition_index, v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse)
+    (o.partition_index, o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterPartitionReassignmentsResponse_ReassignablePartitionResponse(v_partition_index, v_error_code, v_error_message, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d7(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_AlterPartitionReassignmentsResponse_ReassignableTopicResponse)
+    o.name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -255,8 +269,8 @@ def _d7(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
@@ -265,13 +279,15 @@ def _d7(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterPartitionReassignmentsResponse_ReassignableTopicResponse(v_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d8(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(AlterPartitionReassignmentsResponse)
+    (o.throttle_time_ms, o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -283,8 +299,8 @@ def _d8(mv, pos):
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
@@ -293,7 +309,8 @@ def _d8(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AlterPartitionReassignmentsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_responses, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e9(o, b, sp):

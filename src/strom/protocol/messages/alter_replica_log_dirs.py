@@ -124,55 +124,69 @@ class AlterReplicaLogDirsResponse:
 
 
 def _d0(mv, pos):
-    v_name, pos = read_string(mv, pos)
-    v_partitions, pos = read_array(mv, pos, _AF_i, 4)
-    if v_partitions is None:
+    o = new_object(_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic)
+    o.name, pos = read_string(mv, pos)
+    o.partitions, pos = read_array(mv, pos, _AF_i, 4)
+    if o.partitions is None:
         raise ProtocolError('null partitions')
-    return _AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(v_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_path, pos = read_string(mv, pos)
+    o = new_object(_AlterReplicaLogDirsRequest_AlterReplicaLogDir)
+    o.path, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return _AlterReplicaLogDirsRequest_AlterReplicaLogDir(v_path, v_topics, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
+    o = new_object(AlterReplicaLogDirsRequest)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null dirs')
     else:
-        v_dirs = []
-        append = v_dirs.append
+        o.dirs = []
+        append = o.dirs.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    return AlterReplicaLogDirsRequest(v_dirs, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_partitions is None:
-        raise ProtocolError('null partitions')
+    o = new_object(_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic)
+    o.name, pos = read_compact_string(mv, pos)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.partitions = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.partitions is None:
+            raise ProtocolError('null partitions')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(v_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d4(mv, pos):
-    v_path, pos = read_compact_string(mv, pos)
+    o = new_object(_AlterReplicaLogDirsRequest_AlterReplicaLogDir)
+    o.path, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -184,8 +198,8 @@ def _d4(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
@@ -194,10 +208,12 @@ def _d4(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterReplicaLogDirsRequest_AlterReplicaLogDir(v_path, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
+    o = new_object(AlterReplicaLogDirsRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -209,8 +225,8 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null dirs')
     else:
-        v_dirs = []
-        append = v_dirs.append
+        o.dirs = []
+        append = o.dirs.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
@@ -219,7 +235,8 @@ def _d5(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AlterReplicaLogDirsRequest(v_dirs, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e6(o, b, sp):
@@ -284,53 +301,62 @@ def _e11(o, b, sp):
 
 
 def _d12(mv, pos):
-    (v_partition_index, v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult)
+    (o.partition_index, o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
-    return _AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(v_partition_index, v_error_code, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d13(mv, pos):
-    v_topic_name, pos = read_string(mv, pos)
+    o = new_object(_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult)
+    o.topic_name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
-    return _AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(v_topic_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d14(mv, pos):
-    (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(AlterReplicaLogDirsResponse)
+    (o.throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null results')
     else:
-        v_results = []
-        append = v_results.append
+        o.results = []
+        append = o.results.append
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
-    return AlterReplicaLogDirsResponse(v_throttle_time_ms, v_results, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d15(mv, pos):
-    (v_partition_index, v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult)
+    (o.partition_index, o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(v_partition_index, v_error_code, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d16(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
+    o = new_object(_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult)
+    o.topic_name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -342,8 +368,8 @@ def _d16(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d15(mv, pos)
             append(item)
@@ -352,11 +378,13 @@ def _d16(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(v_topic_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d17(mv, pos):
-    (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(AlterReplicaLogDirsResponse)
+    (o.throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -369,8 +397,8 @@ def _d17(mv, pos):
     if n < 0:
         raise ProtocolError('null results')
     else:
-        v_results = []
-        append = v_results.append
+        o.results = []
+        append = o.results.append
         for _ in range(n):
             item, pos = _d16(mv, pos)
             append(item)
@@ -379,7 +407,8 @@ def _d17(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AlterReplicaLogDirsResponse(v_throttle_time_ms, v_results, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e18(o, b, sp):

@@ -123,32 +123,37 @@ class AlterUserScramCredentialsResponse:
 
 
 def _d0(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    (v_mechanism,) = _S0.unpack_from(mv, pos)
+    o = new_object(_AlterUserScramCredentialsRequest_ScramCredentialDeletion)
+    o.name, pos = read_compact_string(mv, pos)
+    (o.mechanism,) = _S0.unpack_from(mv, pos)
     pos += 1
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterUserScramCredentialsRequest_ScramCredentialDeletion(v_name, v_mechanism, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    (v_mechanism, v_iterations,) = _S1.unpack_from(mv, pos)
+    o = new_object(_AlterUserScramCredentialsRequest_ScramCredentialUpsertion)
+    o.name, pos = read_compact_string(mv, pos)
+    (o.mechanism, o.iterations,) = _S1.unpack_from(mv, pos)
     pos += 5
-    v_salt, pos = read_compact_bytes(mv, pos)
-    v_salted_password, pos = read_compact_bytes(mv, pos)
+    o.salt, pos = read_compact_bytes(mv, pos)
+    o.salted_password, pos = read_compact_bytes(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterUserScramCredentialsRequest_ScramCredentialUpsertion(v_name, v_mechanism, v_iterations, v_salt, v_salted_password, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d2(mv, pos):
+    o = new_object(AlterUserScramCredentialsRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -160,8 +165,8 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null deletions')
     else:
-        v_deletions = []
-        append = v_deletions.append
+        o.deletions = []
+        append = o.deletions.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -176,8 +181,8 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null upsertions')
     else:
-        v_upsertions = []
-        append = v_upsertions.append
+        o.upsertions = []
+        append = o.upsertions.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
@@ -186,7 +191,8 @@ def _d2(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AlterUserScramCredentialsRequest(v_deletions, v_upsertions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e3(o, b, sp):
@@ -227,20 +233,23 @@ def _e5(o, b, sp):
 
 
 def _d6(mv, pos):
-    v_user, pos = read_compact_string(mv, pos)
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult)
+    o.user, pos = read_compact_string(mv, pos)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult(v_user, v_error_code, v_error_message, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d7(mv, pos):
-    (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
+    o = new_object(AlterUserScramCredentialsResponse)
+    (o.throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -253,8 +262,8 @@ def _d7(mv, pos):
     if n < 0:
         raise ProtocolError('null results')
     else:
-        v_results = []
-        append = v_results.append
+        o.results = []
+        append = o.results.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
@@ -263,7 +272,8 @@ def _d7(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AlterUserScramCredentialsResponse(v_throttle_time_ms, v_results, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e8(o, b, sp):

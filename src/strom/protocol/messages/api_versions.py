@@ -129,18 +129,24 @@ class ApiVersionsResponse:
 
 
 def _d0(mv, pos):
-    return ApiVersionsRequest('', '', None), pos
+    o = new_object(ApiVersionsRequest)
+    o.client_software_name = ''
+    o.client_software_version = ''
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_client_software_name, pos = read_compact_string(mv, pos)
-    v_client_software_version, pos = read_compact_string(mv, pos)
+    o = new_object(ApiVersionsRequest)
+    o.client_software_name, pos = read_compact_string(mv, pos)
+    o.client_software_version, pos = read_compact_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ApiVersionsRequest(v_client_software_name, v_client_software_version, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e2(o, b, sp):
@@ -157,80 +163,102 @@ def _e3(o, b, sp):
 
 
 def _d4(mv, pos):
-    (v_api_key, v_min_version, v_max_version,) = _S1.unpack_from(mv, pos)
+    o = new_object(_ApiVersionsResponse_ApiVersion)
+    (o.api_key, o.min_version, o.max_version,) = _S1.unpack_from(mv, pos)
     pos += 6
-    return _ApiVersionsResponse_ApiVersion(v_api_key, v_min_version, v_max_version, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d5(mv, pos):
-    (v_error_code,) = _S0.unpack_from(mv, pos)
+    o = new_object(ApiVersionsResponse)
+    (o.error_code,) = _S0.unpack_from(mv, pos)
     pos += 2
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null api_keys')
     else:
-        v_api_keys = []
-        append = v_api_keys.append
+        o.api_keys = []
+        append = o.api_keys.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    return ApiVersionsResponse(v_error_code, v_api_keys, 0, [], -1, [], False, None), pos
+    o.throttle_time_ms = 0
+    o.supported_features = []
+    o.finalized_features_epoch = -1
+    o.finalized_features = []
+    o.zk_migration_ready = False
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d6(mv, pos):
-    (v_error_code,) = _S0.unpack_from(mv, pos)
+    o = new_object(ApiVersionsResponse)
+    (o.error_code,) = _S0.unpack_from(mv, pos)
     pos += 2
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null api_keys')
     else:
-        v_api_keys = []
-        append = v_api_keys.append
+        o.api_keys = []
+        append = o.api_keys.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
+    (o.throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
-    return ApiVersionsResponse(v_error_code, v_api_keys, v_throttle_time_ms, [], -1, [], False, None), pos
+    o.supported_features = []
+    o.finalized_features_epoch = -1
+    o.finalized_features = []
+    o.zk_migration_ready = False
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d7(mv, pos):
-    (v_api_key, v_min_version, v_max_version,) = _S1.unpack_from(mv, pos)
+    o = new_object(_ApiVersionsResponse_ApiVersion)
+    (o.api_key, o.min_version, o.max_version,) = _S1.unpack_from(mv, pos)
     pos += 6
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ApiVersionsResponse_ApiVersion(v_api_key, v_min_version, v_max_version, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d8(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    (v_min_version, v_max_version,) = _S3.unpack_from(mv, pos)
+    o = new_object(_ApiVersionsResponse_SupportedFeatureKey)
+    o.name, pos = read_compact_string(mv, pos)
+    (o.min_version, o.max_version,) = _S3.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ApiVersionsResponse_SupportedFeatureKey(v_name, v_min_version, v_max_version, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d9(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    (v_max_version_level, v_min_version_level,) = _S3.unpack_from(mv, pos)
+    o = new_object(_ApiVersionsResponse_FinalizedFeatureKey)
+    o.name, pos = read_compact_string(mv, pos)
+    (o.max_version_level, o.min_version_level,) = _S3.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ApiVersionsResponse_FinalizedFeatureKey(v_name, v_max_version_level, v_min_version_level, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d10(mv, pos):
-    (v_error_code,) = _S0.unpack_from(mv, pos)
+    o = new_object(ApiVersionsResponse)
+    (o.error_code,) = _S0.unpack_from(mv, pos)
     pos += 2
     n = mv[pos]
     if n < 128:
@@ -243,17 +271,17 @@ def _d10(mv, pos):
     if n < 0:
         raise ProtocolError('null api_keys')
     else:
-        v_api_keys = []
-        append = v_api_keys.append
+        o.api_keys = []
+        append = o.api_keys.append
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
-    (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
+    (o.throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_supported_features = []
-    v_finalized_features_epoch = -1
-    v_finalized_features = []
-    v_zk_migration_ready = False
+    o.supported_features = []
+    o.finalized_features_epoch = -1
+    o.finalized_features = []
+    o.zk_migration_ready = False
     unknown = None
     n_tags, pos = read_uvarint(mv, pos)
     for _ in range(n_tags):
@@ -270,14 +298,14 @@ def _d10(mv, pos):
             if n < 0:
                 raise ProtocolError('null supported_features')
             else:
-                v_supported_features = []
-                append = v_supported_features.append
+                o.supported_features = []
+                append = o.supported_features.append
                 for _ in range(n):
                     item, pos = _d8(mv, pos)
                     append(item)
             check_tag_end(pos, end, 0)
         elif tag == 1:
-            (v_finalized_features_epoch,) = _S4.unpack_from(mv, pos)
+            (o.finalized_features_epoch,) = _S4.unpack_from(mv, pos)
             pos += 8
             check_tag_end(pos, end, 1)
         elif tag == 2:
@@ -292,14 +320,14 @@ def _d10(mv, pos):
             if n < 0:
                 raise ProtocolError('null finalized_features')
             else:
-                v_finalized_features = []
-                append = v_finalized_features.append
+                o.finalized_features = []
+                append = o.finalized_features.append
                 for _ in range(n):
                     item, pos = _d9(mv, pos)
                     append(item)
             check_tag_end(pos, end, 2)
         elif tag == 3:
-            (v_zk_migration_ready,) = _S5.unpack_from(mv, pos)
+            (o.zk_migration_ready,) = _S5.unpack_from(mv, pos)
             pos += 1
             check_tag_end(pos, end, 3)
         else:
@@ -307,7 +335,8 @@ def _d10(mv, pos):
                 unknown = []
             unknown.append((tag, bytes(mv[pos:end])))
             pos = end
-    return ApiVersionsResponse(v_error_code, v_api_keys, v_throttle_time_ms, v_supported_features, v_finalized_features_epoch, v_finalized_features, v_zk_migration_ready, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e11(o, b, sp):

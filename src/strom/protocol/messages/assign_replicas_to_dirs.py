@@ -144,18 +144,21 @@ class AssignReplicasToDirsResponse:
 
 
 def _d0(mv, pos):
-    (v_partition_index,) = _S2.unpack_from(mv, pos)
+    o = new_object(_AssignReplicasToDirsRequest_PartitionData)
+    (o.partition_index,) = _S2.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AssignReplicasToDirsRequest_PartitionData(v_partition_index, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
-    (v_topic_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(_AssignReplicasToDirsRequest_TopicData)
+    (o.topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -168,8 +171,8 @@ def _d1(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -178,11 +181,13 @@ def _d1(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AssignReplicasToDirsRequest_TopicData(v_topic_id, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d2(mv, pos):
-    (v_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(_AssignReplicasToDirsRequest_DirectoryData)
+    (o.id,) = _S1.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -195,8 +200,8 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
@@ -205,11 +210,13 @@ def _d2(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AssignReplicasToDirsRequest_DirectoryData(v_id, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d3(mv, pos):
-    (v_broker_id, v_broker_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(AssignReplicasToDirsRequest)
+    (o.broker_id, o.broker_epoch,) = _S0.unpack_from(mv, pos)
     pos += 12
     n = mv[pos]
     if n < 128:
@@ -222,8 +229,8 @@ def _d3(mv, pos):
     if n < 0:
         raise ProtocolError('null directories')
     else:
-        v_directories = []
-        append = v_directories.append
+        o.directories = []
+        append = o.directories.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
@@ -232,7 +239,8 @@ def _d3(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AssignReplicasToDirsRequest(v_broker_id, v_broker_epoch, v_directories, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e4(o, b, sp):
@@ -283,18 +291,21 @@ def _e7(o, b, sp):
 
 
 def _d8(mv, pos):
-    (v_partition_index, v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(_AssignReplicasToDirsResponse_PartitionData)
+    (o.partition_index, o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AssignReplicasToDirsResponse_PartitionData(v_partition_index, v_error_code, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d9(mv, pos):
-    (v_topic_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(_AssignReplicasToDirsResponse_TopicData)
+    (o.topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -307,8 +318,8 @@ def _d9(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
@@ -317,11 +328,13 @@ def _d9(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AssignReplicasToDirsResponse_TopicData(v_topic_id, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d10(mv, pos):
-    (v_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(_AssignReplicasToDirsResponse_DirectoryData)
+    (o.id,) = _S1.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -334,8 +347,8 @@ def _d10(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d9(mv, pos)
             append(item)
@@ -344,11 +357,13 @@ def _d10(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _AssignReplicasToDirsResponse_DirectoryData(v_id, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d11(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(AssignReplicasToDirsResponse)
+    (o.throttle_time_ms, o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
     n = mv[pos]
     if n < 128:
@@ -361,8 +376,8 @@ def _d11(mv, pos):
     if n < 0:
         raise ProtocolError('null directories')
     else:
-        v_directories = []
-        append = v_directories.append
+        o.directories = []
+        append = o.directories.append
         for _ in range(n):
             item, pos = _d10(mv, pos)
             append(item)
@@ -371,7 +386,8 @@ def _d11(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return AssignReplicasToDirsResponse(v_throttle_time_ms, v_error_code, v_directories, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e12(o, b, sp):

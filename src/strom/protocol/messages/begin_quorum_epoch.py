@@ -154,52 +154,64 @@ class BeginQuorumEpochResponse:
 
 
 def _d0(mv, pos):
-    (v_partition_index, v_leader_id, v_leader_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(_BeginQuorumEpochRequest_PartitionData)
+    (o.partition_index, o.leader_id, o.leader_epoch,) = _S0.unpack_from(mv, pos)
     pos += 12
-    return _BeginQuorumEpochRequest_PartitionData(v_partition_index, ZERO_UUID, v_leader_id, v_leader_epoch, None), pos
+    o.voter_directory_id = ZERO_UUID
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_topic_name, pos = read_string(mv, pos)
+    o = new_object(_BeginQuorumEpochRequest_TopicData)
+    o.topic_name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 12)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return _BeginQuorumEpochRequest_TopicData(v_topic_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_cluster_id, pos = read_nullable_string(mv, pos)
+    o = new_object(BeginQuorumEpochRequest)
+    o.cluster_id, pos = read_nullable_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    return BeginQuorumEpochRequest(v_cluster_id, -1, v_topics, [], None), pos
+    o.voter_id = -1
+    o.leader_endpoints = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
-    (v_partition_index, v_voter_directory_id, v_leader_id, v_leader_epoch,) = _S2.unpack_from(mv, pos)
+    o = new_object(_BeginQuorumEpochRequest_PartitionData)
+    (o.partition_index, o.voter_directory_id, o.leader_id, o.leader_epoch,) = _S2.unpack_from(mv, pos)
     pos += 28
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _BeginQuorumEpochRequest_PartitionData(v_partition_index, v_voter_directory_id, v_leader_id, v_leader_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d4(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
+    o = new_object(_BeginQuorumEpochRequest_TopicData)
+    o.topic_name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -211,8 +223,8 @@ def _d4(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
@@ -221,25 +233,29 @@ def _d4(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _BeginQuorumEpochRequest_TopicData(v_topic_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    v_host, pos = read_compact_string(mv, pos)
-    (v_port,) = _S3.unpack_from(mv, pos)
+    o = new_object(_BeginQuorumEpochRequest_LeaderEndpoint)
+    o.name, pos = read_compact_string(mv, pos)
+    o.host, pos = read_compact_string(mv, pos)
+    (o.port,) = _S3.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _BeginQuorumEpochRequest_LeaderEndpoint(v_name, v_host, v_port, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d6(mv, pos):
-    v_cluster_id, pos = read_compact_nullable_string(mv, pos)
-    (v_voter_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(BeginQuorumEpochRequest)
+    o.cluster_id, pos = read_compact_nullable_string(mv, pos)
+    (o.voter_id,) = _S1.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -252,8 +268,8 @@ def _d6(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
@@ -268,8 +284,8 @@ def _d6(mv, pos):
     if n < 0:
         raise ProtocolError('null leader_endpoints')
     else:
-        v_leader_endpoints = []
-        append = v_leader_endpoints.append
+        o.leader_endpoints = []
+        append = o.leader_endpoints.append
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
@@ -278,7 +294,8 @@ def _d6(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return BeginQuorumEpochRequest(v_cluster_id, v_voter_id, v_topics, v_leader_endpoints, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e7(o, b, sp):
@@ -352,53 +369,63 @@ def _e13(o, b, sp):
 
 
 def _d14(mv, pos):
-    (v_partition_index, v_error_code, v_leader_id, v_leader_epoch,) = _S5.unpack_from(mv, pos)
+    o = new_object(_BeginQuorumEpochResponse_PartitionData)
+    (o.partition_index, o.error_code, o.leader_id, o.leader_epoch,) = _S5.unpack_from(mv, pos)
     pos += 14
-    return _BeginQuorumEpochResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d15(mv, pos):
-    v_topic_name, pos = read_string(mv, pos)
+    o = new_object(_BeginQuorumEpochResponse_TopicData)
+    o.topic_name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 14)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
-    return _BeginQuorumEpochResponse_TopicData(v_topic_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d16(mv, pos):
-    (v_error_code,) = _S4.unpack_from(mv, pos)
+    o = new_object(BeginQuorumEpochResponse)
+    (o.error_code,) = _S4.unpack_from(mv, pos)
     pos += 2
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d15(mv, pos)
             append(item)
-    return BeginQuorumEpochResponse(v_error_code, v_topics, [], None), pos
+    o.node_endpoints = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d17(mv, pos):
-    (v_partition_index, v_error_code, v_leader_id, v_leader_epoch,) = _S5.unpack_from(mv, pos)
+    o = new_object(_BeginQuorumEpochResponse_PartitionData)
+    (o.partition_index, o.error_code, o.leader_id, o.leader_epoch,) = _S5.unpack_from(mv, pos)
     pos += 14
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _BeginQuorumEpochResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d18(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
+    o = new_object(_BeginQuorumEpochResponse_TopicData)
+    o.topic_name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -410,8 +437,8 @@ def _d18(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d17(mv, pos)
             append(item)
@@ -420,25 +447,29 @@ def _d18(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _BeginQuorumEpochResponse_TopicData(v_topic_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d19(mv, pos):
-    (v_node_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(_BeginQuorumEpochResponse_NodeEndpoint)
+    (o.node_id,) = _S1.unpack_from(mv, pos)
     pos += 4
-    v_host, pos = read_compact_string(mv, pos)
-    (v_port,) = _S3.unpack_from(mv, pos)
+    o.host, pos = read_compact_string(mv, pos)
+    (o.port,) = _S3.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _BeginQuorumEpochResponse_NodeEndpoint(v_node_id, v_host, v_port, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d20(mv, pos):
-    (v_error_code,) = _S4.unpack_from(mv, pos)
+    o = new_object(BeginQuorumEpochResponse)
+    (o.error_code,) = _S4.unpack_from(mv, pos)
     pos += 2
     n = mv[pos]
     if n < 128:
@@ -451,12 +482,12 @@ def _d20(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
-    v_node_endpoints = []
+    o.node_endpoints = []
     unknown = None
     n_tags, pos = read_uvarint(mv, pos)
     for _ in range(n_tags):
@@ -473,8 +504,8 @@ def _d20(mv, pos):
             if n < 0:
                 raise ProtocolError('null node_endpoints')
             else:
-                v_node_endpoints = []
-                append = v_node_endpoints.append
+                o.node_endpoints = []
+                append = o.node_endpoints.append
                 for _ in range(n):
                     item, pos = _d19(mv, pos)
                     append(item)
@@ -484,7 +515,8 @@ def _d20(mv, pos):
                 unknown = []
             unknown.append((tag, bytes(mv[pos:end])))
             pos = end
-    return BeginQuorumEpochResponse(v_error_code, v_topics, v_node_endpoints, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e21(o, b, sp):

@@ -100,20 +100,24 @@ class BrokerHeartbeatResponse:
 
 
 def _d0(mv, pos):
-    (v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down,) = _S0.unpack_from(mv, pos)
+    o = new_object(BrokerHeartbeatRequest)
+    (o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down,) = _S0.unpack_from(mv, pos)
     pos += 22
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return BrokerHeartbeatRequest(v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down, [], unknown), pos
+    o.offline_log_dirs = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
-    (v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down,) = _S0.unpack_from(mv, pos)
+    o = new_object(BrokerHeartbeatRequest)
+    (o.broker_id, o.broker_epoch, o.current_metadata_offset, o.want_fence, o.want_shut_down,) = _S0.unpack_from(mv, pos)
     pos += 22
-    v_offline_log_dirs = []
+    o.offline_log_dirs = []
     unknown = None
     n_tags, pos = read_uvarint(mv, pos)
     for _ in range(n_tags):
@@ -130,7 +134,7 @@ def _d1(mv, pos):
             if n < 0:
                 raise ProtocolError('null offline_log_dirs')
             else:
-                v_offline_log_dirs = [bytes(mv[p:p + 16]) for p in range(pos, pos + 16 * n, 16)]
+                o.offline_log_dirs = [bytes(mv[p:p + 16]) for p in range(pos, pos + 16 * n, 16)]
                 pos += 16 * n
             check_tag_end(pos, end, 0)
         else:
@@ -138,7 +142,8 @@ def _d1(mv, pos):
                 unknown = []
             unknown.append((tag, bytes(mv[pos:end])))
             pos = end
-    return BrokerHeartbeatRequest(v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down, v_offline_log_dirs, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e2(o, b, sp):
@@ -166,14 +171,16 @@ def _e3(o, b, sp):
 
 
 def _d4(mv, pos):
-    (v_throttle_time_ms, v_error_code, v_is_caught_up, v_is_fenced, v_should_shut_down,) = _S1.unpack_from(mv, pos)
+    o = new_object(BrokerHeartbeatResponse)
+    (o.throttle_time_ms, o.error_code, o.is_caught_up, o.is_fenced, o.should_shut_down,) = _S1.unpack_from(mv, pos)
     pos += 9
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return BrokerHeartbeatResponse(v_throttle_time_ms, v_error_code, v_is_caught_up, v_is_fenced, v_should_shut_down, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e5(o, b, sp):

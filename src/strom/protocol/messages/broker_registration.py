@@ -125,35 +125,40 @@ class BrokerRegistrationResponse:
 
 
 def _d0(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    v_host, pos = read_compact_string(mv, pos)
-    (v_port, v_security_protocol,) = _S2.unpack_from(mv, pos)
+    o = new_object(_BrokerRegistrationRequest_Listener)
+    o.name, pos = read_compact_string(mv, pos)
+    o.host, pos = read_compact_string(mv, pos)
+    (o.port, o.security_protocol,) = _S2.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _BrokerRegistrationRequest_Listener(v_name, v_host, v_port, v_security_protocol, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    (v_min_supported_version, v_max_supported_version,) = _S3.unpack_from(mv, pos)
+    o = new_object(_BrokerRegistrationRequest_Feature)
+    o.name, pos = read_compact_string(mv, pos)
+    (o.min_supported_version, o.max_supported_version,) = _S3.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _BrokerRegistrationRequest_Feature(v_name, v_min_supported_version, v_max_supported_version, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d2(mv, pos):
-    (v_broker_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(BrokerRegistrationRequest)
+    (o.broker_id,) = _S0.unpack_from(mv, pos)
     pos += 4
-    v_cluster_id, pos = read_compact_string(mv, pos)
-    (v_incarnation_id,) = _S1.unpack_from(mv, pos)
+    o.cluster_id, pos = read_compact_string(mv, pos)
+    (o.incarnation_id,) = _S1.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -166,8 +171,8 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null listeners')
     else:
-        v_listeners = []
-        append = v_listeners.append
+        o.listeners = []
+        append = o.listeners.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -182,25 +187,30 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null features')
     else:
-        v_features = []
-        append = v_features.append
+        o.features = []
+        append = o.features.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    v_rack, pos = read_compact_nullable_string(mv, pos)
+    o.rack, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return BrokerRegistrationRequest(v_broker_id, v_cluster_id, v_incarnation_id, v_listeners, v_features, v_rack, False, [], -1, unknown), pos
+    o.is_migrating_zk_broker = False
+    o.log_dirs = []
+    o.previous_broker_epoch = -1
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d3(mv, pos):
-    (v_broker_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(BrokerRegistrationRequest)
+    (o.broker_id,) = _S0.unpack_from(mv, pos)
     pos += 4
-    v_cluster_id, pos = read_compact_string(mv, pos)
-    (v_incarnation_id,) = _S1.unpack_from(mv, pos)
+    o.cluster_id, pos = read_compact_string(mv, pos)
+    (o.incarnation_id,) = _S1.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -213,8 +223,8 @@ def _d3(mv, pos):
     if n < 0:
         raise ProtocolError('null listeners')
     else:
-        v_listeners = []
-        append = v_listeners.append
+        o.listeners = []
+        append = o.listeners.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -229,27 +239,31 @@ def _d3(mv, pos):
     if n < 0:
         raise ProtocolError('null features')
     else:
-        v_features = []
-        append = v_features.append
+        o.features = []
+        append = o.features.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    v_rack, pos = read_compact_nullable_string(mv, pos)
-    (v_is_migrating_zk_broker,) = _S4.unpack_from(mv, pos)
+    o.rack, pos = read_compact_nullable_string(mv, pos)
+    (o.is_migrating_zk_broker,) = _S4.unpack_from(mv, pos)
     pos += 1
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return BrokerRegistrationRequest(v_broker_id, v_cluster_id, v_incarnation_id, v_listeners, v_features, v_rack, v_is_migrating_zk_broker, [], -1, unknown), pos
+    o.log_dirs = []
+    o.previous_broker_epoch = -1
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d4(mv, pos):
-    (v_broker_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(BrokerRegistrationRequest)
+    (o.broker_id,) = _S0.unpack_from(mv, pos)
     pos += 4
-    v_cluster_id, pos = read_compact_string(mv, pos)
-    (v_incarnation_id,) = _S1.unpack_from(mv, pos)
+    o.cluster_id, pos = read_compact_string(mv, pos)
+    (o.incarnation_id,) = _S1.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -262,8 +276,8 @@ def _d4(mv, pos):
     if n < 0:
         raise ProtocolError('null listeners')
     else:
-        v_listeners = []
-        append = v_listeners.append
+        o.listeners = []
+        append = o.listeners.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -278,13 +292,13 @@ def _d4(mv, pos):
     if n < 0:
         raise ProtocolError('null features')
     else:
-        v_features = []
-        append = v_features.append
+        o.features = []
+        append = o.features.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    v_rack, pos = read_compact_nullable_string(mv, pos)
-    (v_is_migrating_zk_broker,) = _S4.unpack_from(mv, pos)
+    o.rack, pos = read_compact_nullable_string(mv, pos)
+    (o.is_migrating_zk_broker,) = _S4.unpack_from(mv, pos)
     pos += 1
     n = mv[pos]
     if n < 128:
@@ -297,21 +311,24 @@ def _d4(mv, pos):
     if n < 0:
         raise ProtocolError('null log_dirs')
     else:
-        v_log_dirs = [bytes(mv[p:p + 16]) for p in range(pos, pos + 16 * n, 16)]
+        o.log_dirs = [bytes(mv[p:p + 16]) for p in range(pos, pos + 16 * n, 16)]
         pos += 16 * n
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return BrokerRegistrationRequest(v_broker_id, v_cluster_id, v_incarnation_id, v_listeners, v_features, v_rack, v_is_migrating_zk_broker, v_log_dirs, -1, unknown), pos
+    o.previous_broker_epoch = -1
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
-    (v_broker_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(BrokerRegistrationRequest)
+    (o.broker_id,) = _S0.unpack_from(mv, pos)
     pos += 4
-    v_cluster_id, pos = read_compact_string(mv, pos)
-    (v_incarnation_id,) = _S1.unpack_from(mv, pos)
+    o.cluster_id, pos = read_compact_string(mv, pos)
+    (o.incarnation_id,) = _S1.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -324,8 +341,8 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null listeners')
     else:
-        v_listeners = []
-        append = v_listeners.append
+        o.listeners = []
+        append = o.listeners.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -340,13 +357,13 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null features')
     else:
-        v_features = []
-        append = v_features.append
+        o.features = []
+        append = o.features.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    v_rack, pos = read_compact_nullable_string(mv, pos)
-    (v_is_migrating_zk_broker,) = _S4.unpack_from(mv, pos)
+    o.rack, pos = read_compact_nullable_string(mv, pos)
+    (o.is_migrating_zk_broker,) = _S4.unpack_from(mv, pos)
     pos += 1
     n = mv[pos]
     if n < 128:
@@ -359,16 +376,17 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null log_dirs')
     else:
-        v_log_dirs = [bytes(mv[p:p + 16]) for p in range(pos, pos + 16 * n, 16)]
+        o.log_dirs = [bytes(mv[p:p + 16]) for p in range(pos, pos + 16 * n, 16)]
         pos += 16 * n
-    (v_previous_broker_epoch,) = _S5.unpack_from(mv, pos)
+    (o.previous_broker_epoch,) = _S5.unpack_from(mv, pos)
     pos += 8
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return BrokerRegistrationRequest(v_broker_id, v_cluster_id, v_incarnation_id, v_listeners, v_features, v_rack, v_is_migrating_zk_broker, v_log_dirs, v_previous_broker_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e6(o, b, sp):
@@ -487,14 +505,16 @@ def _e11(o, b, sp):
 
 
 def _d12(mv, pos):
-    (v_throttle_time_ms, v_error_code, v_broker_epoch,) = _S6.unpack_from(mv, pos)
+    o = new_object(BrokerRegistrationResponse)
+    (o.throttle_time_ms, o.error_code, o.broker_epoch,) = _S6.unpack_from(mv, pos)
     pos += 14
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return BrokerRegistrationResponse(v_throttle_time_ms, v_error_code, v_broker_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e13(o, b, sp):

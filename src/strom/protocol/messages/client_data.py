@@ -266,16 +266,18 @@ class VotersRecord:
 
 
 def _d0(mv, pos):
-    v_type, pos = read_compact_string(mv, pos)
-    v_name, pos = read_compact_string(mv, pos)
-    (v_token_authenticated,) = _S0.unpack_from(mv, pos)
+    o = new_object(DefaultPrincipalData)
+    o.type, pos = read_compact_string(mv, pos)
+    o.name, pos = read_compact_string(mv, pos)
+    (o.token_authenticated,) = _S0.unpack_from(mv, pos)
     pos += 1
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DefaultPrincipalData(v_type, v_name, v_token_authenticated, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e1(o, b, sp):
@@ -289,14 +291,16 @@ def _e1(o, b, sp):
 
 
 def _d2(mv, pos):
-    (v_version, v_k_raft_version,) = _S1.unpack_from(mv, pos)
+    o = new_object(KRaftVersionRecord)
+    (o.version, o.k_raft_version,) = _S1.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return KRaftVersionRecord(v_version, v_k_raft_version, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e3(o, b, sp):
@@ -308,18 +312,22 @@ def _e3(o, b, sp):
 
 
 def _d4(mv, pos):
-    (v_voter_id,) = _S3.unpack_from(mv, pos)
+    o = new_object(_LeaderChangeMessage_Voter)
+    (o.voter_id,) = _S3.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _LeaderChangeMessage_Voter(v_voter_id, ZERO_UUID, unknown), pos
+    o.voter_directory_id = ZERO_UUID
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
-    (v_version, v_leader_id,) = _S2.unpack_from(mv, pos)
+    o = new_object(LeaderChangeMessage)
+    (o.version, o.leader_id,) = _S2.unpack_from(mv, pos)
     pos += 6
     n = mv[pos]
     if n < 128:
@@ -332,8 +340,8 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null voters')
     else:
-        v_voters = []
-        append = v_voters.append
+        o.voters = []
+        append = o.voters.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
@@ -348,8 +356,8 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null granting_voters')
     else:
-        v_granting_voters = []
-        append = v_granting_voters.append
+        o.granting_voters = []
+        append = o.granting_voters.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
@@ -358,22 +366,26 @@ def _d5(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return LeaderChangeMessage(v_version, v_leader_id, v_voters, v_granting_voters, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d6(mv, pos):
-    (v_voter_id, v_voter_directory_id,) = _S4.unpack_from(mv, pos)
+    o = new_object(_LeaderChangeMessage_Voter)
+    (o.voter_id, o.voter_directory_id,) = _S4.unpack_from(mv, pos)
     pos += 20
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _LeaderChangeMessage_Voter(v_voter_id, v_voter_directory_id, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d7(mv, pos):
-    (v_version, v_leader_id,) = _S2.unpack_from(mv, pos)
+    o = new_object(LeaderChangeMessage)
+    (o.version, o.leader_id,) = _S2.unpack_from(mv, pos)
     pos += 6
     n = mv[pos]
     if n < 128:
@@ -386,8 +398,8 @@ def _d7(mv, pos):
     if n < 0:
         raise ProtocolError('null voters')
     else:
-        v_voters = []
-        append = v_voters.append
+        o.voters = []
+        append = o.voters.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
@@ -402,8 +414,8 @@ def _d7(mv, pos):
     if n < 0:
         raise ProtocolError('null granting_voters')
     else:
-        v_granting_voters = []
-        append = v_granting_voters.append
+        o.granting_voters = []
+        append = o.granting_voters.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
@@ -412,7 +424,8 @@ def _d7(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return LeaderChangeMessage(v_version, v_leader_id, v_voters, v_granting_voters, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e8(o, b, sp):
@@ -468,14 +481,16 @@ def _e11(o, b, sp):
 
 
 def _d12(mv, pos):
-    (v_version,) = _S5.unpack_from(mv, pos)
+    o = new_object(SnapshotFooterRecord)
+    (o.version,) = _S5.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return SnapshotFooterRecord(v_version, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e13(o, b, sp):
@@ -487,14 +502,16 @@ def _e13(o, b, sp):
 
 
 def _d14(mv, pos):
-    (v_version, v_last_contained_log_timestamp,) = _S6.unpack_from(mv, pos)
+    o = new_object(SnapshotHeaderRecord)
+    (o.version, o.last_contained_log_timestamp,) = _S6.unpack_from(mv, pos)
     pos += 10
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return SnapshotHeaderRecord(v_version, v_last_contained_log_timestamp, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e15(o, b, sp):
@@ -506,31 +523,36 @@ def _e15(o, b, sp):
 
 
 def _d16(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    v_host, pos = read_compact_string(mv, pos)
-    (v_port,) = _S7.unpack_from(mv, pos)
+    o = new_object(_VotersRecord_Endpoint)
+    o.name, pos = read_compact_string(mv, pos)
+    o.host, pos = read_compact_string(mv, pos)
+    (o.port,) = _S7.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _VotersRecord_Endpoint(v_name, v_host, v_port, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d17(mv, pos):
-    (v_min_supported_version, v_max_supported_version,) = _S1.unpack_from(mv, pos)
+    o = new_object(_VotersRecord_KRaftVersionFeature)
+    (o.min_supported_version, o.max_supported_version,) = _S1.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _VotersRecord_KRaftVersionFeature(v_min_supported_version, v_max_supported_version, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d18(mv, pos):
-    (v_voter_id, v_voter_directory_id,) = _S4.unpack_from(mv, pos)
+    o = new_object(_VotersRecord_Voter)
+    (o.voter_id, o.voter_directory_id,) = _S4.unpack_from(mv, pos)
     pos += 20
     n = mv[pos]
     if n < 128:
@@ -543,22 +565,24 @@ def _d18(mv, pos):
     if n < 0:
         raise ProtocolError('null endpoints')
     else:
-        v_endpoints = []
-        append = v_endpoints.append
+        o.endpoints = []
+        append = o.endpoints.append
         for _ in range(n):
             item, pos = _d16(mv, pos)
             append(item)
-    v_k_raft_version_feature, pos = _d17(mv, pos)
+    o.k_raft_version_feature, pos = _d17(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _VotersRecord_Voter(v_voter_id, v_voter_directory_id, v_endpoints, v_k_raft_version_feature, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d19(mv, pos):
-    (v_version,) = _S5.unpack_from(mv, pos)
+    o = new_object(VotersRecord)
+    (o.version,) = _S5.unpack_from(mv, pos)
     pos += 2
     n = mv[pos]
     if n < 128:
@@ -571,8 +595,8 @@ def _d19(mv, pos):
     if n < 0:
         raise ProtocolError('null voters')
     else:
-        v_voters = []
-        append = v_voters.append
+        o.voters = []
+        append = o.voters.append
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
@@ -581,7 +605,8 @@ def _d19(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return VotersRecord(v_version, v_voters, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e20(o, b, sp):

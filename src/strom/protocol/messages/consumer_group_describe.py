@@ -143,6 +143,7 @@ class ConsumerGroupDescribeResponse:
 
 
 def _d0(mv, pos):
+    o = new_object(ConsumerGroupDescribeRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -154,15 +155,16 @@ def _d0(mv, pos):
     if n < 0:
         raise ProtocolError('null group_ids')
     else:
-        v_group_ids, pos = read_string_array(mv, pos, n, True)
-    (v_include_authorized_operations,) = _S0.unpack_from(mv, pos)
+        o.group_ids, pos = read_string_array(mv, pos, n, True)
+    (o.include_authorized_operations,) = _S0.unpack_from(mv, pos)
     pos += 1
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ConsumerGroupDescribeRequest(v_group_ids, v_include_authorized_operations, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e1(o, b, sp):
@@ -179,21 +181,29 @@ def _e1(o, b, sp):
 
 
 def _d2(mv, pos):
-    (v_topic_id,) = _S4.unpack_from(mv, pos)
+    o = new_object(_ConsumerGroupDescribeResponse_TopicPartitions)
+    (o.topic_id,) = _S4.unpack_from(mv, pos)
     pos += 16
-    v_topic_name, pos = read_compact_string(mv, pos)
-    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_partitions is None:
-        raise ProtocolError('null partitions')
+    o.topic_name, pos = read_compact_string(mv, pos)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.partitions = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.partitions is None:
+            raise ProtocolError('null partitions')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ConsumerGroupDescribeResponse_TopicPartitions(v_topic_id, v_topic_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d3(mv, pos):
+    o = new_object(_ConsumerGroupDescribeResponse_Assignment)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -205,8 +215,8 @@ def _d3(mv, pos):
     if n < 0:
         raise ProtocolError('null topic_partitions')
     else:
-        v_topic_partitions = []
-        append = v_topic_partitions.append
+        o.topic_partitions = []
+        append = o.topic_partitions.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
@@ -215,17 +225,19 @@ def _d3(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ConsumerGroupDescribeResponse_Assignment(v_topic_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d4(mv, pos):
-    v_member_id, pos = read_compact_string(mv, pos)
-    v_instance_id, pos = read_compact_nullable_string(mv, pos)
-    v_rack_id, pos = read_compact_nullable_string(mv, pos)
-    (v_member_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(_ConsumerGroupDescribeResponse_Member)
+    o.member_id, pos = read_compact_string(mv, pos)
+    o.instance_id, pos = read_compact_nullable_string(mv, pos)
+    o.rack_id, pos = read_compact_nullable_string(mv, pos)
+    (o.member_epoch,) = _S1.unpack_from(mv, pos)
     pos += 4
-    v_client_id, pos = read_compact_string(mv, pos)
-    v_client_host, pos = read_compact_string(mv, pos)
+    o.client_id, pos = read_compact_string(mv, pos)
+    o.client_host, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -237,27 +249,29 @@ def _d4(mv, pos):
     if n < 0:
         raise ProtocolError('null subscribed_topic_names')
     else:
-        v_subscribed_topic_names, pos = read_string_array(mv, pos, n, True)
-    v_subscribed_topic_regex, pos = read_compact_nullable_string(mv, pos)
-    v_assignment, pos = _d3(mv, pos)
-    v_target_assignment, pos = _d3(mv, pos)
+        o.subscribed_topic_names, pos = read_string_array(mv, pos, n, True)
+    o.subscribed_topic_regex, pos = read_compact_nullable_string(mv, pos)
+    o.assignment, pos = _d3(mv, pos)
+    o.target_assignment, pos = _d3(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ConsumerGroupDescribeResponse_Member(v_member_id, v_instance_id, v_rack_id, v_member_epoch, v_client_id, v_client_host, v_subscribed_topic_names, v_subscribed_topic_regex, v_assignment, v_target_assignment, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
-    (v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(_ConsumerGroupDescribeResponse_DescribedGroup)
+    (o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
-    v_group_id, pos = read_compact_string(mv, pos)
-    v_group_state, pos = read_compact_string(mv, pos)
-    (v_group_epoch, v_assignment_epoch,) = _S3.unpack_from(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
+    o.group_id, pos = read_compact_string(mv, pos)
+    o.group_state, pos = read_compact_string(mv, pos)
+    (o.group_epoch, o.assignment_epoch,) = _S3.unpack_from(mv, pos)
     pos += 8
-    v_assignor_name, pos = read_compact_string(mv, pos)
+    o.assignor_name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -269,23 +283,25 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null members')
     else:
-        v_members = []
-        append = v_members.append
+        o.members = []
+        append = o.members.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    (v_authorized_operations,) = _S1.unpack_from(mv, pos)
+    (o.authorized_operations,) = _S1.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ConsumerGroupDescribeResponse_DescribedGroup(v_error_code, v_error_message, v_group_id, v_group_state, v_group_epoch, v_assignment_epoch, v_assignor_name, v_members, v_authorized_operations, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d6(mv, pos):
-    (v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
+    o = new_object(ConsumerGroupDescribeResponse)
+    (o.throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -298,8 +314,8 @@ def _d6(mv, pos):
     if n < 0:
         raise ProtocolError('null groups')
     else:
-        v_groups = []
-        append = v_groups.append
+        o.groups = []
+        append = o.groups.append
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
@@ -308,7 +324,8 @@ def _d6(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ConsumerGroupDescribeResponse(v_throttle_time_ms, v_groups, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e7(o, b, sp):

@@ -131,27 +131,35 @@ class ConsumerGroupHeartbeatResponse:
 
 
 def _d0(mv, pos):
-    (v_topic_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(_ConsumerGroupHeartbeatRequest_TopicPartitions)
+    (o.topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
-    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_partitions is None:
-        raise ProtocolError('null partitions')
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.partitions = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.partitions is None:
+            raise ProtocolError('null partitions')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ConsumerGroupHeartbeatRequest_TopicPartitions(v_topic_id, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_group_id, pos = read_compact_string(mv, pos)
-    v_member_id, pos = read_compact_string(mv, pos)
-    (v_member_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(ConsumerGroupHeartbeatRequest)
+    o.group_id, pos = read_compact_string(mv, pos)
+    o.member_id, pos = read_compact_string(mv, pos)
+    (o.member_epoch,) = _S0.unpack_from(mv, pos)
     pos += 4
-    v_instance_id, pos = read_compact_nullable_string(mv, pos)
-    v_rack_id, pos = read_compact_nullable_string(mv, pos)
-    (v_rebalance_timeout_ms,) = _S0.unpack_from(mv, pos)
+    o.instance_id, pos = read_compact_nullable_string(mv, pos)
+    o.rack_id, pos = read_compact_nullable_string(mv, pos)
+    (o.rebalance_timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -162,10 +170,10 @@ def _d1(mv, pos):
     if n > 0 and n * 1 > len(mv) - pos:
         raise_count(n, len(mv) - pos)
     if n < 0:
-        v_subscribed_topic_names = None
+        o.subscribed_topic_names = None
     else:
-        v_subscribed_topic_names, pos = read_string_array(mv, pos, n, True)
-    v_server_assignor, pos = read_compact_nullable_string(mv, pos)
+        o.subscribed_topic_names, pos = read_string_array(mv, pos, n, True)
+    o.server_assignor, pos = read_compact_nullable_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -175,10 +183,10 @@ def _d1(mv, pos):
     if n > 0 and n * 18 > len(mv) - pos:
         raise_count(n, len(mv) - pos)
     if n < 0:
-        v_topic_partitions = None
+        o.topic_partitions = None
     else:
-        v_topic_partitions = []
-        append = v_topic_partitions.append
+        o.topic_partitions = []
+        append = o.topic_partitions.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -187,7 +195,8 @@ def _d1(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ConsumerGroupHeartbeatRequest(v_group_id, v_member_id, v_member_epoch, v_instance_id, v_rack_id, v_rebalance_timeout_ms, v_subscribed_topic_names, v_server_assignor, v_topic_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e2(o, b, sp):
@@ -226,20 +235,28 @@ def _e3(o, b, sp):
 
 
 def _d4(mv, pos):
-    (v_topic_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(_ConsumerGroupHeartbeatResponse_TopicPartitions)
+    (o.topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
-    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_partitions is None:
-        raise ProtocolError('null partitions')
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.partitions = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.partitions is None:
+            raise ProtocolError('null partitions')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ConsumerGroupHeartbeatResponse_TopicPartitions(v_topic_id, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
+    o = new_object(_ConsumerGroupHeartbeatResponse_Assignment)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -251,8 +268,8 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null topic_partitions')
     else:
-        v_topic_partitions = []
-        append = v_topic_partitions.append
+        o.topic_partitions = []
+        append = o.topic_partitions.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
@@ -261,28 +278,31 @@ def _d5(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ConsumerGroupHeartbeatResponse_Assignment(v_topic_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d6(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(ConsumerGroupHeartbeatResponse)
+    (o.throttle_time_ms, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
-    v_member_id, pos = read_compact_nullable_string(mv, pos)
-    (v_member_epoch, v_heartbeat_interval_ms,) = _S3.unpack_from(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
+    o.member_id, pos = read_compact_nullable_string(mv, pos)
+    (o.member_epoch, o.heartbeat_interval_ms,) = _S3.unpack_from(mv, pos)
     pos += 8
     (present,) = _S4.unpack_from(mv, pos)
     pos += 1
     if present < 0:
-        v_assignment = None
+        o.assignment = None
     else:
-        v_assignment, pos = _d5(mv, pos)
+        o.assignment, pos = _d5(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ConsumerGroupHeartbeatResponse(v_throttle_time_ms, v_error_code, v_error_message, v_member_id, v_member_epoch, v_heartbeat_interval_ms, v_assignment, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e7(o, b, sp):

@@ -109,25 +109,29 @@ class ConsumerProtocolSubscription:
 
 
 def _d0(mv, pos):
-    v_topic, pos = read_string(mv, pos)
-    v_partitions, pos = read_array(mv, pos, _AF_i, 4)
-    if v_partitions is None:
+    o = new_object(_ConsumerProtocolAssignment_TopicPartition)
+    o.topic, pos = read_string(mv, pos)
+    o.partitions, pos = read_array(mv, pos, _AF_i, 4)
+    if o.partitions is None:
         raise ProtocolError('null partitions')
-    return _ConsumerProtocolAssignment_TopicPartition(v_topic, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
+    o = new_object(ConsumerProtocolAssignment)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null assigned_partitions')
     else:
-        v_assigned_partitions = []
-        append = v_assigned_partitions.append
+        o.assigned_partitions = []
+        append = o.assigned_partitions.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    v_user_data, pos = read_records(mv, pos)
-    return ConsumerProtocolAssignment(v_assigned_partitions, v_user_data, None), pos
+    o.user_data, pos = read_records(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _e2(o, b, sp):
@@ -147,83 +151,99 @@ def _e3(o, b, sp):
 
 
 def _d4(mv, pos):
+    o = new_object(ConsumerProtocolSubscription)
     n, pos = read_count(mv, pos, 2)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics, pos = read_string_array(mv, pos, n, False)
-    v_user_data, pos = read_records(mv, pos)
-    return ConsumerProtocolSubscription(v_topics, v_user_data, [], -1, None, None), pos
+        o.topics, pos = read_string_array(mv, pos, n, False)
+    o.user_data, pos = read_records(mv, pos)
+    o.owned_partitions = []
+    o.generation_id = -1
+    o.rack_id = None
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d5(mv, pos):
-    v_topic, pos = read_string(mv, pos)
-    v_partitions, pos = read_array(mv, pos, _AF_i, 4)
-    if v_partitions is None:
+    o = new_object(_ConsumerProtocolSubscription_TopicPartition)
+    o.topic, pos = read_string(mv, pos)
+    o.partitions, pos = read_array(mv, pos, _AF_i, 4)
+    if o.partitions is None:
         raise ProtocolError('null partitions')
-    return _ConsumerProtocolSubscription_TopicPartition(v_topic, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d6(mv, pos):
+    o = new_object(ConsumerProtocolSubscription)
     n, pos = read_count(mv, pos, 2)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics, pos = read_string_array(mv, pos, n, False)
-    v_user_data, pos = read_records(mv, pos)
+        o.topics, pos = read_string_array(mv, pos, n, False)
+    o.user_data, pos = read_records(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null owned_partitions')
     else:
-        v_owned_partitions = []
-        append = v_owned_partitions.append
+        o.owned_partitions = []
+        append = o.owned_partitions.append
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
-    return ConsumerProtocolSubscription(v_topics, v_user_data, v_owned_partitions, -1, None, None), pos
+    o.generation_id = -1
+    o.rack_id = None
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d7(mv, pos):
+    o = new_object(ConsumerProtocolSubscription)
     n, pos = read_count(mv, pos, 2)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics, pos = read_string_array(mv, pos, n, False)
-    v_user_data, pos = read_records(mv, pos)
+        o.topics, pos = read_string_array(mv, pos, n, False)
+    o.user_data, pos = read_records(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null owned_partitions')
     else:
-        v_owned_partitions = []
-        append = v_owned_partitions.append
+        o.owned_partitions = []
+        append = o.owned_partitions.append
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
-    (v_generation_id,) = _S0.unpack_from(mv, pos)
+    (o.generation_id,) = _S0.unpack_from(mv, pos)
     pos += 4
-    return ConsumerProtocolSubscription(v_topics, v_user_data, v_owned_partitions, v_generation_id, None, None), pos
+    o.rack_id = None
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d8(mv, pos):
+    o = new_object(ConsumerProtocolSubscription)
     n, pos = read_count(mv, pos, 2)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics, pos = read_string_array(mv, pos, n, False)
-    v_user_data, pos = read_records(mv, pos)
+        o.topics, pos = read_string_array(mv, pos, n, False)
+    o.user_data, pos = read_records(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null owned_partitions')
     else:
-        v_owned_partitions = []
-        append = v_owned_partitions.append
+        o.owned_partitions = []
+        append = o.owned_partitions.append
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
-    (v_generation_id,) = _S0.unpack_from(mv, pos)
+    (o.generation_id,) = _S0.unpack_from(mv, pos)
     pos += 4
-    v_rack_id, pos = read_nullable_string(mv, pos)
-    return ConsumerProtocolSubscription(v_topics, v_user_data, v_owned_partitions, v_generation_id, v_rack_id, None), pos
+    o.rack_id, pos = read_nullable_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _e9(o, b, sp):

@@ -102,26 +102,33 @@ class ControlledShutdownResponse:
 
 
 def _d0(mv, pos):
-    (v_broker_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(ControlledShutdownRequest)
+    (o.broker_id,) = _S0.unpack_from(mv, pos)
     pos += 4
-    return ControlledShutdownRequest(v_broker_id, -1, None), pos
+    o.broker_epoch = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    (v_broker_id, v_broker_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(ControlledShutdownRequest)
+    (o.broker_id, o.broker_epoch,) = _S1.unpack_from(mv, pos)
     pos += 12
-    return ControlledShutdownRequest(v_broker_id, v_broker_epoch, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    (v_broker_id, v_broker_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(ControlledShutdownRequest)
+    (o.broker_id, o.broker_epoch,) = _S1.unpack_from(mv, pos)
     pos += 12
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ControlledShutdownRequest(v_broker_id, v_broker_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e3(o, b, sp):
@@ -141,41 +148,48 @@ def _e5(o, b, sp):
 
 
 def _d6(mv, pos):
-    v_topic_name, pos = read_string(mv, pos)
-    (v_partition_index,) = _S0.unpack_from(mv, pos)
+    o = new_object(_ControlledShutdownResponse_RemainingPartition)
+    o.topic_name, pos = read_string(mv, pos)
+    (o.partition_index,) = _S0.unpack_from(mv, pos)
     pos += 4
-    return _ControlledShutdownResponse_RemainingPartition(v_topic_name, v_partition_index, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d7(mv, pos):
-    (v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(ControlledShutdownResponse)
+    (o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 2
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null remaining_partitions')
     else:
-        v_remaining_partitions = []
-        append = v_remaining_partitions.append
+        o.remaining_partitions = []
+        append = o.remaining_partitions.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    return ControlledShutdownResponse(v_error_code, v_remaining_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d8(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
-    (v_partition_index,) = _S0.unpack_from(mv, pos)
+    o = new_object(_ControlledShutdownResponse_RemainingPartition)
+    o.topic_name, pos = read_compact_string(mv, pos)
+    (o.partition_index,) = _S0.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ControlledShutdownResponse_RemainingPartition(v_topic_name, v_partition_index, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d9(mv, pos):
-    (v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(ControlledShutdownResponse)
+    (o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 2
     n = mv[pos]
     if n < 128:
@@ -188,8 +202,8 @@ def _d9(mv, pos):
     if n < 0:
         raise ProtocolError('null remaining_partitions')
     else:
-        v_remaining_partitions = []
-        append = v_remaining_partitions.append
+        o.remaining_partitions = []
+        append = o.remaining_partitions.append
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
@@ -198,7 +212,8 @@ def _d9(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ControlledShutdownResponse(v_error_code, v_remaining_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e10(o, b, sp):

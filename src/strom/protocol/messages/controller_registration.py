@@ -118,32 +118,37 @@ class ControllerRegistrationResponse:
 
 
 def _d0(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    v_host, pos = read_compact_string(mv, pos)
-    (v_port, v_security_protocol,) = _S1.unpack_from(mv, pos)
+    o = new_object(_ControllerRegistrationRequest_Listener)
+    o.name, pos = read_compact_string(mv, pos)
+    o.host, pos = read_compact_string(mv, pos)
+    (o.port, o.security_protocol,) = _S1.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ControllerRegistrationRequest_Listener(v_name, v_host, v_port, v_security_protocol, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    (v_min_supported_version, v_max_supported_version,) = _S2.unpack_from(mv, pos)
+    o = new_object(_ControllerRegistrationRequest_Feature)
+    o.name, pos = read_compact_string(mv, pos)
+    (o.min_supported_version, o.max_supported_version,) = _S2.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ControllerRegistrationRequest_Feature(v_name, v_min_supported_version, v_max_supported_version, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d2(mv, pos):
-    (v_controller_id, v_incarnation_id, v_zk_migration_ready,) = _S0.unpack_from(mv, pos)
+    o = new_object(ControllerRegistrationRequest)
+    (o.controller_id, o.incarnation_id, o.zk_migration_ready,) = _S0.unpack_from(mv, pos)
     pos += 21
     n = mv[pos]
     if n < 128:
@@ -156,8 +161,8 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null listeners')
     else:
-        v_listeners = []
-        append = v_listeners.append
+        o.listeners = []
+        append = o.listeners.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -172,8 +177,8 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null features')
     else:
-        v_features = []
-        append = v_features.append
+        o.features = []
+        append = o.features.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
@@ -182,7 +187,8 @@ def _d2(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ControllerRegistrationRequest(v_controller_id, v_incarnation_id, v_zk_migration_ready, v_listeners, v_features, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e3(o, b, sp):
@@ -223,15 +229,17 @@ def _e5(o, b, sp):
 
 
 def _d6(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(ControllerRegistrationResponse)
+    (o.throttle_time_ms, o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ControllerRegistrationResponse(v_throttle_time_ms, v_error_code, v_error_message, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e7(o, b, sp):

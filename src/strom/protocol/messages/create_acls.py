@@ -115,74 +115,86 @@ class CreateAclsResponse:
 
 
 def _d0(mv, pos):
-    (v_resource_type,) = _S0.unpack_from(mv, pos)
+    o = new_object(_CreateAclsRequest_AclCreation)
+    (o.resource_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_resource_name, pos = read_string(mv, pos)
-    v_principal, pos = read_string(mv, pos)
-    v_host, pos = read_string(mv, pos)
-    (v_operation, v_permission_type,) = _S1.unpack_from(mv, pos)
+    o.resource_name, pos = read_string(mv, pos)
+    o.principal, pos = read_string(mv, pos)
+    o.host, pos = read_string(mv, pos)
+    (o.operation, o.permission_type,) = _S1.unpack_from(mv, pos)
     pos += 2
-    return _CreateAclsRequest_AclCreation(v_resource_type, v_resource_name, 3, v_principal, v_host, v_operation, v_permission_type, None), pos
+    o.resource_pattern_type = 3
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
+    o = new_object(CreateAclsRequest)
     n, pos = read_count(mv, pos, 9)
     if n < 0:
         raise ProtocolError('null creations')
     else:
-        v_creations = []
-        append = v_creations.append
+        o.creations = []
+        append = o.creations.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return CreateAclsRequest(v_creations, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    (v_resource_type,) = _S0.unpack_from(mv, pos)
+    o = new_object(_CreateAclsRequest_AclCreation)
+    (o.resource_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_resource_name, pos = read_string(mv, pos)
-    (v_resource_pattern_type,) = _S0.unpack_from(mv, pos)
+    o.resource_name, pos = read_string(mv, pos)
+    (o.resource_pattern_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_principal, pos = read_string(mv, pos)
-    v_host, pos = read_string(mv, pos)
-    (v_operation, v_permission_type,) = _S1.unpack_from(mv, pos)
+    o.principal, pos = read_string(mv, pos)
+    o.host, pos = read_string(mv, pos)
+    (o.operation, o.permission_type,) = _S1.unpack_from(mv, pos)
     pos += 2
-    return _CreateAclsRequest_AclCreation(v_resource_type, v_resource_name, v_resource_pattern_type, v_principal, v_host, v_operation, v_permission_type, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
+    o = new_object(CreateAclsRequest)
     n, pos = read_count(mv, pos, 10)
     if n < 0:
         raise ProtocolError('null creations')
     else:
-        v_creations = []
-        append = v_creations.append
+        o.creations = []
+        append = o.creations.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
-    return CreateAclsRequest(v_creations, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d4(mv, pos):
-    (v_resource_type,) = _S0.unpack_from(mv, pos)
+    o = new_object(_CreateAclsRequest_AclCreation)
+    (o.resource_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_resource_name, pos = read_compact_string(mv, pos)
-    (v_resource_pattern_type,) = _S0.unpack_from(mv, pos)
+    o.resource_name, pos = read_compact_string(mv, pos)
+    (o.resource_pattern_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_principal, pos = read_compact_string(mv, pos)
-    v_host, pos = read_compact_string(mv, pos)
-    (v_operation, v_permission_type,) = _S1.unpack_from(mv, pos)
+    o.principal, pos = read_compact_string(mv, pos)
+    o.host, pos = read_compact_string(mv, pos)
+    (o.operation, o.permission_type,) = _S1.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _CreateAclsRequest_AclCreation(v_resource_type, v_resource_name, v_resource_pattern_type, v_principal, v_host, v_operation, v_permission_type, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
+    o = new_object(CreateAclsRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -194,8 +206,8 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null creations')
     else:
-        v_creations = []
-        append = v_creations.append
+        o.creations = []
+        append = o.creations.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
@@ -204,7 +216,8 @@ def _d5(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return CreateAclsRequest(v_creations, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e6(o, b, sp):
@@ -264,41 +277,48 @@ def _e11(o, b, sp):
 
 
 def _d12(mv, pos):
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(_CreateAclsResponse_AclCreationResult)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_nullable_string(mv, pos)
-    return _CreateAclsResponse_AclCreationResult(v_error_code, v_error_message, None), pos
+    o.error_message, pos = read_nullable_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d13(mv, pos):
-    (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
+    o = new_object(CreateAclsResponse)
+    (o.throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 4)
     if n < 0:
         raise ProtocolError('null results')
     else:
-        v_results = []
-        append = v_results.append
+        o.results = []
+        append = o.results.append
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
-    return CreateAclsResponse(v_throttle_time_ms, v_results, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d14(mv, pos):
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(_CreateAclsResponse_AclCreationResult)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _CreateAclsResponse_AclCreationResult(v_error_code, v_error_message, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d15(mv, pos):
-    (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
+    o = new_object(CreateAclsResponse)
+    (o.throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -311,8 +331,8 @@ def _d15(mv, pos):
     if n < 0:
         raise ProtocolError('null results')
     else:
-        v_results = []
-        append = v_results.append
+        o.results = []
+        append = o.results.append
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
@@ -321,7 +341,8 @@ def _d15(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return CreateAclsResponse(v_throttle_time_ms, v_results, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e16(o, b, sp):

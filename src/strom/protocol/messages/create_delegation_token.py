@@ -114,38 +114,47 @@ class CreateDelegationTokenResponse:
 
 
 def _d0(mv, pos):
-    v_principal_type, pos = read_string(mv, pos)
-    v_principal_name, pos = read_string(mv, pos)
-    return _CreateDelegationTokenRequest_CreatableRenewers(v_principal_type, v_principal_name, None), pos
+    o = new_object(_CreateDelegationTokenRequest_CreatableRenewers)
+    o.principal_type, pos = read_string(mv, pos)
+    o.principal_name, pos = read_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
+    o = new_object(CreateDelegationTokenRequest)
     n, pos = read_count(mv, pos, 4)
     if n < 0:
         raise ProtocolError('null renewers')
     else:
-        v_renewers = []
-        append = v_renewers.append
+        o.renewers = []
+        append = o.renewers.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    (v_max_lifetime_ms,) = _S0.unpack_from(mv, pos)
+    (o.max_lifetime_ms,) = _S0.unpack_from(mv, pos)
     pos += 8
-    return CreateDelegationTokenRequest('', '', v_renewers, v_max_lifetime_ms, None), pos
+    o.owner_principal_type = ''
+    o.owner_principal_name = ''
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_principal_type, pos = read_compact_string(mv, pos)
-    v_principal_name, pos = read_compact_string(mv, pos)
+    o = new_object(_CreateDelegationTokenRequest_CreatableRenewers)
+    o.principal_type, pos = read_compact_string(mv, pos)
+    o.principal_name, pos = read_compact_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _CreateDelegationTokenRequest_CreatableRenewers(v_principal_type, v_principal_name, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d3(mv, pos):
+    o = new_object(CreateDelegationTokenRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -157,24 +166,28 @@ def _d3(mv, pos):
     if n < 0:
         raise ProtocolError('null renewers')
     else:
-        v_renewers = []
-        append = v_renewers.append
+        o.renewers = []
+        append = o.renewers.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
-    (v_max_lifetime_ms,) = _S0.unpack_from(mv, pos)
+    (o.max_lifetime_ms,) = _S0.unpack_from(mv, pos)
     pos += 8
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return CreateDelegationTokenRequest('', '', v_renewers, v_max_lifetime_ms, unknown), pos
+    o.owner_principal_type = ''
+    o.owner_principal_name = ''
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d4(mv, pos):
-    v_owner_principal_type, pos = read_compact_nullable_string(mv, pos)
-    v_owner_principal_name, pos = read_compact_nullable_string(mv, pos)
+    o = new_object(CreateDelegationTokenRequest)
+    o.owner_principal_type, pos = read_compact_nullable_string(mv, pos)
+    o.owner_principal_name, pos = read_compact_nullable_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -186,19 +199,20 @@ def _d4(mv, pos):
     if n < 0:
         raise ProtocolError('null renewers')
     else:
-        v_renewers = []
-        append = v_renewers.append
+        o.renewers = []
+        append = o.renewers.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
-    (v_max_lifetime_ms,) = _S0.unpack_from(mv, pos)
+    (o.max_lifetime_ms,) = _S0.unpack_from(mv, pos)
     pos += 8
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return CreateDelegationTokenRequest(v_owner_principal_type, v_owner_principal_name, v_renewers, v_max_lifetime_ms, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e5(o, b, sp):
@@ -252,57 +266,67 @@ def _e9(o, b, sp):
 
 
 def _d10(mv, pos):
-    (v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(CreateDelegationTokenResponse)
+    (o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
-    v_principal_type, pos = read_string(mv, pos)
-    v_principal_name, pos = read_string(mv, pos)
-    (v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms,) = _S2.unpack_from(mv, pos)
+    o.principal_type, pos = read_string(mv, pos)
+    o.principal_name, pos = read_string(mv, pos)
+    (o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms,) = _S2.unpack_from(mv, pos)
     pos += 24
-    v_token_id, pos = read_string(mv, pos)
-    v_hmac, pos = read_bytes(mv, pos)
-    (v_throttle_time_ms,) = _S3.unpack_from(mv, pos)
+    o.token_id, pos = read_string(mv, pos)
+    o.hmac, pos = read_bytes(mv, pos)
+    (o.throttle_time_ms,) = _S3.unpack_from(mv, pos)
     pos += 4
-    return CreateDelegationTokenResponse(v_error_code, v_principal_type, v_principal_name, '', '', v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms, v_token_id, v_hmac, v_throttle_time_ms, None), pos
+    o.token_requester_principal_type = ''
+    o.token_requester_principal_name = ''
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d11(mv, pos):
-    (v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(CreateDelegationTokenResponse)
+    (o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
-    v_principal_type, pos = read_compact_string(mv, pos)
-    v_principal_name, pos = read_compact_string(mv, pos)
-    (v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms,) = _S2.unpack_from(mv, pos)
+    o.principal_type, pos = read_compact_string(mv, pos)
+    o.principal_name, pos = read_compact_string(mv, pos)
+    (o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms,) = _S2.unpack_from(mv, pos)
     pos += 24
-    v_token_id, pos = read_compact_string(mv, pos)
-    v_hmac, pos = read_compact_bytes(mv, pos)
-    (v_throttle_time_ms,) = _S3.unpack_from(mv, pos)
+    o.token_id, pos = read_compact_string(mv, pos)
+    o.hmac, pos = read_compact_bytes(mv, pos)
+    (o.throttle_time_ms,) = _S3.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return CreateDelegationTokenResponse(v_error_code, v_principal_type, v_principal_name, '', '', v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms, v_token_id, v_hmac, v_throttle_time_ms, unknown), pos
+    o.token_requester_principal_type = ''
+    o.token_requester_principal_name = ''
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d12(mv, pos):
-    (v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(CreateDelegationTokenResponse)
+    (o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
-    v_principal_type, pos = read_compact_string(mv, pos)
-    v_principal_name, pos = read_compact_string(mv, pos)
-    v_token_requester_principal_type, pos = read_compact_string(mv, pos)
-    v_token_requester_principal_name, pos = read_compact_string(mv, pos)
-    (v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms,) = _S2.unpack_from(mv, pos)
+    o.principal_type, pos = read_compact_string(mv, pos)
+    o.principal_name, pos = read_compact_string(mv, pos)
+    o.token_requester_principal_type, pos = read_compact_string(mv, pos)
+    o.token_requester_principal_name, pos = read_compact_string(mv, pos)
+    (o.issue_timestamp_ms, o.expiry_timestamp_ms, o.max_timestamp_ms,) = _S2.unpack_from(mv, pos)
     pos += 24
-    v_token_id, pos = read_compact_string(mv, pos)
-    v_hmac, pos = read_compact_bytes(mv, pos)
-    (v_throttle_time_ms,) = _S3.unpack_from(mv, pos)
+    o.token_id, pos = read_compact_string(mv, pos)
+    o.hmac, pos = read_compact_bytes(mv, pos)
+    (o.throttle_time_ms,) = _S3.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return CreateDelegationTokenResponse(v_error_code, v_principal_type, v_principal_name, v_token_requester_principal_type, v_token_requester_principal_name, v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms, v_token_id, v_hmac, v_throttle_time_ms, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e13(o, b, sp):

@@ -120,58 +120,72 @@ class CreatePartitionsResponse:
 
 
 def _d0(mv, pos):
-    v_broker_ids, pos = read_array(mv, pos, _AF_i, 4)
-    if v_broker_ids is None:
+    o = new_object(_CreatePartitionsRequest_CreatePartitionsAssignment)
+    o.broker_ids, pos = read_array(mv, pos, _AF_i, 4)
+    if o.broker_ids is None:
         raise ProtocolError('null broker_ids')
-    return _CreatePartitionsRequest_CreatePartitionsAssignment(v_broker_ids, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_name, pos = read_string(mv, pos)
-    (v_count,) = _S0.unpack_from(mv, pos)
+    o = new_object(_CreatePartitionsRequest_CreatePartitionsTopic)
+    o.name, pos = read_string(mv, pos)
+    (o.count,) = _S0.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 4)
     if n < 0:
-        v_assignments = None
+        o.assignments = None
     else:
-        v_assignments = []
-        append = v_assignments.append
+        o.assignments = []
+        append = o.assignments.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return _CreatePartitionsRequest_CreatePartitionsTopic(v_name, v_count, v_assignments, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
+    o = new_object(CreatePartitionsRequest)
     n, pos = read_count(mv, pos, 10)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    (v_timeout_ms, v_validate_only,) = _S1.unpack_from(mv, pos)
+    (o.timeout_ms, o.validate_only,) = _S1.unpack_from(mv, pos)
     pos += 5
-    return CreatePartitionsRequest(v_topics, v_timeout_ms, v_validate_only, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
-    v_broker_ids, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_broker_ids is None:
-        raise ProtocolError('null broker_ids')
+    o = new_object(_CreatePartitionsRequest_CreatePartitionsAssignment)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.broker_ids = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.broker_ids, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.broker_ids is None:
+            raise ProtocolError('null broker_ids')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _CreatePartitionsRequest_CreatePartitionsAssignment(v_broker_ids, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d4(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    (v_count,) = _S0.unpack_from(mv, pos)
+    o = new_object(_CreatePartitionsRequest_CreatePartitionsTopic)
+    o.name, pos = read_compact_string(mv, pos)
+    (o.count,) = _S0.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -182,10 +196,10 @@ def _d4(mv, pos):
     if n > 0 and n * 2 > len(mv) - pos:
         raise_count(n, len(mv) - pos)
     if n < 0:
-        v_assignments = None
+        o.assignments = None
     else:
-        v_assignments = []
-        append = v_assignments.append
+        o.assignments = []
+        append = o.assignments.append
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
@@ -194,10 +208,12 @@ def _d4(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _CreatePartitionsRequest_CreatePartitionsTopic(v_name, v_count, v_assignments, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
+    o = new_object(CreatePartitionsRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -209,19 +225,20 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    (v_timeout_ms, v_validate_only,) = _S1.unpack_from(mv, pos)
+    (o.timeout_ms, o.validate_only,) = _S1.unpack_from(mv, pos)
     pos += 5
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return CreatePartitionsRequest(v_topics, v_timeout_ms, v_validate_only, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e6(o, b, sp):
@@ -287,43 +304,50 @@ def _e11(o, b, sp):
 
 
 def _d12(mv, pos):
-    v_name, pos = read_string(mv, pos)
-    (v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(_CreatePartitionsResponse_CreatePartitionsTopicResult)
+    o.name, pos = read_string(mv, pos)
+    (o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_nullable_string(mv, pos)
-    return _CreatePartitionsResponse_CreatePartitionsTopicResult(v_name, v_error_code, v_error_message, None), pos
+    o.error_message, pos = read_nullable_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d13(mv, pos):
-    (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(CreatePartitionsResponse)
+    (o.throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null results')
     else:
-        v_results = []
-        append = v_results.append
+        o.results = []
+        append = o.results.append
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
-    return CreatePartitionsResponse(v_throttle_time_ms, v_results, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d14(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    (v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(_CreatePartitionsResponse_CreatePartitionsTopicResult)
+    o.name, pos = read_compact_string(mv, pos)
+    (o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _CreatePartitionsResponse_CreatePartitionsTopicResult(v_name, v_error_code, v_error_message, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d15(mv, pos):
-    (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(CreatePartitionsResponse)
+    (o.throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -336,8 +360,8 @@ def _d15(mv, pos):
     if n < 0:
         raise ProtocolError('null results')
     else:
-        v_results = []
-        append = v_results.append
+        o.results = []
+        append = o.results.append
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
@@ -346,7 +370,8 @@ def _d15(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return CreatePartitionsResponse(v_throttle_time_ms, v_results, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e16(o, b, sp):

@@ -150,30 +150,35 @@ class CreateTopicsResponse:
 
 
 def _d0(mv, pos):
-    (v_partition_index,) = _S1.unpack_from(mv, pos)
+    o = new_object(_CreateTopicsRequest_CreatableReplicaAssignment)
+    (o.partition_index,) = _S1.unpack_from(mv, pos)
     pos += 4
-    v_broker_ids, pos = read_array(mv, pos, _AF_i, 4)
-    if v_broker_ids is None:
+    o.broker_ids, pos = read_array(mv, pos, _AF_i, 4)
+    if o.broker_ids is None:
         raise ProtocolError('null broker_ids')
-    return _CreateTopicsRequest_CreatableReplicaAssignment(v_partition_index, v_broker_ids, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_name, pos = read_string(mv, pos)
-    v_value, pos = read_nullable_string(mv, pos)
-    return _CreateTopicsRequest_CreatableTopicConfig(v_name, v_value, None), pos
+    o = new_object(_CreateTopicsRequest_CreatableTopicConfig)
+    o.name, pos = read_string(mv, pos)
+    o.value, pos = read_nullable_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_name, pos = read_string(mv, pos)
-    (v_num_partitions, v_replication_factor,) = _S0.unpack_from(mv, pos)
+    o = new_object(_CreateTopicsRequest_CreatableTopic)
+    o.name, pos = read_string(mv, pos)
+    (o.num_partitions, o.replication_factor,) = _S0.unpack_from(mv, pos)
     pos += 6
     n, pos = read_count(mv, pos, 8)
     if n < 0:
         raise ProtocolError('null assignments')
     else:
-        v_assignments = []
-        append = v_assignments.append
+        o.assignments = []
+        append = o.assignments.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -181,72 +186,88 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null configs')
     else:
-        v_configs = []
-        append = v_configs.append
+        o.configs = []
+        append = o.configs.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    return _CreateTopicsRequest_CreatableTopic(v_name, v_num_partitions, v_replication_factor, v_assignments, v_configs, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
+    o = new_object(CreateTopicsRequest)
     n, pos = read_count(mv, pos, 16)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
-    (v_timeout_ms,) = _S1.unpack_from(mv, pos)
+    (o.timeout_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
-    return CreateTopicsRequest(v_topics, v_timeout_ms, False, None), pos
+    o.validate_only = False
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d4(mv, pos):
+    o = new_object(CreateTopicsRequest)
     n, pos = read_count(mv, pos, 16)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
-    (v_timeout_ms, v_validate_only,) = _S2.unpack_from(mv, pos)
+    (o.timeout_ms, o.validate_only,) = _S2.unpack_from(mv, pos)
     pos += 5
-    return CreateTopicsRequest(v_topics, v_timeout_ms, v_validate_only, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d5(mv, pos):
-    (v_partition_index,) = _S1.unpack_from(mv, pos)
+    o = new_object(_CreateTopicsRequest_CreatableReplicaAssignment)
+    (o.partition_index,) = _S1.unpack_from(mv, pos)
     pos += 4
-    v_broker_ids, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_broker_ids is None:
-        raise ProtocolError('null broker_ids')
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.broker_ids = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.broker_ids, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.broker_ids is None:
+            raise ProtocolError('null broker_ids')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _CreateTopicsRequest_CreatableReplicaAssignment(v_partition_index, v_broker_ids, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d6(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    v_value, pos = read_compact_nullable_string(mv, pos)
+    o = new_object(_CreateTopicsRequest_CreatableTopicConfig)
+    o.name, pos = read_compact_string(mv, pos)
+    o.value, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _CreateTopicsRequest_CreatableTopicConfig(v_name, v_value, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d7(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    (v_num_partitions, v_replication_factor,) = _S0.unpack_from(mv, pos)
+    o = new_object(_CreateTopicsRequest_CreatableTopic)
+    o.name, pos = read_compact_string(mv, pos)
+    (o.num_partitions, o.replication_factor,) = _S0.unpack_from(mv, pos)
     pos += 6
     n = mv[pos]
     if n < 128:
@@ -259,8 +280,8 @@ def _d7(mv, pos):
     if n < 0:
         raise ProtocolError('null assignments')
     else:
-        v_assignments = []
-        append = v_assignments.append
+        o.assignments = []
+        append = o.assignments.append
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
@@ -275,8 +296,8 @@ def _d7(mv, pos):
     if n < 0:
         raise ProtocolError('null configs')
     else:
-        v_configs = []
-        append = v_configs.append
+        o.configs = []
+        append = o.configs.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
@@ -285,10 +306,12 @@ def _d7(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _CreateTopicsRequest_CreatableTopic(v_name, v_num_partitions, v_replication_factor, v_assignments, v_configs, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d8(mv, pos):
+    o = new_object(CreateTopicsRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -300,19 +323,20 @@ def _d8(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
-    (v_timeout_ms, v_validate_only,) = _S2.unpack_from(mv, pos)
+    (o.timeout_ms, o.validate_only,) = _S2.unpack_from(mv, pos)
     pos += 5
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return CreateTopicsRequest(v_topics, v_timeout_ms, v_validate_only, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e9(o, b, sp):
@@ -412,80 +436,106 @@ def _e17(o, b, sp):
 
 
 def _d18(mv, pos):
-    v_name, pos = read_string(mv, pos)
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(_CreateTopicsResponse_CreatableTopicResult)
+    o.name, pos = read_string(mv, pos)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    return _CreateTopicsResponse_CreatableTopicResult(v_name, ZERO_UUID, v_error_code, '', 0, -1, -1, [], None), pos
+    o.topic_id = ZERO_UUID
+    o.error_message = ''
+    o.topic_config_error_code = 0
+    o.num_partitions = -1
+    o.replication_factor = -1
+    o.configs = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d19(mv, pos):
+    o = new_object(CreateTopicsResponse)
     n, pos = read_count(mv, pos, 4)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
-    return CreateTopicsResponse(0, v_topics, None), pos
+    o.throttle_time_ms = 0
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d20(mv, pos):
-    v_name, pos = read_string(mv, pos)
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(_CreateTopicsResponse_CreatableTopicResult)
+    o.name, pos = read_string(mv, pos)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_nullable_string(mv, pos)
-    return _CreateTopicsResponse_CreatableTopicResult(v_name, ZERO_UUID, v_error_code, v_error_message, 0, -1, -1, [], None), pos
+    o.error_message, pos = read_nullable_string(mv, pos)
+    o.topic_id = ZERO_UUID
+    o.topic_config_error_code = 0
+    o.num_partitions = -1
+    o.replication_factor = -1
+    o.configs = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d21(mv, pos):
+    o = new_object(CreateTopicsResponse)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d20(mv, pos)
             append(item)
-    return CreateTopicsResponse(0, v_topics, None), pos
+    o.throttle_time_ms = 0
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d22(mv, pos):
-    (v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
+    o = new_object(CreateTopicsResponse)
+    (o.throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d20(mv, pos)
             append(item)
-    return CreateTopicsResponse(v_throttle_time_ms, v_topics, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d23(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    v_value, pos = read_compact_nullable_string(mv, pos)
-    (v_read_only, v_config_source, v_is_sensitive,) = _S4.unpack_from(mv, pos)
+    o = new_object(_CreateTopicsResponse_CreatableTopicConfigs)
+    o.name, pos = read_compact_string(mv, pos)
+    o.value, pos = read_compact_nullable_string(mv, pos)
+    (o.read_only, o.config_source, o.is_sensitive,) = _S4.unpack_from(mv, pos)
     pos += 3
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _CreateTopicsResponse_CreatableTopicConfigs(v_name, v_value, v_read_only, v_config_source, v_is_sensitive, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d24(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(_CreateTopicsResponse_CreatableTopicResult)
+    o.name, pos = read_compact_string(mv, pos)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
-    (v_num_partitions, v_replication_factor,) = _S0.unpack_from(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
+    (o.num_partitions, o.replication_factor,) = _S0.unpack_from(mv, pos)
     pos += 6
     n = mv[pos]
     if n < 128:
@@ -496,20 +546,20 @@ def _d24(mv, pos):
     if n > 0 and n * 6 > len(mv) - pos:
         raise_count(n, len(mv) - pos)
     if n < 0:
-        v_configs = None
+        o.configs = None
     else:
-        v_configs = []
-        append = v_configs.append
+        o.configs = []
+        append = o.configs.append
         for _ in range(n):
             item, pos = _d23(mv, pos)
             append(item)
-    v_topic_config_error_code = 0
+    o.topic_config_error_code = 0
     unknown = None
     n_tags, pos = read_uvarint(mv, pos)
     for _ in range(n_tags):
         tag, pos, end = read_tag_header(mv, pos)
         if tag == 0:
-            (v_topic_config_error_code,) = _S3.unpack_from(mv, pos)
+            (o.topic_config_error_code,) = _S3.unpack_from(mv, pos)
             pos += 2
             check_tag_end(pos, end, 0)
         else:
@@ -517,11 +567,14 @@ def _d24(mv, pos):
                 unknown = []
             unknown.append((tag, bytes(mv[pos:end])))
             pos = end
-    return _CreateTopicsResponse_CreatableTopicResult(v_name, ZERO_UUID, v_error_code, v_error_message, v_topic_config_error_code, v_num_partitions, v_replication_factor, v_configs, unknown), pos
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d25(mv, pos):
-    (v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
+    o = new_object(CreateTopicsResponse)
+    (o.throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -534,8 +587,8 @@ def _d25(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d24(mv, pos)
             append(item)
@@ -544,15 +597,17 @@ def _d25(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return CreateTopicsResponse(v_throttle_time_ms, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d26(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    (v_topic_id, v_error_code,) = _S5.unpack_from(mv, pos)
+    o = new_object(_CreateTopicsResponse_CreatableTopicResult)
+    o.name, pos = read_compact_string(mv, pos)
+    (o.topic_id, o.error_code,) = _S5.unpack_from(mv, pos)
     pos += 18
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
-    (v_num_partitions, v_replication_factor,) = _S0.unpack_from(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
+    (o.num_partitions, o.replication_factor,) = _S0.unpack_from(mv, pos)
     pos += 6
     n = mv[pos]
     if n < 128:
@@ -563,20 +618,20 @@ def _d26(mv, pos):
     if n > 0 and n * 6 > len(mv) - pos:
         raise_count(n, len(mv) - pos)
     if n < 0:
-        v_configs = None
+        o.configs = None
     else:
-        v_configs = []
-        append = v_configs.append
+        o.configs = []
+        append = o.configs.append
         for _ in range(n):
             item, pos = _d23(mv, pos)
             append(item)
-    v_topic_config_error_code = 0
+    o.topic_config_error_code = 0
     unknown = None
     n_tags, pos = read_uvarint(mv, pos)
     for _ in range(n_tags):
         tag, pos, end = read_tag_header(mv, pos)
         if tag == 0:
-            (v_topic_config_error_code,) = _S3.unpack_from(mv, pos)
+            (o.topic_config_error_code,) = _S3.unpack_from(mv, pos)
             pos += 2
             check_tag_end(pos, end, 0)
         else:
@@ -584,11 +639,13 @@ def _d26(mv, pos):
                 unknown = []
             unknown.append((tag, bytes(mv[pos:end])))
             pos = end
-    return _CreateTopicsResponse_CreatableTopicResult(v_name, v_topic_id, v_error_code, v_error_message, v_topic_config_error_code, v_num_partitions, v_replication_factor, v_configs, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d27(mv, pos):
-    (v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
+    o = new_object(CreateTopicsResponse)
+    (o.throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -601,8 +658,8 @@ def _d27(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d26(mv, pos)
             append(item)
@@ -611,7 +668,8 @@ def _d27(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return CreateTopicsResponse(v_throttle_time_ms, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e28(o, b, sp):

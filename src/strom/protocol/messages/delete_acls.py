@@ -131,74 +131,86 @@ class DeleteAclsResponse:
 
 
 def _d0(mv, pos):
-    (v_resource_type_filter,) = _S0.unpack_from(mv, pos)
+    o = new_object(_DeleteAclsRequest_DeleteAclsFilter)
+    (o.resource_type_filter,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_resource_name_filter, pos = read_nullable_string(mv, pos)
-    v_principal_filter, pos = read_nullable_string(mv, pos)
-    v_host_filter, pos = read_nullable_string(mv, pos)
-    (v_operation, v_permission_type,) = _S1.unpack_from(mv, pos)
+    o.resource_name_filter, pos = read_nullable_string(mv, pos)
+    o.principal_filter, pos = read_nullable_string(mv, pos)
+    o.host_filter, pos = read_nullable_string(mv, pos)
+    (o.operation, o.permission_type,) = _S1.unpack_from(mv, pos)
     pos += 2
-    return _DeleteAclsRequest_DeleteAclsFilter(v_resource_type_filter, v_resource_name_filter, 3, v_principal_filter, v_host_filter, v_operation, v_permission_type, None), pos
+    o.pattern_type_filter = 3
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
+    o = new_object(DeleteAclsRequest)
     n, pos = read_count(mv, pos, 9)
     if n < 0:
         raise ProtocolError('null filters')
     else:
-        v_filters = []
-        append = v_filters.append
+        o.filters = []
+        append = o.filters.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return DeleteAclsRequest(v_filters, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    (v_resource_type_filter,) = _S0.unpack_from(mv, pos)
+    o = new_object(_DeleteAclsRequest_DeleteAclsFilter)
+    (o.resource_type_filter,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_resource_name_filter, pos = read_nullable_string(mv, pos)
-    (v_pattern_type_filter,) = _S0.unpack_from(mv, pos)
+    o.resource_name_filter, pos = read_nullable_string(mv, pos)
+    (o.pattern_type_filter,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_principal_filter, pos = read_nullable_string(mv, pos)
-    v_host_filter, pos = read_nullable_string(mv, pos)
-    (v_operation, v_permission_type,) = _S1.unpack_from(mv, pos)
+    o.principal_filter, pos = read_nullable_string(mv, pos)
+    o.host_filter, pos = read_nullable_string(mv, pos)
+    (o.operation, o.permission_type,) = _S1.unpack_from(mv, pos)
     pos += 2
-    return _DeleteAclsRequest_DeleteAclsFilter(v_resource_type_filter, v_resource_name_filter, v_pattern_type_filter, v_principal_filter, v_host_filter, v_operation, v_permission_type, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
+    o = new_object(DeleteAclsRequest)
     n, pos = read_count(mv, pos, 10)
     if n < 0:
         raise ProtocolError('null filters')
     else:
-        v_filters = []
-        append = v_filters.append
+        o.filters = []
+        append = o.filters.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
-    return DeleteAclsRequest(v_filters, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d4(mv, pos):
-    (v_resource_type_filter,) = _S0.unpack_from(mv, pos)
+    o = new_object(_DeleteAclsRequest_DeleteAclsFilter)
+    (o.resource_type_filter,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_resource_name_filter, pos = read_compact_nullable_string(mv, pos)
-    (v_pattern_type_filter,) = _S0.unpack_from(mv, pos)
+    o.resource_name_filter, pos = read_compact_nullable_string(mv, pos)
+    (o.pattern_type_filter,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_principal_filter, pos = read_compact_nullable_string(mv, pos)
-    v_host_filter, pos = read_compact_nullable_string(mv, pos)
-    (v_operation, v_permission_type,) = _S1.unpack_from(mv, pos)
+    o.principal_filter, pos = read_compact_nullable_string(mv, pos)
+    o.host_filter, pos = read_compact_nullable_string(mv, pos)
+    (o.operation, o.permission_type,) = _S1.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DeleteAclsRequest_DeleteAclsFilter(v_resource_type_filter, v_resource_name_filter, v_pattern_type_filter, v_principal_filter, v_host_filter, v_operation, v_permission_type, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
+    o = new_object(DeleteAclsRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -210,8 +222,8 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null filters')
     else:
-        v_filters = []
-        append = v_filters.append
+        o.filters = []
+        append = o.filters.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
@@ -220,7 +232,8 @@ def _d5(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DeleteAclsRequest(v_filters, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e6(o, b, sp):
@@ -280,122 +293,138 @@ def _e11(o, b, sp):
 
 
 def _d12(mv, pos):
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(_DeleteAclsResponse_DeleteAclsMatchingAcl)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_nullable_string(mv, pos)
-    (v_resource_type,) = _S0.unpack_from(mv, pos)
+    o.error_message, pos = read_nullable_string(mv, pos)
+    (o.resource_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_resource_name, pos = read_string(mv, pos)
-    v_principal, pos = read_string(mv, pos)
-    v_host, pos = read_string(mv, pos)
-    (v_operation, v_permission_type,) = _S1.unpack_from(mv, pos)
+    o.resource_name, pos = read_string(mv, pos)
+    o.principal, pos = read_string(mv, pos)
+    o.host, pos = read_string(mv, pos)
+    (o.operation, o.permission_type,) = _S1.unpack_from(mv, pos)
     pos += 2
-    return _DeleteAclsResponse_DeleteAclsMatchingAcl(v_error_code, v_error_message, v_resource_type, v_resource_name, 3, v_principal, v_host, v_operation, v_permission_type, None), pos
+    o.pattern_type = 3
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d13(mv, pos):
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(_DeleteAclsResponse_DeleteAclsFilterResult)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_nullable_string(mv, pos)
+    o.error_message, pos = read_nullable_string(mv, pos)
     n, pos = read_count(mv, pos, 13)
     if n < 0:
         raise ProtocolError('null matching_acls')
     else:
-        v_matching_acls = []
-        append = v_matching_acls.append
+        o.matching_acls = []
+        append = o.matching_acls.append
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
-    return _DeleteAclsResponse_DeleteAclsFilterResult(v_error_code, v_error_message, v_matching_acls, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d14(mv, pos):
-    (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
+    o = new_object(DeleteAclsResponse)
+    (o.throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 8)
     if n < 0:
         raise ProtocolError('null filter_results')
     else:
-        v_filter_results = []
-        append = v_filter_results.append
+        o.filter_results = []
+        append = o.filter_results.append
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
-    return DeleteAclsResponse(v_throttle_time_ms, v_filter_results, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d15(mv, pos):
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(_DeleteAclsResponse_DeleteAclsMatchingAcl)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_nullable_string(mv, pos)
-    (v_resource_type,) = _S0.unpack_from(mv, pos)
+    o.error_message, pos = read_nullable_string(mv, pos)
+    (o.resource_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_resource_name, pos = read_string(mv, pos)
-    (v_pattern_type,) = _S0.unpack_from(mv, pos)
+    o.resource_name, pos = read_string(mv, pos)
+    (o.pattern_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_principal, pos = read_string(mv, pos)
-    v_host, pos = read_string(mv, pos)
-    (v_operation, v_permission_type,) = _S1.unpack_from(mv, pos)
+    o.principal, pos = read_string(mv, pos)
+    o.host, pos = read_string(mv, pos)
+    (o.operation, o.permission_type,) = _S1.unpack_from(mv, pos)
     pos += 2
-    return _DeleteAclsResponse_DeleteAclsMatchingAcl(v_error_code, v_error_message, v_resource_type, v_resource_name, v_pattern_type, v_principal, v_host, v_operation, v_permission_type, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d16(mv, pos):
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(_DeleteAclsResponse_DeleteAclsFilterResult)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_nullable_string(mv, pos)
+    o.error_message, pos = read_nullable_string(mv, pos)
     n, pos = read_count(mv, pos, 14)
     if n < 0:
         raise ProtocolError('null matching_acls')
     else:
-        v_matching_acls = []
-        append = v_matching_acls.append
+        o.matching_acls = []
+        append = o.matching_acls.append
         for _ in range(n):
             item, pos = _d15(mv, pos)
             append(item)
-    return _DeleteAclsResponse_DeleteAclsFilterResult(v_error_code, v_error_message, v_matching_acls, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d17(mv, pos):
-    (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
+    o = new_object(DeleteAclsResponse)
+    (o.throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 8)
     if n < 0:
         raise ProtocolError('null filter_results')
     else:
-        v_filter_results = []
-        append = v_filter_results.append
+        o.filter_results = []
+        append = o.filter_results.append
         for _ in range(n):
             item, pos = _d16(mv, pos)
             append(item)
-    return DeleteAclsResponse(v_throttle_time_ms, v_filter_results, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d18(mv, pos):
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(_DeleteAclsResponse_DeleteAclsMatchingAcl)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
-    (v_resource_type,) = _S0.unpack_from(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
+    (o.resource_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_resource_name, pos = read_compact_string(mv, pos)
-    (v_pattern_type,) = _S0.unpack_from(mv, pos)
+    o.resource_name, pos = read_compact_string(mv, pos)
+    (o.pattern_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_principal, pos = read_compact_string(mv, pos)
-    v_host, pos = read_compact_string(mv, pos)
-    (v_operation, v_permission_type,) = _S1.unpack_from(mv, pos)
+    o.principal, pos = read_compact_string(mv, pos)
+    o.host, pos = read_compact_string(mv, pos)
+    (o.operation, o.permission_type,) = _S1.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DeleteAclsResponse_DeleteAclsMatchingAcl(v_error_code, v_error_message, v_resource_type, v_resource_name, v_pattern_type, v_principal, v_host, v_operation, v_permission_type, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d19(mv, pos):
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(_DeleteAclsResponse_DeleteAclsFilterResult)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -407,8 +436,8 @@ def _d19(mv, pos):
     if n < 0:
         raise ProtocolError('null matching_acls')
     else:
-        v_matching_acls = []
-        append = v_matching_acls.append
+        o.matching_acls = []
+        append = o.matching_acls.append
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
@@ -417,11 +446,13 @@ def _d19(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DeleteAclsResponse_DeleteAclsFilterResult(v_error_code, v_error_message, v_matching_acls, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d20(mv, pos):
-    (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
+    o = new_object(DeleteAclsResponse)
+    (o.throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -434,8 +465,8 @@ def _d20(mv, pos):
     if n < 0:
         raise ProtocolError('null filter_results')
     else:
-        v_filter_results = []
-        append = v_filter_results.append
+        o.filter_results = []
+        append = o.filter_results.append
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
@@ -444,7 +475,8 @@ def _d20(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DeleteAclsResponse(v_throttle_time_ms, v_filter_results, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e21(o, b, sp):

@@ -100,15 +100,18 @@ class DeleteGroupsResponse:
 
 
 def _d0(mv, pos):
+    o = new_object(DeleteGroupsRequest)
     n, pos = read_count(mv, pos, 2)
     if n < 0:
         raise ProtocolError('null groups_names')
     else:
-        v_groups_names, pos = read_string_array(mv, pos, n, False)
-    return DeleteGroupsRequest(v_groups_names, None), pos
+        o.groups_names, pos = read_string_array(mv, pos, n, False)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
+    o = new_object(DeleteGroupsRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -120,13 +123,14 @@ def _d1(mv, pos):
     if n < 0:
         raise ProtocolError('null groups_names')
     else:
-        v_groups_names, pos = read_string_array(mv, pos, n, True)
+        o.groups_names, pos = read_string_array(mv, pos, n, True)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DeleteGroupsRequest(v_groups_names, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e2(o, b, sp):
@@ -149,41 +153,48 @@ def _e3(o, b, sp):
 
 
 def _d4(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
-    (v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(_DeleteGroupsResponse_DeletableGroupResult)
+    o.group_id, pos = read_string(mv, pos)
+    (o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
-    return _DeleteGroupsResponse_DeletableGroupResult(v_group_id, v_error_code, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d5(mv, pos):
-    (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(DeleteGroupsResponse)
+    (o.throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 4)
     if n < 0:
         raise ProtocolError('null results')
     else:
-        v_results = []
-        append = v_results.append
+        o.results = []
+        append = o.results.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    return DeleteGroupsResponse(v_throttle_time_ms, v_results, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d6(mv, pos):
-    v_group_id, pos = read_compact_string(mv, pos)
-    (v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(_DeleteGroupsResponse_DeletableGroupResult)
+    o.group_id, pos = read_compact_string(mv, pos)
+    (o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DeleteGroupsResponse_DeletableGroupResult(v_group_id, v_error_code, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d7(mv, pos):
-    (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(DeleteGroupsResponse)
+    (o.throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -196,8 +207,8 @@ def _d7(mv, pos):
     if n < 0:
         raise ProtocolError('null results')
     else:
-        v_results = []
-        append = v_results.append
+        o.results = []
+        append = o.results.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
@@ -206,7 +217,8 @@ def _d7(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DeleteGroupsResponse(v_throttle_time_ms, v_results, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e8(o, b, sp):

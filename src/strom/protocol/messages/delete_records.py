@@ -127,53 +127,62 @@ class DeleteRecordsResponse:
 
 
 def _d0(mv, pos):
-    (v_partition_index, v_offset,) = _S0.unpack_from(mv, pos)
+    o = new_object(_DeleteRecordsRequest_DeleteRecordsPartition)
+    (o.partition_index, o.offset,) = _S0.unpack_from(mv, pos)
     pos += 12
-    return _DeleteRecordsRequest_DeleteRecordsPartition(v_partition_index, v_offset, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_DeleteRecordsRequest_DeleteRecordsTopic)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 12)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return _DeleteRecordsRequest_DeleteRecordsTopic(v_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
+    o = new_object(DeleteRecordsRequest)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    (v_timeout_ms,) = _S1.unpack_from(mv, pos)
+    (o.timeout_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
-    return DeleteRecordsRequest(v_topics, v_timeout_ms, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
-    (v_partition_index, v_offset,) = _S0.unpack_from(mv, pos)
+    o = new_object(_DeleteRecordsRequest_DeleteRecordsPartition)
+    (o.partition_index, o.offset,) = _S0.unpack_from(mv, pos)
     pos += 12
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DeleteRecordsRequest_DeleteRecordsPartition(v_partition_index, v_offset, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d4(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_DeleteRecordsRequest_DeleteRecordsTopic)
+    o.name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -185,8 +194,8 @@ def _d4(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
@@ -195,10 +204,12 @@ def _d4(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DeleteRecordsRequest_DeleteRecordsTopic(v_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
+    o = new_object(DeleteRecordsRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -210,19 +221,20 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    (v_timeout_ms,) = _S1.unpack_from(mv, pos)
+    (o.timeout_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DeleteRecordsRequest(v_topics, v_timeout_ms, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e6(o, b, sp):
@@ -280,53 +292,62 @@ def _e11(o, b, sp):
 
 
 def _d12(mv, pos):
-    (v_partition_index, v_low_watermark, v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(_DeleteRecordsResponse_DeleteRecordsPartitionResult)
+    (o.partition_index, o.low_watermark, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 14
-    return _DeleteRecordsResponse_DeleteRecordsPartitionResult(v_partition_index, v_low_watermark, v_error_code, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d13(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_DeleteRecordsResponse_DeleteRecordsTopicResult)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 14)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
-    return _DeleteRecordsResponse_DeleteRecordsTopicResult(v_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d14(mv, pos):
-    (v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
+    o = new_object(DeleteRecordsResponse)
+    (o.throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
-    return DeleteRecordsResponse(v_throttle_time_ms, v_topics, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d15(mv, pos):
-    (v_partition_index, v_low_watermark, v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(_DeleteRecordsResponse_DeleteRecordsPartitionResult)
+    (o.partition_index, o.low_watermark, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 14
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DeleteRecordsResponse_DeleteRecordsPartitionResult(v_partition_index, v_low_watermark, v_error_code, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d16(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_DeleteRecordsResponse_DeleteRecordsTopicResult)
+    o.name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -338,8 +359,8 @@ def _d16(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d15(mv, pos)
             append(item)
@@ -348,11 +369,13 @@ def _d16(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DeleteRecordsResponse_DeleteRecordsTopicResult(v_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d17(mv, pos):
-    (v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
+    o = new_object(DeleteRecordsResponse)
+    (o.throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -365,8 +388,8 @@ def _d17(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d16(mv, pos)
             append(item)
@@ -375,7 +398,8 @@ def _d17(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DeleteRecordsResponse(v_throttle_time_ms, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e18(o, b, sp):

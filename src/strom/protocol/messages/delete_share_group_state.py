@@ -125,18 +125,21 @@ class DeleteShareGroupStateResponse:
 
 
 def _d0(mv, pos):
-    (v_partition,) = _S1.unpack_from(mv, pos)
+    o = new_object(_DeleteShareGroupStateRequest_PartitionData)
+    (o.partition,) = _S1.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DeleteShareGroupStateRequest_PartitionData(v_partition, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
-    (v_topic_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(_DeleteShareGroupStateRequest_DeleteStateData)
+    (o.topic_id,) = _S0.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -149,8 +152,8 @@ def _d1(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -159,11 +162,13 @@ def _d1(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DeleteShareGroupStateRequest_DeleteStateData(v_topic_id, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_group_id, pos = read_compact_string(mv, pos)
+    o = new_object(DeleteShareGroupStateRequest)
+    o.group_id, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -175,8 +180,8 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
@@ -185,7 +190,8 @@ def _d2(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DeleteShareGroupStateRequest(v_group_id, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e3(o, b, sp):
@@ -223,19 +229,22 @@ def _e5(o, b, sp):
 
 
 def _d6(mv, pos):
-    (v_partition, v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(_DeleteShareGroupStateResponse_PartitionResult)
+    (o.partition, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DeleteShareGroupStateResponse_PartitionResult(v_partition, v_error_code, v_error_message, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d7(mv, pos):
-    (v_topic_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(_DeleteShareGroupStateResponse_DeleteStateResult)
+    (o.topic_id,) = _S0.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -248,8 +257,8 @@ def _d7(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
@@ -258,10 +267,12 @@ def _d7(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DeleteShareGroupStateResponse_DeleteStateResult(v_topic_id, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d8(mv, pos):
+    o = new_object(DeleteShareGroupStateResponse)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -273,8 +284,8 @@ def _d8(mv, pos):
     if n < 0:
         raise ProtocolError('null results')
     else:
-        v_results = []
-        append = v_results.append
+        o.results = []
+        append = o.results.append
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
@@ -283,7 +294,8 @@ def _d8(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DeleteShareGroupStateResponse(v_results, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e9(o, b, sp):

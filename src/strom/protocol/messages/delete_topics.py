@@ -114,17 +114,21 @@ class DeleteTopicsResponse:
 
 
 def _d0(mv, pos):
+    o = new_object(DeleteTopicsRequest)
     n, pos = read_count(mv, pos, 2)
     if n < 0:
         raise ProtocolError('null topic_names')
     else:
-        v_topic_names, pos = read_string_array(mv, pos, n, False)
-    (v_timeout_ms,) = _S0.unpack_from(mv, pos)
+        o.topic_names, pos = read_string_array(mv, pos, n, False)
+    (o.timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
-    return DeleteTopicsRequest([], v_topic_names, v_timeout_ms, None), pos
+    o.topics = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
+    o = new_object(DeleteTopicsRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -136,30 +140,35 @@ def _d1(mv, pos):
     if n < 0:
         raise ProtocolError('null topic_names')
     else:
-        v_topic_names, pos = read_string_array(mv, pos, n, True)
-    (v_timeout_ms,) = _S0.unpack_from(mv, pos)
+        o.topic_names, pos = read_string_array(mv, pos, n, True)
+    (o.timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DeleteTopicsRequest([], v_topic_names, v_timeout_ms, unknown), pos
+    o.topics = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_name, pos = read_compact_nullable_string(mv, pos)
-    (v_topic_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(_DeleteTopicsRequest_DeleteTopicState)
+    o.name, pos = read_compact_nullable_string(mv, pos)
+    (o.topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DeleteTopicsRequest_DeleteTopicState(v_name, v_topic_id, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d3(mv, pos):
+    o = new_object(DeleteTopicsRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -171,19 +180,21 @@ def _d3(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
-    (v_timeout_ms,) = _S0.unpack_from(mv, pos)
+    (o.timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DeleteTopicsRequest(v_topics, [], v_timeout_ms, unknown), pos
+    o.topic_names = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e4(o, b, sp):
@@ -230,54 +241,68 @@ def _e7(o, b, sp):
 
 
 def _d8(mv, pos):
-    v_name, pos = read_string(mv, pos)
-    (v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(_DeleteTopicsResponse_DeletableTopicResult)
+    o.name, pos = read_string(mv, pos)
+    (o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 2
-    return _DeleteTopicsResponse_DeletableTopicResult(v_name, ZERO_UUID, v_error_code, None, None), pos
+    o.topic_id = ZERO_UUID
+    o.error_message = None
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d9(mv, pos):
+    o = new_object(DeleteTopicsResponse)
     n, pos = read_count(mv, pos, 4)
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
-    return DeleteTopicsResponse(0, v_responses, None), pos
+    o.throttle_time_ms = 0
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d10(mv, pos):
-    (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(DeleteTopicsResponse)
+    (o.throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 4)
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
-    return DeleteTopicsResponse(v_throttle_time_ms, v_responses, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d11(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    (v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(_DeleteTopicsResponse_DeletableTopicResult)
+    o.name, pos = read_compact_string(mv, pos)
+    (o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DeleteTopicsResponse_DeletableTopicResult(v_name, ZERO_UUID, v_error_code, None, unknown), pos
+    o.topic_id = ZERO_UUID
+    o.error_message = None
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d12(mv, pos):
-    (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(DeleteTopicsResponse)
+    (o.throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -290,8 +315,8 @@ def _d12(mv, pos):
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
@@ -300,24 +325,29 @@ def _d12(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DeleteTopicsResponse(v_throttle_time_ms, v_responses, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d13(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    (v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(_DeleteTopicsResponse_DeletableTopicResult)
+    o.name, pos = read_compact_string(mv, pos)
+    (o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DeleteTopicsResponse_DeletableTopicResult(v_name, ZERO_UUID, v_error_code, v_error_message, unknown), pos
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d14(mv, pos):
-    (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(DeleteTopicsResponse)
+    (o.throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -330,8 +360,8 @@ def _d14(mv, pos):
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
@@ -340,24 +370,28 @@ def _d14(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DeleteTopicsResponse(v_throttle_time_ms, v_responses, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d15(mv, pos):
-    v_name, pos = read_compact_nullable_string(mv, pos)
-    (v_topic_id, v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(_DeleteTopicsResponse_DeletableTopicResult)
+    o.name, pos = read_compact_nullable_string(mv, pos)
+    (o.topic_id, o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 18
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DeleteTopicsResponse_DeletableTopicResult(v_name, v_topic_id, v_error_code, v_error_message, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d16(mv, pos):
-    (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(DeleteTopicsResponse)
+    (o.throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -370,8 +404,8 @@ def _d16(mv, pos):
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d15(mv, pos)
             append(item)
@@ -380,7 +414,8 @@ def _d16(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DeleteTopicsResponse(v_throttle_time_ms, v_responses, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e17(o, b, sp):

@@ -121,45 +121,52 @@ class DescribeAclsResponse:
 
 
 def _d0(mv, pos):
-    (v_resource_type_filter,) = _S0.unpack_from(mv, pos)
+    o = new_object(DescribeAclsRequest)
+    (o.resource_type_filter,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_resource_name_filter, pos = read_nullable_string(mv, pos)
-    v_principal_filter, pos = read_nullable_string(mv, pos)
-    v_host_filter, pos = read_nullable_string(mv, pos)
-    (v_operation, v_permission_type,) = _S1.unpack_from(mv, pos)
+    o.resource_name_filter, pos = read_nullable_string(mv, pos)
+    o.principal_filter, pos = read_nullable_string(mv, pos)
+    o.host_filter, pos = read_nullable_string(mv, pos)
+    (o.operation, o.permission_type,) = _S1.unpack_from(mv, pos)
     pos += 2
-    return DescribeAclsRequest(v_resource_type_filter, v_resource_name_filter, 3, v_principal_filter, v_host_filter, v_operation, v_permission_type, None), pos
+    o.pattern_type_filter = 3
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    (v_resource_type_filter,) = _S0.unpack_from(mv, pos)
+    o = new_object(DescribeAclsRequest)
+    (o.resource_type_filter,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_resource_name_filter, pos = read_nullable_string(mv, pos)
-    (v_pattern_type_filter,) = _S0.unpack_from(mv, pos)
+    o.resource_name_filter, pos = read_nullable_string(mv, pos)
+    (o.pattern_type_filter,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_principal_filter, pos = read_nullable_string(mv, pos)
-    v_host_filter, pos = read_nullable_string(mv, pos)
-    (v_operation, v_permission_type,) = _S1.unpack_from(mv, pos)
+    o.principal_filter, pos = read_nullable_string(mv, pos)
+    o.host_filter, pos = read_nullable_string(mv, pos)
+    (o.operation, o.permission_type,) = _S1.unpack_from(mv, pos)
     pos += 2
-    return DescribeAclsRequest(v_resource_type_filter, v_resource_name_filter, v_pattern_type_filter, v_principal_filter, v_host_filter, v_operation, v_permission_type, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    (v_resource_type_filter,) = _S0.unpack_from(mv, pos)
+    o = new_object(DescribeAclsRequest)
+    (o.resource_type_filter,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_resource_name_filter, pos = read_compact_nullable_string(mv, pos)
-    (v_pattern_type_filter,) = _S0.unpack_from(mv, pos)
+    o.resource_name_filter, pos = read_compact_nullable_string(mv, pos)
+    (o.pattern_type_filter,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_principal_filter, pos = read_compact_nullable_string(mv, pos)
-    v_host_filter, pos = read_compact_nullable_string(mv, pos)
-    (v_operation, v_permission_type,) = _S1.unpack_from(mv, pos)
+    o.principal_filter, pos = read_compact_nullable_string(mv, pos)
+    o.host_filter, pos = read_compact_nullable_string(mv, pos)
+    (o.operation, o.permission_type,) = _S1.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeAclsRequest(v_resource_type_filter, v_resource_name_filter, v_pattern_type_filter, v_principal_filter, v_host_filter, v_operation, v_permission_type, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e3(o, b, sp):
@@ -193,97 +200,111 @@ def _e5(o, b, sp):
 
 
 def _d6(mv, pos):
-    v_principal, pos = read_string(mv, pos)
-    v_host, pos = read_string(mv, pos)
-    (v_operation, v_permission_type,) = _S1.unpack_from(mv, pos)
+    o = new_object(_DescribeAclsResponse_AclDescription)
+    o.principal, pos = read_string(mv, pos)
+    o.host, pos = read_string(mv, pos)
+    (o.operation, o.permission_type,) = _S1.unpack_from(mv, pos)
     pos += 2
-    return _DescribeAclsResponse_AclDescription(v_principal, v_host, v_operation, v_permission_type, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d7(mv, pos):
-    (v_resource_type,) = _S0.unpack_from(mv, pos)
+    o = new_object(_DescribeAclsResponse_DescribeAclsResource)
+    (o.resource_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_resource_name, pos = read_string(mv, pos)
+    o.resource_name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null acls')
     else:
-        v_acls = []
-        append = v_acls.append
+        o.acls = []
+        append = o.acls.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    return _DescribeAclsResponse_DescribeAclsResource(v_resource_type, v_resource_name, 3, v_acls, None), pos
+    o.pattern_type = 3
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d8(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(DescribeAclsResponse)
+    (o.throttle_time_ms, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_nullable_string(mv, pos)
+    o.error_message, pos = read_nullable_string(mv, pos)
     n, pos = read_count(mv, pos, 7)
     if n < 0:
         raise ProtocolError('null resources')
     else:
-        v_resources = []
-        append = v_resources.append
+        o.resources = []
+        append = o.resources.append
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
-    return DescribeAclsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_resources, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d9(mv, pos):
-    (v_resource_type,) = _S0.unpack_from(mv, pos)
+    o = new_object(_DescribeAclsResponse_DescribeAclsResource)
+    (o.resource_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_resource_name, pos = read_string(mv, pos)
-    (v_pattern_type,) = _S0.unpack_from(mv, pos)
+    o.resource_name, pos = read_string(mv, pos)
+    (o.pattern_type,) = _S0.unpack_from(mv, pos)
     pos += 1
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null acls')
     else:
-        v_acls = []
-        append = v_acls.append
+        o.acls = []
+        append = o.acls.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    return _DescribeAclsResponse_DescribeAclsResource(v_resource_type, v_resource_name, v_pattern_type, v_acls, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d10(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(DescribeAclsResponse)
+    (o.throttle_time_ms, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_nullable_string(mv, pos)
+    o.error_message, pos = read_nullable_string(mv, pos)
     n, pos = read_count(mv, pos, 8)
     if n < 0:
         raise ProtocolError('null resources')
     else:
-        v_resources = []
-        append = v_resources.append
+        o.resources = []
+        append = o.resources.append
         for _ in range(n):
             item, pos = _d9(mv, pos)
             append(item)
-    return DescribeAclsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_resources, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d11(mv, pos):
-    v_principal, pos = read_compact_string(mv, pos)
-    v_host, pos = read_compact_string(mv, pos)
-    (v_operation, v_permission_type,) = _S1.unpack_from(mv, pos)
+    o = new_object(_DescribeAclsResponse_AclDescription)
+    o.principal, pos = read_compact_string(mv, pos)
+    o.host, pos = read_compact_string(mv, pos)
+    (o.operation, o.permission_type,) = _S1.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeAclsResponse_AclDescription(v_principal, v_host, v_operation, v_permission_type, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d12(mv, pos):
-    (v_resource_type,) = _S0.unpack_from(mv, pos)
+    o = new_object(_DescribeAclsResponse_DescribeAclsResource)
+    (o.resource_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_resource_name, pos = read_compact_string(mv, pos)
-    (v_pattern_type,) = _S0.unpack_from(mv, pos)
+    o.resource_name, pos = read_compact_string(mv, pos)
+    (o.pattern_type,) = _S0.unpack_from(mv, pos)
     pos += 1
     n = mv[pos]
     if n < 128:
@@ -296,8 +317,8 @@ def _d12(mv, pos):
     if n < 0:
         raise ProtocolError('null acls')
     else:
-        v_acls = []
-        append = v_acls.append
+        o.acls = []
+        append = o.acls.append
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
@@ -306,13 +327,15 @@ def _d12(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeAclsResponse_DescribeAclsResource(v_resource_type, v_resource_name, v_pattern_type, v_acls, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d13(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(DescribeAclsResponse)
+    (o.throttle_time_ms, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -324,8 +347,8 @@ def _d13(mv, pos):
     if n < 0:
         raise ProtocolError('null resources')
     else:
-        v_resources = []
-        append = v_resources.append
+        o.resources = []
+        append = o.resources.append
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
@@ -334,7 +357,8 @@ def _d13(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeAclsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_resources, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e14(o, b, sp):

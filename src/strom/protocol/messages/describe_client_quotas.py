@@ -130,42 +130,49 @@ class DescribeClientQuotasResponse:
 
 
 def _d0(mv, pos):
-    v_entity_type, pos = read_string(mv, pos)
-    (v_match_type,) = _S0.unpack_from(mv, pos)
+    o = new_object(_DescribeClientQuotasRequest_ComponentData)
+    o.entity_type, pos = read_string(mv, pos)
+    (o.match_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_match, pos = read_nullable_string(mv, pos)
-    return _DescribeClientQuotasRequest_ComponentData(v_entity_type, v_match_type, v_match, None), pos
+    o.match, pos = read_nullable_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
+    o = new_object(DescribeClientQuotasRequest)
     n, pos = read_count(mv, pos, 5)
     if n < 0:
         raise ProtocolError('null components')
     else:
-        v_components = []
-        append = v_components.append
+        o.components = []
+        append = o.components.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    (v_strict,) = _S1.unpack_from(mv, pos)
+    (o.strict,) = _S1.unpack_from(mv, pos)
     pos += 1
-    return DescribeClientQuotasRequest(v_components, v_strict, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_entity_type, pos = read_compact_string(mv, pos)
-    (v_match_type,) = _S0.unpack_from(mv, pos)
+    o = new_object(_DescribeClientQuotasRequest_ComponentData)
+    o.entity_type, pos = read_compact_string(mv, pos)
+    (o.match_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_match, pos = read_compact_nullable_string(mv, pos)
+    o.match, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeClientQuotasRequest_ComponentData(v_entity_type, v_match_type, v_match, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d3(mv, pos):
+    o = new_object(DescribeClientQuotasRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -177,19 +184,20 @@ def _d3(mv, pos):
     if n < 0:
         raise ProtocolError('null components')
     else:
-        v_components = []
-        append = v_components.append
+        o.components = []
+        append = o.components.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
-    (v_strict,) = _S1.unpack_from(mv, pos)
+    (o.strict,) = _S1.unpack_from(mv, pos)
     pos += 1
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeClientQuotasRequest(v_components, v_strict, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e4(o, b, sp):
@@ -230,25 +238,30 @@ def _e7(o, b, sp):
 
 
 def _d8(mv, pos):
-    v_entity_type, pos = read_string(mv, pos)
-    v_entity_name, pos = read_nullable_string(mv, pos)
-    return _DescribeClientQuotasResponse_EntityData(v_entity_type, v_entity_name, None), pos
+    o = new_object(_DescribeClientQuotasResponse_EntityData)
+    o.entity_type, pos = read_string(mv, pos)
+    o.entity_name, pos = read_nullable_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d9(mv, pos):
-    v_key, pos = read_string(mv, pos)
-    (v_value,) = _S3.unpack_from(mv, pos)
+    o = new_object(_DescribeClientQuotasResponse_ValueData)
+    o.key, pos = read_string(mv, pos)
+    (o.value,) = _S3.unpack_from(mv, pos)
     pos += 8
-    return _DescribeClientQuotasResponse_ValueData(v_key, v_value, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d10(mv, pos):
+    o = new_object(_DescribeClientQuotasResponse_EntryData)
     n, pos = read_count(mv, pos, 4)
     if n < 0:
         raise ProtocolError('null entity')
     else:
-        v_entity = []
-        append = v_entity.append
+        o.entity = []
+        append = o.entity.append
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
@@ -256,54 +269,62 @@ def _d10(mv, pos):
     if n < 0:
         raise ProtocolError('null values')
     else:
-        v_values = []
-        append = v_values.append
+        o.values = []
+        append = o.values.append
         for _ in range(n):
             item, pos = _d9(mv, pos)
             append(item)
-    return _DescribeClientQuotasResponse_EntryData(v_entity, v_values, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d11(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(DescribeClientQuotasResponse)
+    (o.throttle_time_ms, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_nullable_string(mv, pos)
+    o.error_message, pos = read_nullable_string(mv, pos)
     n, pos = read_count(mv, pos, 8)
     if n < 0:
-        v_entries = None
+        o.entries = None
     else:
-        v_entries = []
-        append = v_entries.append
+        o.entries = []
+        append = o.entries.append
         for _ in range(n):
             item, pos = _d10(mv, pos)
             append(item)
-    return DescribeClientQuotasResponse(v_throttle_time_ms, v_error_code, v_error_message, v_entries, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d12(mv, pos):
-    v_entity_type, pos = read_compact_string(mv, pos)
-    v_entity_name, pos = read_compact_nullable_string(mv, pos)
+    o = new_object(_DescribeClientQuotasResponse_EntityData)
+    o.entity_type, pos = read_compact_string(mv, pos)
+    o.entity_name, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeClientQuotasResponse_EntityData(v_entity_type, v_entity_name, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d13(mv, pos):
-    v_key, pos = read_compact_string(mv, pos)
-    (v_value,) = _S3.unpack_from(mv, pos)
+    o = new_object(_DescribeClientQuotasResponse_ValueData)
+    o.key, pos = read_compact_string(mv, pos)
+    (o.value,) = _S3.unpack_from(mv, pos)
     pos += 8
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeClientQuotasResponse_ValueData(v_key, v_value, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d14(mv, pos):
+    o = new_object(_DescribeClientQuotasResponse_EntryData)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -315,8 +336,8 @@ def _d14(mv, pos):
     if n < 0:
         raise ProtocolError('null entity')
     else:
-        v_entity = []
-        append = v_entity.append
+        o.entity = []
+        append = o.entity.append
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
@@ -331,8 +352,8 @@ def _d14(mv, pos):
     if n < 0:
         raise ProtocolError('null values')
     else:
-        v_values = []
-        append = v_values.append
+        o.values = []
+        append = o.values.append
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
@@ -341,13 +362,15 @@ def _d14(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeClientQuotasResponse_EntryData(v_entity, v_values, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d15(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(DescribeClientQuotasResponse)
+    (o.throttle_time_ms, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -357,10 +380,10 @@ def _d15(mv, pos):
     if n > 0 and n * 3 > len(mv) - pos:
         raise_count(n, len(mv) - pos)
     if n < 0:
-        v_entries = None
+        o.entries = None
     else:
-        v_entries = []
-        append = v_entries.append
+        o.entries = []
+        append = o.entries.append
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
@@ -369,7 +392,8 @@ def _d15(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeClientQuotasResponse(v_throttle_time_ms, v_error_code, v_error_message, v_entries, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e16(o, b, sp):

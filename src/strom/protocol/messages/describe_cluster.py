@@ -112,25 +112,30 @@ class DescribeClusterResponse:
 
 
 def _d0(mv, pos):
-    (v_include_cluster_authorized_operations,) = _S0.unpack_from(mv, pos)
+    o = new_object(DescribeClusterRequest)
+    (o.include_cluster_authorized_operations,) = _S0.unpack_from(mv, pos)
     pos += 1
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeClusterRequest(v_include_cluster_authorized_operations, 1, unknown), pos
+    o.endpoint_type = 1
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
-    (v_include_cluster_authorized_operations, v_endpoint_type,) = _S1.unpack_from(mv, pos)
+    o = new_object(DescribeClusterRequest)
+    (o.include_cluster_authorized_operations, o.endpoint_type,) = _S1.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeClusterRequest(v_include_cluster_authorized_operations, v_endpoint_type, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e2(o, b, sp):
@@ -150,26 +155,29 @@ def _e3(o, b, sp):
 
 
 def _d4(mv, pos):
-    (v_broker_id,) = _S3.unpack_from(mv, pos)
+    o = new_object(_DescribeClusterResponse_DescribeClusterBroker)
+    (o.broker_id,) = _S3.unpack_from(mv, pos)
     pos += 4
-    v_host, pos = read_compact_string(mv, pos)
-    (v_port,) = _S3.unpack_from(mv, pos)
+    o.host, pos = read_compact_string(mv, pos)
+    (o.port,) = _S3.unpack_from(mv, pos)
     pos += 4
-    v_rack, pos = read_compact_nullable_string(mv, pos)
+    o.rack, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeClusterResponse_DescribeClusterBroker(v_broker_id, v_host, v_port, v_rack, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(DescribeClusterResponse)
+    (o.throttle_time_ms, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
-    v_cluster_id, pos = read_compact_string(mv, pos)
-    (v_controller_id,) = _S3.unpack_from(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
+    o.cluster_id, pos = read_compact_string(mv, pos)
+    (o.controller_id,) = _S3.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -182,29 +190,32 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null brokers')
     else:
-        v_brokers = []
-        append = v_brokers.append
+        o.brokers = []
+        append = o.brokers.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    (v_cluster_authorized_operations,) = _S3.unpack_from(mv, pos)
+    (o.cluster_authorized_operations,) = _S3.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeClusterResponse(v_throttle_time_ms, v_error_code, v_error_message, 1, v_cluster_id, v_controller_id, v_brokers, v_cluster_authorized_operations, unknown), pos
+    o.endpoint_type = 1
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d6(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(DescribeClusterResponse)
+    (o.throttle_time_ms, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
-    (v_endpoint_type,) = _S4.unpack_from(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
+    (o.endpoint_type,) = _S4.unpack_from(mv, pos)
     pos += 1
-    v_cluster_id, pos = read_compact_string(mv, pos)
-    (v_controller_id,) = _S3.unpack_from(mv, pos)
+    o.cluster_id, pos = read_compact_string(mv, pos)
+    (o.controller_id,) = _S3.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -217,19 +228,20 @@ def _d6(mv, pos):
     if n < 0:
         raise ProtocolError('null brokers')
     else:
-        v_brokers = []
-        append = v_brokers.append
+        o.brokers = []
+        append = o.brokers.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    (v_cluster_authorized_operations,) = _S3.unpack_from(mv, pos)
+    (o.cluster_authorized_operations,) = _S3.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeClusterResponse(v_throttle_time_ms, v_error_code, v_error_message, v_endpoint_type, v_cluster_id, v_controller_id, v_brokers, v_cluster_authorized_operations, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e7(o, b, sp):

@@ -143,64 +143,76 @@ class DescribeConfigsResponse:
 
 
 def _d0(mv, pos):
-    (v_resource_type,) = _S0.unpack_from(mv, pos)
+    o = new_object(_DescribeConfigsRequest_DescribeConfigsResource)
+    (o.resource_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_resource_name, pos = read_string(mv, pos)
+    o.resource_name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 2)
     if n < 0:
-        v_configuration_keys = None
+        o.configuration_keys = None
     else:
-        v_configuration_keys, pos = read_string_array(mv, pos, n, False)
-    return _DescribeConfigsRequest_DescribeConfigsResource(v_resource_type, v_resource_name, v_configuration_keys, None), pos
+        o.configuration_keys, pos = read_string_array(mv, pos, n, False)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
+    o = new_object(DescribeConfigsRequest)
     n, pos = read_count(mv, pos, 7)
     if n < 0:
         raise ProtocolError('null resources')
     else:
-        v_resources = []
-        append = v_resources.append
+        o.resources = []
+        append = o.resources.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return DescribeConfigsRequest(v_resources, False, False, None), pos
+    o.include_synonyms = False
+    o.include_documentation = False
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
+    o = new_object(DescribeConfigsRequest)
     n, pos = read_count(mv, pos, 7)
     if n < 0:
         raise ProtocolError('null resources')
     else:
-        v_resources = []
-        append = v_resources.append
+        o.resources = []
+        append = o.resources.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    (v_include_synonyms,) = _S1.unpack_from(mv, pos)
+    (o.include_synonyms,) = _S1.unpack_from(mv, pos)
     pos += 1
-    return DescribeConfigsRequest(v_resources, v_include_synonyms, False, None), pos
+    o.include_documentation = False
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
+    o = new_object(DescribeConfigsRequest)
     n, pos = read_count(mv, pos, 7)
     if n < 0:
         raise ProtocolError('null resources')
     else:
-        v_resources = []
-        append = v_resources.append
+        o.resources = []
+        append = o.resources.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    (v_include_synonyms, v_include_documentation,) = _S2.unpack_from(mv, pos)
+    (o.include_synonyms, o.include_documentation,) = _S2.unpack_from(mv, pos)
     pos += 2
-    return DescribeConfigsRequest(v_resources, v_include_synonyms, v_include_documentation, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d4(mv, pos):
-    (v_resource_type,) = _S0.unpack_from(mv, pos)
+    o = new_object(_DescribeConfigsRequest_DescribeConfigsResource)
+    (o.resource_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_resource_name, pos = read_compact_string(mv, pos)
+    o.resource_name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -210,18 +222,20 @@ def _d4(mv, pos):
     if n > 0 and n * 1 > len(mv) - pos:
         raise_count(n, len(mv) - pos)
     if n < 0:
-        v_configuration_keys = None
+        o.configuration_keys = None
     else:
-        v_configuration_keys, pos = read_string_array(mv, pos, n, True)
+        o.configuration_keys, pos = read_string_array(mv, pos, n, True)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeConfigsRequest_DescribeConfigsResource(v_resource_type, v_resource_name, v_configuration_keys, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
+    o = new_object(DescribeConfigsRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -233,19 +247,20 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null resources')
     else:
-        v_resources = []
-        append = v_resources.append
+        o.resources = []
+        append = o.resources.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    (v_include_synonyms, v_include_documentation,) = _S2.unpack_from(mv, pos)
+    (o.include_synonyms, o.include_documentation,) = _S2.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeConfigsRequest(v_resources, v_include_synonyms, v_include_documentation, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e6(o, b, sp):
@@ -307,177 +322,208 @@ def _e11(o, b, sp):
 
 
 def _d12(mv, pos):
-    v_name, pos = read_string(mv, pos)
-    v_value, pos = read_nullable_string(mv, pos)
-    (v_read_only, v_is_default, v_is_sensitive,) = _S5.unpack_from(mv, pos)
+    o = new_object(_DescribeConfigsResponse_DescribeConfigsResourceResult)
+    o.name, pos = read_string(mv, pos)
+    o.value, pos = read_nullable_string(mv, pos)
+    (o.read_only, o.is_default, o.is_sensitive,) = _S5.unpack_from(mv, pos)
     pos += 3
-    return _DescribeConfigsResponse_DescribeConfigsResourceResult(v_name, v_value, v_read_only, v_is_default, -1, v_is_sensitive, [], 0, '', None), pos
+    o.config_source = -1
+    o.synonyms = []
+    o.config_type = 0
+    o.documentation = ''
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d13(mv, pos):
-    (v_error_code,) = _S4.unpack_from(mv, pos)
+    o = new_object(_DescribeConfigsResponse_DescribeConfigsResult)
+    (o.error_code,) = _S4.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_nullable_string(mv, pos)
-    (v_resource_type,) = _S0.unpack_from(mv, pos)
+    o.error_message, pos = read_nullable_string(mv, pos)
+    (o.resource_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_resource_name, pos = read_string(mv, pos)
+    o.resource_name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 7)
     if n < 0:
         raise ProtocolError('null configs')
     else:
-        v_configs = []
-        append = v_configs.append
+        o.configs = []
+        append = o.configs.append
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
-    return _DescribeConfigsResponse_DescribeConfigsResult(v_error_code, v_error_message, v_resource_type, v_resource_name, v_configs, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d14(mv, pos):
-    (v_throttle_time_ms,) = _S3.unpack_from(mv, pos)
+    o = new_object(DescribeConfigsResponse)
+    (o.throttle_time_ms,) = _S3.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 11)
     if n < 0:
         raise ProtocolError('null results')
     else:
-        v_results = []
-        append = v_results.append
+        o.results = []
+        append = o.results.append
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
-    return DescribeConfigsResponse(v_throttle_time_ms, v_results, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d15(mv, pos):
-    v_name, pos = read_string(mv, pos)
-    v_value, pos = read_nullable_string(mv, pos)
-    (v_source,) = _S0.unpack_from(mv, pos)
+    o = new_object(_DescribeConfigsResponse_DescribeConfigsSynonym)
+    o.name, pos = read_string(mv, pos)
+    o.value, pos = read_nullable_string(mv, pos)
+    (o.source,) = _S0.unpack_from(mv, pos)
     pos += 1
-    return _DescribeConfigsResponse_DescribeConfigsSynonym(v_name, v_value, v_source, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d16(mv, pos):
-    v_name, pos = read_string(mv, pos)
-    v_value, pos = read_nullable_string(mv, pos)
-    (v_read_only, v_config_source, v_is_sensitive,) = _S6.unpack_from(mv, pos)
+    o = new_object(_DescribeConfigsResponse_DescribeConfigsResourceResult)
+    o.name, pos = read_string(mv, pos)
+    o.value, pos = read_nullable_string(mv, pos)
+    (o.read_only, o.config_source, o.is_sensitive,) = _S6.unpack_from(mv, pos)
     pos += 3
     n, pos = read_count(mv, pos, 5)
     if n < 0:
         raise ProtocolError('null synonyms')
     else:
-        v_synonyms = []
-        append = v_synonyms.append
+        o.synonyms = []
+        append = o.synonyms.append
         for _ in range(n):
             item, pos = _d15(mv, pos)
             append(item)
-    return _DescribeConfigsResponse_DescribeConfigsResourceResult(v_name, v_value, v_read_only, False, v_config_source, v_is_sensitive, v_synonyms, 0, '', None), pos
+    o.is_default = False
+    o.config_type = 0
+    o.documentation = ''
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d17(mv, pos):
-    (v_error_code,) = _S4.unpack_from(mv, pos)
+    o = new_object(_DescribeConfigsResponse_DescribeConfigsResult)
+    (o.error_code,) = _S4.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_nullable_string(mv, pos)
-    (v_resource_type,) = _S0.unpack_from(mv, pos)
+    o.error_message, pos = read_nullable_string(mv, pos)
+    (o.resource_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_resource_name, pos = read_string(mv, pos)
+    o.resource_name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 11)
     if n < 0:
         raise ProtocolError('null configs')
     else:
-        v_configs = []
-        append = v_configs.append
+        o.configs = []
+        append = o.configs.append
         for _ in range(n):
             item, pos = _d16(mv, pos)
             append(item)
-    return _DescribeConfigsResponse_DescribeConfigsResult(v_error_code, v_error_message, v_resource_type, v_resource_name, v_configs, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d18(mv, pos):
-    (v_throttle_time_ms,) = _S3.unpack_from(mv, pos)
+    o = new_object(DescribeConfigsResponse)
+    (o.throttle_time_ms,) = _S3.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 11)
     if n < 0:
         raise ProtocolError('null results')
     else:
-        v_results = []
-        append = v_results.append
+        o.results = []
+        append = o.results.append
         for _ in range(n):
             item, pos = _d17(mv, pos)
             append(item)
-    return DescribeConfigsResponse(v_throttle_time_ms, v_results, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d19(mv, pos):
-    v_name, pos = read_string(mv, pos)
-    v_value, pos = read_nullable_string(mv, pos)
-    (v_read_only, v_config_source, v_is_sensitive,) = _S6.unpack_from(mv, pos)
+    o = new_object(_DescribeConfigsResponse_DescribeConfigsResourceResult)
+    o.name, pos = read_string(mv, pos)
+    o.value, pos = read_nullable_string(mv, pos)
+    (o.read_only, o.config_source, o.is_sensitive,) = _S6.unpack_from(mv, pos)
     pos += 3
     n, pos = read_count(mv, pos, 5)
     if n < 0:
         raise ProtocolError('null synonyms')
     else:
-        v_synonyms = []
-        append = v_synonyms.append
+        o.synonyms = []
+        append = o.synonyms.append
         for _ in range(n):
             item, pos = _d15(mv, pos)
             append(item)
-    (v_config_type,) = _S0.unpack_from(mv, pos)
+    (o.config_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_documentation, pos = read_nullable_string(mv, pos)
-    return _DescribeConfigsResponse_DescribeConfigsResourceResult(v_name, v_value, v_read_only, False, v_config_source, v_is_sensitive, v_synonyms, v_config_type, v_documentation, None), pos
+    o.documentation, pos = read_nullable_string(mv, pos)
+    o.is_default = False
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d20(mv, pos):
-    (v_error_code,) = _S4.unpack_from(mv, pos)
+    o = new_object(_DescribeConfigsResponse_DescribeConfigsResult)
+    (o.error_code,) = _S4.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_nullable_string(mv, pos)
-    (v_resource_type,) = _S0.unpack_from(mv, pos)
+    o.error_message, pos = read_nullable_string(mv, pos)
+    (o.resource_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_resource_name, pos = read_string(mv, pos)
+    o.resource_name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 14)
     if n < 0:
         raise ProtocolError('null configs')
     else:
-        v_configs = []
-        append = v_configs.append
+        o.configs = []
+        append = o.configs.append
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
-    return _DescribeConfigsResponse_DescribeConfigsResult(v_error_code, v_error_message, v_resource_type, v_resource_name, v_configs, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d21(mv, pos):
-    (v_throttle_time_ms,) = _S3.unpack_from(mv, pos)
+    o = new_object(DescribeConfigsResponse)
+    (o.throttle_time_ms,) = _S3.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 11)
     if n < 0:
         raise ProtocolError('null results')
     else:
-        v_results = []
-        append = v_results.append
+        o.results = []
+        append = o.results.append
         for _ in range(n):
             item, pos = _d20(mv, pos)
             append(item)
-    return DescribeConfigsResponse(v_throttle_time_ms, v_results, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d22(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    v_value, pos = read_compact_nullable_string(mv, pos)
-    (v_source,) = _S0.unpack_from(mv, pos)
+    o = new_object(_DescribeConfigsResponse_DescribeConfigsSynonym)
+    o.name, pos = read_compact_string(mv, pos)
+    o.value, pos = read_compact_nullable_string(mv, pos)
+    (o.source,) = _S0.unpack_from(mv, pos)
     pos += 1
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeConfigsResponse_DescribeConfigsSynonym(v_name, v_value, v_source, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d23(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    v_value, pos = read_compact_nullable_string(mv, pos)
-    (v_read_only, v_config_source, v_is_sensitive,) = _S6.unpack_from(mv, pos)
+    o = new_object(_DescribeConfigsResponse_DescribeConfigsResourceResult)
+    o.name, pos = read_compact_string(mv, pos)
+    o.value, pos = read_compact_nullable_string(mv, pos)
+    (o.read_only, o.config_source, o.is_sensitive,) = _S6.unpack_from(mv, pos)
     pos += 3
     n = mv[pos]
     if n < 128:
@@ -490,29 +536,32 @@ def _d23(mv, pos):
     if n < 0:
         raise ProtocolError('null synonyms')
     else:
-        v_synonyms = []
-        append = v_synonyms.append
+        o.synonyms = []
+        append = o.synonyms.append
         for _ in range(n):
             item, pos = _d22(mv, pos)
             append(item)
-    (v_config_type,) = _S0.unpack_from(mv, pos)
+    (o.config_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_documentation, pos = read_compact_nullable_string(mv, pos)
+    o.documentation, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeConfigsResponse_DescribeConfigsResourceResult(v_name, v_value, v_read_only, False, v_config_source, v_is_sensitive, v_synonyms, v_config_type, v_documentation, unknown), pos
+    o.is_default = False
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d24(mv, pos):
-    (v_error_code,) = _S4.unpack_from(mv, pos)
+    o = new_object(_DescribeConfigsResponse_DescribeConfigsResult)
+    (o.error_code,) = _S4.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
-    (v_resource_type,) = _S0.unpack_from(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
+    (o.resource_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    v_resource_name, pos = read_compact_string(mv, pos)
+    o.resource_name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -524,8 +573,8 @@ def _d24(mv, pos):
     if n < 0:
         raise ProtocolError('null configs')
     else:
-        v_configs = []
-        append = v_configs.append
+        o.configs = []
+        append = o.configs.append
         for _ in range(n):
             item, pos = _d23(mv, pos)
             append(item)
@@ -534,11 +583,13 @@ def _d24(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeConfigsResponse_DescribeConfigsResult(v_error_code, v_error_message, v_resource_type, v_resource_name, v_configs, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d25(mv, pos):
-    (v_throttle_time_ms,) = _S3.unpack_from(mv, pos)
+    o = new_object(DescribeConfigsResponse)
+    (o.throttle_time_ms,) = _S3.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -551,8 +602,8 @@ def _d25(mv, pos):
     if n < 0:
         raise ProtocolError('null results')
     else:
-        v_results = []
-        append = v_results.append
+        o.results = []
+        append = o.results.append
         for _ in range(n):
             item, pos = _d24(mv, pos)
             append(item)
@@ -561,7 +612,8 @@ def _d25(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeConfigsResponse(v_throttle_time_ms, v_results, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e26(o, b, sp):

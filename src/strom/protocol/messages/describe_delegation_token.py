@@ -126,36 +126,43 @@ class DescribeDelegationTokenResponse:
 
 
 def _d0(mv, pos):
-    v_principal_type, pos = read_string(mv, pos)
-    v_principal_name, pos = read_string(mv, pos)
-    return _DescribeDelegationTokenRequest_DescribeDelegationTokenOwner(v_principal_type, v_principal_name, None), pos
+    o = new_object(_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner)
+    o.principal_type, pos = read_string(mv, pos)
+    o.principal_name, pos = read_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
+    o = new_object(DescribeDelegationTokenRequest)
     n, pos = read_count(mv, pos, 4)
     if n < 0:
-        v_owners = None
+        o.owners = None
     else:
-        v_owners = []
-        append = v_owners.append
+        o.owners = []
+        append = o.owners.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return DescribeDelegationTokenRequest(v_owners, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_principal_type, pos = read_compact_string(mv, pos)
-    v_principal_name, pos = read_compact_string(mv, pos)
+    o = new_object(_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner)
+    o.principal_type, pos = read_compact_string(mv, pos)
+    o.principal_name, pos = read_compact_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeDelegationTokenRequest_DescribeDelegationTokenOwner(v_principal_type, v_principal_name, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d3(mv, pos):
+    o = new_object(DescribeDelegationTokenRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -165,10 +172,10 @@ def _d3(mv, pos):
     if n > 0 and n * 3 > len(mv) - pos:
         raise_count(n, len(mv) - pos)
     if n < 0:
-        v_owners = None
+        o.owners = None
     else:
-        v_owners = []
-        append = v_owners.append
+        o.owners = []
+        append = o.owners.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
@@ -177,7 +184,8 @@ def _d3(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeDelegationTokenRequest(v_owners, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e4(o, b, sp):
@@ -213,65 +221,76 @@ def _e7(o, b, sp):
 
 
 def _d8(mv, pos):
-    v_principal_type, pos = read_string(mv, pos)
-    v_principal_name, pos = read_string(mv, pos)
-    return _DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(v_principal_type, v_principal_name, None), pos
+    o = new_object(_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer)
+    o.principal_type, pos = read_string(mv, pos)
+    o.principal_name, pos = read_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d9(mv, pos):
-    v_principal_type, pos = read_string(mv, pos)
-    v_principal_name, pos = read_string(mv, pos)
-    (v_issue_timestamp, v_expiry_timestamp, v_max_timestamp,) = _S1.unpack_from(mv, pos)
+    o = new_object(_DescribeDelegationTokenResponse_DescribedDelegationToken)
+    o.principal_type, pos = read_string(mv, pos)
+    o.principal_name, pos = read_string(mv, pos)
+    (o.issue_timestamp, o.expiry_timestamp, o.max_timestamp,) = _S1.unpack_from(mv, pos)
     pos += 24
-    v_token_id, pos = read_string(mv, pos)
-    v_hmac, pos = read_bytes(mv, pos)
+    o.token_id, pos = read_string(mv, pos)
+    o.hmac, pos = read_bytes(mv, pos)
     n, pos = read_count(mv, pos, 4)
     if n < 0:
         raise ProtocolError('null renewers')
     else:
-        v_renewers = []
-        append = v_renewers.append
+        o.renewers = []
+        append = o.renewers.append
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
-    return _DescribeDelegationTokenResponse_DescribedDelegationToken(v_principal_type, v_principal_name, '', '', v_issue_timestamp, v_expiry_timestamp, v_max_timestamp, v_token_id, v_hmac, v_renewers, None), pos
+    o.token_requester_principal_type = ''
+    o.token_requester_principal_name = ''
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d10(mv, pos):
-    (v_error_code,) = _S0.unpack_from(mv, pos)
+    o = new_object(DescribeDelegationTokenResponse)
+    (o.error_code,) = _S0.unpack_from(mv, pos)
     pos += 2
     n, pos = read_count(mv, pos, 38)
     if n < 0:
         raise ProtocolError('null tokens')
     else:
-        v_tokens = []
-        append = v_tokens.append
+        o.tokens = []
+        append = o.tokens.append
         for _ in range(n):
             item, pos = _d9(mv, pos)
             append(item)
-    (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
+    (o.throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
-    return DescribeDelegationTokenResponse(v_error_code, v_tokens, v_throttle_time_ms, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d11(mv, pos):
-    v_principal_type, pos = read_compact_string(mv, pos)
-    v_principal_name, pos = read_compact_string(mv, pos)
+    o = new_object(_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer)
+    o.principal_type, pos = read_compact_string(mv, pos)
+    o.principal_name, pos = read_compact_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(v_principal_type, v_principal_name, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d12(mv, pos):
-    v_principal_type, pos = read_compact_string(mv, pos)
-    v_principal_name, pos = read_compact_string(mv, pos)
-    (v_issue_timestamp, v_expiry_timestamp, v_max_timestamp,) = _S1.unpack_from(mv, pos)
+    o = new_object(_DescribeDelegationTokenResponse_DescribedDelegationToken)
+    o.principal_type, pos = read_compact_string(mv, pos)
+    o.principal_name, pos = read_compact_string(mv, pos)
+    (o.issue_timestamp, o.expiry_timestamp, o.max_timestamp,) = _S1.unpack_from(mv, pos)
     pos += 24
-    v_token_id, pos = read_compact_string(mv, pos)
-    v_hmac, pos = read_compact_bytes(mv, pos)
+    o.token_id, pos = read_compact_string(mv, pos)
+    o.hmac, pos = read_compact_bytes(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -283,8 +302,8 @@ def _d12(mv, pos):
     if n < 0:
         raise ProtocolError('null renewers')
     else:
-        v_renewers = []
-        append = v_renewers.append
+        o.renewers = []
+        append = o.renewers.append
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
@@ -293,11 +312,15 @@ def _d12(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeDelegationTokenResponse_DescribedDelegationToken(v_principal_type, v_principal_name, '', '', v_issue_timestamp, v_expiry_timestamp, v_max_timestamp, v_token_id, v_hmac, v_renewers, unknown), pos
+    o.token_requester_principal_type = ''
+    o.token_requester_principal_name = ''
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d13(mv, pos):
-    (v_error_code,) = _S0.unpack_from(mv, pos)
+    o = new_object(DescribeDelegationTokenResponse)
+    (o.error_code,) = _S0.unpack_from(mv, pos)
     pos += 2
     n = mv[pos]
     if n < 128:
@@ -310,30 +333,32 @@ def _d13(mv, pos):
     if n < 0:
         raise ProtocolError('null tokens')
     else:
-        v_tokens = []
-        append = v_tokens.append
+        o.tokens = []
+        append = o.tokens.append
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
-    (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
+    (o.throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeDelegationTokenResponse(v_error_code, v_tokens, v_throttle_time_ms, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d14(mv, pos):
-    v_principal_type, pos = read_compact_string(mv, pos)
-    v_principal_name, pos = read_compact_string(mv, pos)
-    v_token_requester_principal_type, pos = read_compact_string(mv, pos)
-    v_token_requester_principal_name, pos = read_compact_string(mv, pos)
-    (v_issue_timestamp, v_expiry_timestamp, v_max_timestamp,) = _S1.unpack_from(mv, pos)
+    o = new_object(_DescribeDelegationTokenResponse_DescribedDelegationToken)
+    o.principal_type, pos = read_compact_string(mv, pos)
+    o.principal_name, pos = read_compact_string(mv, pos)
+    o.token_requester_principal_type, pos = read_compact_string(mv, pos)
+    o.token_requester_principal_name, pos = read_compact_string(mv, pos)
+    (o.issue_timestamp, o.expiry_timestamp, o.max_timestamp,) = _S1.unpack_from(mv, pos)
     pos += 24
-    v_token_id, pos = read_compact_string(mv, pos)
-    v_hmac, pos = read_compact_bytes(mv, pos)
+    o.token_id, pos = read_compact_string(mv, pos)
+    o.hmac, pos = read_compact_bytes(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -345,8 +370,8 @@ def _d14(mv, pos):
     if n < 0:
         raise ProtocolError('null renewers')
     else:
-        v_renewers = []
-        append = v_renewers.append
+        o.renewers = []
+        append = o.renewers.append
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
@@ -355,11 +380,13 @@ def _d14(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeDelegationTokenResponse_DescribedDelegationToken(v_principal_type, v_principal_name, v_token_requester_principal_type, v_token_requester_principal_name, v_issue_timestamp, v_expiry_timestamp, v_max_timestamp, v_token_id, v_hmac, v_renewers, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d15(mv, pos):
-    (v_error_code,) = _S0.unpack_from(mv, pos)
+    o = new_object(DescribeDelegationTokenResponse)
+    (o.error_code,) = _S0.unpack_from(mv, pos)
     pos += 2
     n = mv[pos]
     if n < 128:
@@ -372,19 +399,20 @@ def _d15(mv, pos):
     if n < 0:
         raise ProtocolError('null tokens')
     else:
-        v_tokens = []
-        append = v_tokens.append
+        o.tokens = []
+        append = o.tokens.append
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
-    (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
+    (o.throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeDelegationTokenResponse(v_error_code, v_tokens, v_throttle_time_ms, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e16(o, b, sp):

@@ -119,26 +119,32 @@ class DescribeGroupsResponse:
 
 
 def _d0(mv, pos):
+    o = new_object(DescribeGroupsRequest)
     n, pos = read_count(mv, pos, 2)
     if n < 0:
         raise ProtocolError('null groups')
     else:
-        v_groups, pos = read_string_array(mv, pos, n, False)
-    return DescribeGroupsRequest(v_groups, False, None), pos
+        o.groups, pos = read_string_array(mv, pos, n, False)
+    o.include_authorized_operations = False
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
+    o = new_object(DescribeGroupsRequest)
     n, pos = read_count(mv, pos, 2)
     if n < 0:
         raise ProtocolError('null groups')
     else:
-        v_groups, pos = read_string_array(mv, pos, n, False)
-    (v_include_authorized_operations,) = _S0.unpack_from(mv, pos)
+        o.groups, pos = read_string_array(mv, pos, n, False)
+    (o.include_authorized_operations,) = _S0.unpack_from(mv, pos)
     pos += 1
-    return DescribeGroupsRequest(v_groups, v_include_authorized_operations, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
+    o = new_object(DescribeGroupsRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -150,15 +156,16 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null groups')
     else:
-        v_groups, pos = read_string_array(mv, pos, n, True)
-    (v_include_authorized_operations,) = _S0.unpack_from(mv, pos)
+        o.groups, pos = read_string_array(mv, pos, n, True)
+    (o.include_authorized_operations,) = _S0.unpack_from(mv, pos)
     pos += 1
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeGroupsRequest(v_groups, v_include_authorized_operations, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e3(o, b, sp):
@@ -190,165 +197,189 @@ def _e5(o, b, sp):
 
 
 def _d6(mv, pos):
-    v_member_id, pos = read_string(mv, pos)
-    v_client_id, pos = read_string(mv, pos)
-    v_client_host, pos = read_string(mv, pos)
-    v_member_metadata, pos = read_bytes(mv, pos)
-    v_member_assignment, pos = read_bytes(mv, pos)
-    return _DescribeGroupsResponse_DescribedGroupMember(v_member_id, None, v_client_id, v_client_host, v_member_metadata, v_member_assignment, None), pos
+    o = new_object(_DescribeGroupsResponse_DescribedGroupMember)
+    o.member_id, pos = read_string(mv, pos)
+    o.client_id, pos = read_string(mv, pos)
+    o.client_host, pos = read_string(mv, pos)
+    o.member_metadata, pos = read_bytes(mv, pos)
+    o.member_assignment, pos = read_bytes(mv, pos)
+    o.group_instance_id = None
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d7(mv, pos):
-    (v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(_DescribeGroupsResponse_DescribedGroup)
+    (o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
-    v_group_id, pos = read_string(mv, pos)
-    v_group_state, pos = read_string(mv, pos)
-    v_protocol_type, pos = read_string(mv, pos)
-    v_protocol_data, pos = read_string(mv, pos)
+    o.group_id, pos = read_string(mv, pos)
+    o.group_state, pos = read_string(mv, pos)
+    o.protocol_type, pos = read_string(mv, pos)
+    o.protocol_data, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 14)
     if n < 0:
         raise ProtocolError('null members')
     else:
-        v_members = []
-        append = v_members.append
+        o.members = []
+        append = o.members.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    return _DescribeGroupsResponse_DescribedGroup(v_error_code, v_group_id, v_group_state, v_protocol_type, v_protocol_data, v_members, -2147483648, None), pos
+    o.authorized_operations = -2147483648
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d8(mv, pos):
+    o = new_object(DescribeGroupsResponse)
     n, pos = read_count(mv, pos, 14)
     if n < 0:
         raise ProtocolError('null groups')
     else:
-        v_groups = []
-        append = v_groups.append
+        o.groups = []
+        append = o.groups.append
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
-    return DescribeGroupsResponse(0, v_groups, None), pos
+    o.throttle_time_ms = 0
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d9(mv, pos):
-    (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
+    o = new_object(DescribeGroupsResponse)
+    (o.throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 14)
     if n < 0:
         raise ProtocolError('null groups')
     else:
-        v_groups = []
-        append = v_groups.append
+        o.groups = []
+        append = o.groups.append
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
-    return DescribeGroupsResponse(v_throttle_time_ms, v_groups, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d10(mv, pos):
-    (v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(_DescribeGroupsResponse_DescribedGroup)
+    (o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
-    v_group_id, pos = read_string(mv, pos)
-    v_group_state, pos = read_string(mv, pos)
-    v_protocol_type, pos = read_string(mv, pos)
-    v_protocol_data, pos = read_string(mv, pos)
+    o.group_id, pos = read_string(mv, pos)
+    o.group_state, pos = read_string(mv, pos)
+    o.protocol_type, pos = read_string(mv, pos)
+    o.protocol_data, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 14)
     if n < 0:
         raise ProtocolError('null members')
     else:
-        v_members = []
-        append = v_members.append
+        o.members = []
+        append = o.members.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    (v_authorized_operations,) = _S2.unpack_from(mv, pos)
+    (o.authorized_operations,) = _S2.unpack_from(mv, pos)
     pos += 4
-    return _DescribeGroupsResponse_DescribedGroup(v_error_code, v_group_id, v_group_state, v_protocol_type, v_protocol_data, v_members, v_authorized_operations, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d11(mv, pos):
-    (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
+    o = new_object(DescribeGroupsResponse)
+    (o.throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 18)
     if n < 0:
         raise ProtocolError('null groups')
     else:
-        v_groups = []
-        append = v_groups.append
+        o.groups = []
+        append = o.groups.append
         for _ in range(n):
             item, pos = _d10(mv, pos)
             append(item)
-    return DescribeGroupsResponse(v_throttle_time_ms, v_groups, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d12(mv, pos):
-    v_member_id, pos = read_string(mv, pos)
-    v_group_instance_id, pos = read_nullable_string(mv, pos)
-    v_client_id, pos = read_string(mv, pos)
-    v_client_host, pos = read_string(mv, pos)
-    v_member_metadata, pos = read_bytes(mv, pos)
-    v_member_assignment, pos = read_bytes(mv, pos)
-    return _DescribeGroupsResponse_DescribedGroupMember(v_member_id, v_group_instance_id, v_client_id, v_client_host, v_member_metadata, v_member_assignment, None), pos
+    o = new_object(_DescribeGroupsResponse_DescribedGroupMember)
+    o.member_id, pos = read_string(mv, pos)
+    o.group_instance_id, pos = read_nullable_string(mv, pos)
+    o.client_id, pos = read_string(mv, pos)
+    o.client_host, pos = read_string(mv, pos)
+    o.member_metadata, pos = read_bytes(mv, pos)
+    o.member_assignment, pos = read_bytes(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d13(mv, pos):
-    (v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(_DescribeGroupsResponse_DescribedGroup)
+    (o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
-    v_group_id, pos = read_string(mv, pos)
-    v_group_state, pos = read_string(mv, pos)
-    v_protocol_type, pos = read_string(mv, pos)
-    v_protocol_data, pos = read_string(mv, pos)
+    o.group_id, pos = read_string(mv, pos)
+    o.group_state, pos = read_string(mv, pos)
+    o.protocol_type, pos = read_string(mv, pos)
+    o.protocol_data, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 16)
     if n < 0:
         raise ProtocolError('null members')
     else:
-        v_members = []
-        append = v_members.append
+        o.members = []
+        append = o.members.append
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
-    (v_authorized_operations,) = _S2.unpack_from(mv, pos)
+    (o.authorized_operations,) = _S2.unpack_from(mv, pos)
     pos += 4
-    return _DescribeGroupsResponse_DescribedGroup(v_error_code, v_group_id, v_group_state, v_protocol_type, v_protocol_data, v_members, v_authorized_operations, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d14(mv, pos):
-    (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
+    o = new_object(DescribeGroupsResponse)
+    (o.throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 18)
     if n < 0:
         raise ProtocolError('null groups')
     else:
-        v_groups = []
-        append = v_groups.append
+        o.groups = []
+        append = o.groups.append
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
-    return DescribeGroupsResponse(v_throttle_time_ms, v_groups, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d15(mv, pos):
-    v_member_id, pos = read_compact_string(mv, pos)
-    v_group_instance_id, pos = read_compact_nullable_string(mv, pos)
-    v_client_id, pos = read_compact_string(mv, pos)
-    v_client_host, pos = read_compact_string(mv, pos)
-    v_member_metadata, pos = read_compact_bytes(mv, pos)
-    v_member_assignment, pos = read_compact_bytes(mv, pos)
+    o = new_object(_DescribeGroupsResponse_DescribedGroupMember)
+    o.member_id, pos = read_compact_string(mv, pos)
+    o.group_instance_id, pos = read_compact_nullable_string(mv, pos)
+    o.client_id, pos = read_compact_string(mv, pos)
+    o.client_host, pos = read_compact_string(mv, pos)
+    o.member_metadata, pos = read_compact_bytes(mv, pos)
+    o.member_assignment, pos = read_compact_bytes(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeGroupsResponse_DescribedGroupMember(v_member_id, v_group_instance_id, v_client_id, v_client_host, v_member_metadata, v_member_assignment, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d16(mv, pos):
-    (v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(_DescribeGroupsResponse_DescribedGroup)
+    (o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
-    v_group_id, pos = read_compact_string(mv, pos)
-    v_group_state, pos = read_compact_string(mv, pos)
-    v_protocol_type, pos = read_compact_string(mv, pos)
-    v_protocol_data, pos = read_compact_string(mv, pos)
+    o.group_id, pos = read_compact_string(mv, pos)
+    o.group_state, pos = read_compact_string(mv, pos)
+    o.protocol_type, pos = read_compact_string(mv, pos)
+    o.protocol_data, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -360,23 +391,25 @@ def _d16(mv, pos):
     if n < 0:
         raise ProtocolError('null members')
     else:
-        v_members = []
-        append = v_members.append
+        o.members = []
+        append = o.members.append
         for _ in range(n):
             item, pos = _d15(mv, pos)
             append(item)
-    (v_authorized_operations,) = _S2.unpack_from(mv, pos)
+    (o.authorized_operations,) = _S2.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeGroupsResponse_DescribedGroup(v_error_code, v_group_id, v_group_state, v_protocol_type, v_protocol_data, v_members, v_authorized_operations, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d17(mv, pos):
-    (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
+    o = new_object(DescribeGroupsResponse)
+    (o.throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -389,8 +422,8 @@ def _d17(mv, pos):
     if n < 0:
         raise ProtocolError('null groups')
     else:
-        v_groups = []
-        append = v_groups.append
+        o.groups = []
+        append = o.groups.append
         for _ in range(n):
             item, pos = _d16(mv, pos)
             append(item)
@@ -399,7 +432,8 @@ def _d17(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeGroupsResponse(v_throttle_time_ms, v_groups, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e18(o, b, sp):

@@ -133,40 +133,52 @@ class DescribeLogDirsResponse:
 
 
 def _d0(mv, pos):
-    v_topic, pos = read_string(mv, pos)
-    v_partitions, pos = read_array(mv, pos, _AF_i, 4)
-    if v_partitions is None:
+    o = new_object(_DescribeLogDirsRequest_DescribableLogDirTopic)
+    o.topic, pos = read_string(mv, pos)
+    o.partitions, pos = read_array(mv, pos, _AF_i, 4)
+    if o.partitions is None:
         raise ProtocolError('null partitions')
-    return _DescribeLogDirsRequest_DescribableLogDirTopic(v_topic, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
+    o = new_object(DescribeLogDirsRequest)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
-        v_topics = None
+        o.topics = None
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return DescribeLogDirsRequest(v_topics, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_topic, pos = read_compact_string(mv, pos)
-    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_partitions is None:
-        raise ProtocolError('null partitions')
+    o = new_object(_DescribeLogDirsRequest_DescribableLogDirTopic)
+    o.topic, pos = read_compact_string(mv, pos)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.partitions = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.partitions is None:
+            raise ProtocolError('null partitions')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeLogDirsRequest_DescribableLogDirTopic(v_topic, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d3(mv, pos):
+    o = new_object(DescribeLogDirsRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -176,10 +188,10 @@ def _d3(mv, pos):
     if n > 0 and n * 3 > len(mv) - pos:
         raise_count(n, len(mv) - pos)
     if n < 0:
-        v_topics = None
+        o.topics = None
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
@@ -188,7 +200,8 @@ def _d3(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeLogDirsRequest(v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e4(o, b, sp):
@@ -231,69 +244,83 @@ def _e7(o, b, sp):
 
 
 def _d8(mv, pos):
-    (v_partition_index, v_partition_size, v_offset_lag, v_is_future_key,) = _S2.unpack_from(mv, pos)
+    o = new_object(_DescribeLogDirsResponse_DescribeLogDirsPartition)
+    (o.partition_index, o.partition_size, o.offset_lag, o.is_future_key,) = _S2.unpack_from(mv, pos)
     pos += 21
-    return _DescribeLogDirsResponse_DescribeLogDirsPartition(v_partition_index, v_partition_size, v_offset_lag, v_is_future_key, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d9(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_DescribeLogDirsResponse_DescribeLogDirsTopic)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 21)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
-    return _DescribeLogDirsResponse_DescribeLogDirsTopic(v_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d10(mv, pos):
-    (v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(_DescribeLogDirsResponse_DescribeLogDirsResult)
+    (o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
-    v_log_dir, pos = read_string(mv, pos)
+    o.log_dir, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d9(mv, pos)
             append(item)
-    return _DescribeLogDirsResponse_DescribeLogDirsResult(v_error_code, v_log_dir, v_topics, -1, -1, None), pos
+    o.total_bytes = -1
+    o.usable_bytes = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d11(mv, pos):
-    (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(DescribeLogDirsResponse)
+    (o.throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 8)
     if n < 0:
         raise ProtocolError('null results')
     else:
-        v_results = []
-        append = v_results.append
+        o.results = []
+        append = o.results.append
         for _ in range(n):
             item, pos = _d10(mv, pos)
             append(item)
-    return DescribeLogDirsResponse(v_throttle_time_ms, 0, v_results, None), pos
+    o.error_code = 0
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d12(mv, pos):
-    (v_partition_index, v_partition_size, v_offset_lag, v_is_future_key,) = _S2.unpack_from(mv, pos)
+    o = new_object(_DescribeLogDirsResponse_DescribeLogDirsPartition)
+    (o.partition_index, o.partition_size, o.offset_lag, o.is_future_key,) = _S2.unpack_from(mv, pos)
     pos += 21
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeLogDirsResponse_DescribeLogDirsPartition(v_partition_index, v_partition_size, v_offset_lag, v_is_future_key, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d13(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_DescribeLogDirsResponse_DescribeLogDirsTopic)
+    o.name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -305,8 +332,8 @@ def _d13(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
@@ -315,13 +342,15 @@ def _d13(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeLogDirsResponse_DescribeLogDirsTopic(v_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d14(mv, pos):
-    (v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(_DescribeLogDirsResponse_DescribeLogDirsResult)
+    (o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
-    v_log_dir, pos = read_compact_string(mv, pos)
+    o.log_dir, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -333,8 +362,8 @@ def _d14(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
@@ -343,11 +372,15 @@ def _d14(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeLogDirsResponse_DescribeLogDirsResult(v_error_code, v_log_dir, v_topics, -1, -1, unknown), pos
+    o.total_bytes = -1
+    o.usable_bytes = -1
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d15(mv, pos):
-    (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(DescribeLogDirsResponse)
+    (o.throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -360,8 +393,8 @@ def _d15(mv, pos):
     if n < 0:
         raise ProtocolError('null results')
     else:
-        v_results = []
-        append = v_results.append
+        o.results = []
+        append = o.results.append
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
@@ -370,11 +403,14 @@ def _d15(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeLogDirsResponse(v_throttle_time_ms, 0, v_results, unknown), pos
+    o.error_code = 0
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d16(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(DescribeLogDirsResponse)
+    (o.throttle_time_ms, o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
     n = mv[pos]
     if n < 128:
@@ -387,8 +423,8 @@ def _d16(mv, pos):
     if n < 0:
         raise ProtocolError('null results')
     else:
-        v_results = []
-        append = v_results.append
+        o.results = []
+        append = o.results.append
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
@@ -397,13 +433,15 @@ def _d16(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeLogDirsResponse(v_throttle_time_ms, v_error_code, v_results, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d17(mv, pos):
-    (v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(_DescribeLogDirsResponse_DescribeLogDirsResult)
+    (o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
-    v_log_dir, pos = read_compact_string(mv, pos)
+    o.log_dir, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -415,23 +453,25 @@ def _d17(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
-    (v_total_bytes, v_usable_bytes,) = _S4.unpack_from(mv, pos)
+    (o.total_bytes, o.usable_bytes,) = _S4.unpack_from(mv, pos)
     pos += 16
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeLogDirsResponse_DescribeLogDirsResult(v_error_code, v_log_dir, v_topics, v_total_bytes, v_usable_bytes, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d18(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(DescribeLogDirsResponse)
+    (o.throttle_time_ms, o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
     n = mv[pos]
     if n < 128:
@@ -444,8 +484,8 @@ def _d18(mv, pos):
     if n < 0:
         raise ProtocolError('null results')
     else:
-        v_results = []
-        append = v_results.append
+        o.results = []
+        append = o.results.append
         for _ in range(n):
             item, pos = _d17(mv, pos)
             append(item)
@@ -454,7 +494,8 @@ def _d18(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeLogDirsResponse(v_throttle_time_ms, v_error_code, v_results, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e19(o, b, sp):

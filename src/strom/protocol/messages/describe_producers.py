@@ -131,19 +131,27 @@ class DescribeProducersResponse:
 
 
 def _d0(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    v_partition_indexes, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_partition_indexes is None:
-        raise ProtocolError('null partition_indexes')
+    o = new_object(_DescribeProducersRequest_TopicRequest)
+    o.name, pos = read_compact_string(mv, pos)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.partition_indexes = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.partition_indexes, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.partition_indexes is None:
+            raise ProtocolError('null partition_indexes')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeProducersRequest_TopicRequest(v_name, v_partition_indexes, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
+    o = new_object(DescribeProducersRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -155,8 +163,8 @@ def _d1(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -165,7 +173,8 @@ def _d1(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeProducersRequest(v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e2(o, b, sp):
@@ -194,20 +203,23 @@ def _e3(o, b, sp):
 
 
 def _d4(mv, pos):
-    (v_producer_id, v_producer_epoch, v_last_sequence, v_last_timestamp, v_coordinator_epoch, v_current_txn_start_offset,) = _S2.unpack_from(mv, pos)
+    o = new_object(_DescribeProducersResponse_ProducerState)
+    (o.producer_id, o.producer_epoch, o.last_sequence, o.last_timestamp, o.coordinator_epoch, o.current_txn_start_offset,) = _S2.unpack_from(mv, pos)
     pos += 36
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeProducersResponse_ProducerState(v_producer_id, v_producer_epoch, v_last_sequence, v_last_timestamp, v_coordinator_epoch, v_current_txn_start_offset, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
-    (v_partition_index, v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(_DescribeProducersResponse_PartitionResponse)
+    (o.partition_index, o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -219,8 +231,8 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null active_producers')
     else:
-        v_active_producers = []
-        append = v_active_producers.append
+        o.active_producers = []
+        append = o.active_producers.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
@@ -229,11 +241,13 @@ def _d5(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeProducersResponse_PartitionResponse(v_partition_index, v_error_code, v_error_message, v_active_producers, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d6(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_DescribeProducersResponse_TopicResponse)
+    o.name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -245,8 +259,8 @@ def _d6(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
@@ -255,11 +269,13 @@ def _d6(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeProducersResponse_TopicResponse(v_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d7(mv, pos):
-    (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(DescribeProducersResponse)
+    (o.throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -272,8 +288,8 @@ def _d7(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
@@ -282,7 +298,8 @@ def _d7(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeProducersResponse(v_throttle_time_ms, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e8(o, b, sp):

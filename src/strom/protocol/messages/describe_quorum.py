@@ -166,18 +166,21 @@ class DescribeQuorumResponse:
 
 
 def _d0(mv, pos):
-    (v_partition_index,) = _S0.unpack_from(mv, pos)
+    o = new_object(_DescribeQuorumRequest_PartitionData)
+    (o.partition_index,) = _S0.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeQuorumRequest_PartitionData(v_partition_index, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
+    o = new_object(_DescribeQuorumRequest_TopicData)
+    o.topic_name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -189,8 +192,8 @@ def _d1(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -199,10 +202,12 @@ def _d1(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeQuorumRequest_TopicData(v_topic_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d2(mv, pos):
+    o = new_object(DescribeQuorumRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -214,8 +219,8 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
@@ -224,7 +229,8 @@ def _d2(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeQuorumRequest(v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e3(o, b, sp):
@@ -261,18 +267,24 @@ def _e5(o, b, sp):
 
 
 def _d6(mv, pos):
-    (v_replica_id, v_log_end_offset,) = _S3.unpack_from(mv, pos)
+    o = new_object(_DescribeQuorumResponse_ReplicaState)
+    (o.replica_id, o.log_end_offset,) = _S3.unpack_from(mv, pos)
     pos += 12
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeQuorumResponse_ReplicaState(v_replica_id, ZERO_UUID, v_log_end_offset, -1, -1, unknown), pos
+    o.replica_directory_id = ZERO_UUID
+    o.last_fetch_timestamp = -1
+    o.last_caught_up_timestamp = -1
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d7(mv, pos):
-    (v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_high_watermark,) = _S2.unpack_from(mv, pos)
+    o = new_object(_DescribeQuorumResponse_PartitionData)
+    (o.partition_index, o.error_code, o.leader_id, o.leader_epoch, o.high_watermark,) = _S2.unpack_from(mv, pos)
     pos += 22
     n = mv[pos]
     if n < 128:
@@ -285,8 +297,8 @@ def _d7(mv, pos):
     if n < 0:
         raise ProtocolError('null current_voters')
     else:
-        v_current_voters = []
-        append = v_current_voters.append
+        o.current_voters = []
+        append = o.current_voters.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
@@ -301,8 +313,8 @@ def _d7(mv, pos):
     if n < 0:
         raise ProtocolError('null observers')
     else:
-        v_observers = []
-        append = v_observers.append
+        o.observers = []
+        append = o.observers.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
@@ -311,11 +323,14 @@ def _d7(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeQuorumResponse_PartitionData(v_partition_index, v_error_code, '', v_leader_id, v_leader_epoch, v_high_watermark, v_current_voters, v_observers, unknown), pos
+    o.error_message = ''
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d8(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
+    o = new_object(_DescribeQuorumResponse_TopicData)
+    o.topic_name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -327,8 +342,8 @@ def _d8(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
@@ -337,11 +352,13 @@ def _d8(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeQuorumResponse_TopicData(v_topic_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d9(mv, pos):
-    (v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(DescribeQuorumResponse)
+    (o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
     n = mv[pos]
     if n < 128:
@@ -354,8 +371,8 @@ def _d9(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
@@ -364,22 +381,29 @@ def _d9(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeQuorumResponse(v_error_code, '', v_topics, [], unknown), pos
+    o.error_message = ''
+    o.nodes = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d10(mv, pos):
-    (v_replica_id, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp,) = _S4.unpack_from(mv, pos)
+    o = new_object(_DescribeQuorumResponse_ReplicaState)
+    (o.replica_id, o.log_end_offset, o.last_fetch_timestamp, o.last_caught_up_timestamp,) = _S4.unpack_from(mv, pos)
     pos += 28
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeQuorumResponse_ReplicaState(v_replica_id, ZERO_UUID, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp, unknown), pos
+    o.replica_directory_id = ZERO_UUID
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d11(mv, pos):
-    (v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_high_watermark,) = _S2.unpack_from(mv, pos)
+    o = new_object(_DescribeQuorumResponse_PartitionData)
+    (o.partition_index, o.error_code, o.leader_id, o.leader_epoch, o.high_watermark,) = _S2.unpack_from(mv, pos)
     pos += 22
     n = mv[pos]
     if n < 128:
@@ -392,8 +416,8 @@ def _d11(mv, pos):
     if n < 0:
         raise ProtocolError('null current_voters')
     else:
-        v_current_voters = []
-        append = v_current_voters.append
+        o.current_voters = []
+        append = o.current_voters.append
         for _ in range(n):
             item, pos = _d10(mv, pos)
             append(item)
@@ -408,8 +432,8 @@ def _d11(mv, pos):
     if n < 0:
         raise ProtocolError('null observers')
     else:
-        v_observers = []
-        append = v_observers.append
+        o.observers = []
+        append = o.observers.append
         for _ in range(n):
             item, pos = _d10(mv, pos)
             append(item)
@@ -418,11 +442,14 @@ def _d11(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeQuorumResponse_PartitionData(v_partition_index, v_error_code, '', v_leader_id, v_leader_epoch, v_high_watermark, v_current_voters, v_observers, unknown), pos
+    o.error_message = ''
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d12(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
+    o = new_object(_DescribeQuorumResponse_TopicData)
+    o.topic_name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -434,8 +461,8 @@ def _d12(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
@@ -444,11 +471,13 @@ def _d12(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeQuorumResponse_TopicData(v_topic_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d13(mv, pos):
-    (v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(DescribeQuorumResponse)
+    (o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
     n = mv[pos]
     if n < 128:
@@ -461,8 +490,8 @@ def _d13(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
@@ -471,25 +500,31 @@ def _d13(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeQuorumResponse(v_error_code, '', v_topics, [], unknown), pos
+    o.error_message = ''
+    o.nodes = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d14(mv, pos):
-    (v_replica_id, v_replica_directory_id, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp,) = _S7.unpack_from(mv, pos)
+    o = new_object(_DescribeQuorumResponse_ReplicaState)
+    (o.replica_id, o.replica_directory_id, o.log_end_offset, o.last_fetch_timestamp, o.last_caught_up_timestamp,) = _S7.unpack_from(mv, pos)
     pos += 44
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeQuorumResponse_ReplicaState(v_replica_id, v_replica_directory_id, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d15(mv, pos):
-    (v_partition_index, v_error_code,) = _S5.unpack_from(mv, pos)
+    o = new_object(_DescribeQuorumResponse_PartitionData)
+    (o.partition_index, o.error_code,) = _S5.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
-    (v_leader_id, v_leader_epoch, v_high_watermark,) = _S6.unpack_from(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
+    (o.leader_id, o.leader_epoch, o.high_watermark,) = _S6.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -502,8 +537,8 @@ def _d15(mv, pos):
     if n < 0:
         raise ProtocolError('null current_voters')
     else:
-        v_current_voters = []
-        append = v_current_voters.append
+        o.current_voters = []
+        append = o.current_voters.append
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
@@ -518,8 +553,8 @@ def _d15(mv, pos):
     if n < 0:
         raise ProtocolError('null observers')
     else:
-        v_observers = []
-        append = v_observers.append
+        o.observers = []
+        append = o.observers.append
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
@@ -528,11 +563,13 @@ def _d15(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeQuorumResponse_PartitionData(v_partition_index, v_error_code, v_error_message, v_leader_id, v_leader_epoch, v_high_watermark, v_current_voters, v_observers, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d16(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
+    o = new_object(_DescribeQuorumResponse_TopicData)
+    o.topic_name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -544,8 +581,8 @@ def _d16(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d15(mv, pos)
             append(item)
@@ -554,24 +591,28 @@ def _d16(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeQuorumResponse_TopicData(v_topic_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d17(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    v_host, pos = read_compact_string(mv, pos)
-    (v_port,) = _S8.unpack_from(mv, pos)
+    o = new_object(_DescribeQuorumResponse_Listener)
+    o.name, pos = read_compact_string(mv, pos)
+    o.host, pos = read_compact_string(mv, pos)
+    (o.port,) = _S8.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeQuorumResponse_Listener(v_name, v_host, v_port, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d18(mv, pos):
-    (v_node_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(_DescribeQuorumResponse_Node)
+    (o.node_id,) = _S0.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -584,8 +625,8 @@ def _d18(mv, pos):
     if n < 0:
         raise ProtocolError('null listeners')
     else:
-        v_listeners = []
-        append = v_listeners.append
+        o.listeners = []
+        append = o.listeners.append
         for _ in range(n):
             item, pos = _d17(mv, pos)
             append(item)
@@ -594,13 +635,15 @@ def _d18(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeQuorumResponse_Node(v_node_id, v_listeners, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d19(mv, pos):
-    (v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(DescribeQuorumResponse)
+    (o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -612,8 +655,8 @@ def _d19(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d16(mv, pos)
             append(item)
@@ -628,8 +671,8 @@ def _d19(mv, pos):
     if n < 0:
         raise ProtocolError('null nodes')
     else:
-        v_nodes = []
-        append = v_nodes.append
+        o.nodes = []
+        append = o.nodes.append
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
@@ -638,7 +681,8 @@ def _d19(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeQuorumResponse(v_error_code, v_error_message, v_topics, v_nodes, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e20(o, b, sp):

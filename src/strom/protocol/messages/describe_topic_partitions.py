@@ -148,28 +148,33 @@ class DescribeTopicPartitionsResponse:
 
 
 def _d0(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_DescribeTopicPartitionsRequest_TopicRequest)
+    o.name, pos = read_compact_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeTopicPartitionsRequest_TopicRequest(v_name, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
-    (v_partition_index,) = _S0.unpack_from(mv, pos)
+    o = new_object(_DescribeTopicPartitionsRequest_Cursor)
+    o.topic_name, pos = read_compact_string(mv, pos)
+    (o.partition_index,) = _S0.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeTopicPartitionsRequest_Cursor(v_topic_name, v_partition_index, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d2(mv, pos):
+    o = new_object(DescribeTopicPartitionsRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -181,25 +186,26 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    (v_response_partition_limit,) = _S0.unpack_from(mv, pos)
+    (o.response_partition_limit,) = _S0.unpack_from(mv, pos)
     pos += 4
     (present,) = _S1.unpack_from(mv, pos)
     pos += 1
     if present < 0:
-        v_cursor = None
+        o.cursor = None
     else:
-        v_cursor, pos = _d1(mv, pos)
+        o.cursor, pos = _d1(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeTopicPartitionsRequest(v_topics, v_response_partition_limit, v_cursor, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e3(o, b, sp):
@@ -238,32 +244,60 @@ def _e5(o, b, sp):
 
 
 def _d6(mv, pos):
-    (v_error_code, v_partition_index, v_leader_id, v_leader_epoch,) = _S4.unpack_from(mv, pos)
+    o = new_object(_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition)
+    (o.error_code, o.partition_index, o.leader_id, o.leader_epoch,) = _S4.unpack_from(mv, pos)
     pos += 14
-    v_replica_nodes, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_replica_nodes is None:
-        raise ProtocolError('null replica_nodes')
-    v_isr_nodes, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_isr_nodes is None:
-        raise ProtocolError('null isr_nodes')
-    v_eligible_leader_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
-    v_last_known_elr, pos = read_compact_array(mv, pos, _AF_i, 4)
-    v_offline_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_offline_replicas is None:
-        raise ProtocolError('null offline_replicas')
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.replica_nodes = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.replica_nodes, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.replica_nodes is None:
+            raise ProtocolError('null replica_nodes')
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.isr_nodes = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.isr_nodes, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.isr_nodes is None:
+            raise ProtocolError('null isr_nodes')
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.eligible_leader_replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.eligible_leader_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.last_known_elr = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.last_known_elr, pos = read_compact_array(mv, pos, _AF_i, 4)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.offline_replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.offline_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.offline_replicas is None:
+            raise ProtocolError('null offline_replicas')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition(v_error_code, v_partition_index, v_leader_id, v_leader_epoch, v_replica_nodes, v_isr_nodes, v_eligible_leader_replicas, v_last_known_elr, v_offline_replicas, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d7(mv, pos):
-    (v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic)
+    (o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 2
-    v_name, pos = read_compact_nullable_string(mv, pos)
-    (v_topic_id, v_is_internal,) = _S3.unpack_from(mv, pos)
+    o.name, pos = read_compact_nullable_string(mv, pos)
+    (o.topic_id, o.is_internal,) = _S3.unpack_from(mv, pos)
     pos += 17
     n = mv[pos]
     if n < 128:
@@ -276,35 +310,39 @@ def _d7(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    (v_topic_authorized_operations,) = _S0.unpack_from(mv, pos)
+    (o.topic_authorized_operations,) = _S0.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic(v_error_code, v_name, v_topic_id, v_is_internal, v_partitions, v_topic_authorized_operations, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d8(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
-    (v_partition_index,) = _S0.unpack_from(mv, pos)
+    o = new_object(_DescribeTopicPartitionsResponse_Cursor)
+    o.topic_name, pos = read_compact_string(mv, pos)
+    (o.partition_index,) = _S0.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeTopicPartitionsResponse_Cursor(v_topic_name, v_partition_index, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d9(mv, pos):
-    (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(DescribeTopicPartitionsResponse)
+    (o.throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -317,23 +355,24 @@ def _d9(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
     (present,) = _S1.unpack_from(mv, pos)
     pos += 1
     if present < 0:
-        v_next_cursor = None
+        o.next_cursor = None
     else:
-        v_next_cursor, pos = _d8(mv, pos)
+        o.next_cursor, pos = _d8(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeTopicPartitionsResponse(v_throttle_time_ms, v_topics, v_next_cursor, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e10(o, b, sp):

@@ -115,6 +115,7 @@ class DescribeTransactionsResponse:
 
 
 def _d0(mv, pos):
+    o = new_object(DescribeTransactionsRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -126,13 +127,14 @@ def _d0(mv, pos):
     if n < 0:
         raise ProtocolError('null transactional_ids')
     else:
-        v_transactional_ids, pos = read_string_array(mv, pos, n, True)
+        o.transactional_ids, pos = read_string_array(mv, pos, n, True)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeTransactionsRequest(v_transactional_ids, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e1(o, b, sp):
@@ -148,24 +150,32 @@ def _e1(o, b, sp):
 
 
 def _d2(mv, pos):
-    v_topic, pos = read_compact_string(mv, pos)
-    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_partitions is None:
-        raise ProtocolError('null partitions')
+    o = new_object(_DescribeTransactionsResponse_TopicData)
+    o.topic, pos = read_compact_string(mv, pos)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.partitions = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.partitions is None:
+            raise ProtocolError('null partitions')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeTransactionsResponse_TopicData(v_topic, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d3(mv, pos):
-    (v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(_DescribeTransactionsResponse_TransactionState)
+    (o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
-    v_transactional_id, pos = read_compact_string(mv, pos)
-    v_transaction_state, pos = read_compact_string(mv, pos)
-    (v_transaction_timeout_ms, v_transaction_start_time_ms, v_producer_id, v_producer_epoch,) = _S2.unpack_from(mv, pos)
+    o.transactional_id, pos = read_compact_string(mv, pos)
+    o.transaction_state, pos = read_compact_string(mv, pos)
+    (o.transaction_timeout_ms, o.transaction_start_time_ms, o.producer_id, o.producer_epoch,) = _S2.unpack_from(mv, pos)
     pos += 22
     n = mv[pos]
     if n < 128:
@@ -178,8 +188,8 @@ def _d3(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
@@ -188,11 +198,13 @@ def _d3(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeTransactionsResponse_TransactionState(v_error_code, v_transactional_id, v_transaction_state, v_transaction_timeout_ms, v_transaction_start_time_ms, v_producer_id, v_producer_epoch, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d4(mv, pos):
-    (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(DescribeTransactionsResponse)
+    (o.throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -205,8 +217,8 @@ def _d4(mv, pos):
     if n < 0:
         raise ProtocolError('null transaction_states')
     else:
-        v_transaction_states = []
-        append = v_transaction_states.append
+        o.transaction_states = []
+        append = o.transaction_states.append
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
@@ -215,7 +227,8 @@ def _d4(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeTransactionsResponse(v_throttle_time_ms, v_transaction_states, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e5(o, b, sp):

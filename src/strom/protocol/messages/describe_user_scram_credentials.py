@@ -120,16 +120,19 @@ class DescribeUserScramCredentialsResponse:
 
 
 def _d0(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_DescribeUserScramCredentialsRequest_UserName)
+    o.name, pos = read_compact_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeUserScramCredentialsRequest_UserName(v_name, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
+    o = new_object(DescribeUserScramCredentialsRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -139,10 +142,10 @@ def _d1(mv, pos):
     if n > 0 and n * 2 > len(mv) - pos:
         raise_count(n, len(mv) - pos)
     if n < 0:
-        v_users = None
+        o.users = None
     else:
-        v_users = []
-        append = v_users.append
+        o.users = []
+        append = o.users.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -151,7 +154,8 @@ def _d1(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeUserScramCredentialsRequest(v_users, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e2(o, b, sp):
@@ -174,21 +178,24 @@ def _e3(o, b, sp):
 
 
 def _d4(mv, pos):
-    (v_mechanism, v_iterations,) = _S2.unpack_from(mv, pos)
+    o = new_object(_DescribeUserScramCredentialsResponse_CredentialInfo)
+    (o.mechanism, o.iterations,) = _S2.unpack_from(mv, pos)
     pos += 5
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeUserScramCredentialsResponse_CredentialInfo(v_mechanism, v_iterations, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
-    v_user, pos = read_compact_string(mv, pos)
-    (v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult)
+    o.user, pos = read_compact_string(mv, pos)
+    (o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -200,8 +207,8 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null credential_infos')
     else:
-        v_credential_infos = []
-        append = v_credential_infos.append
+        o.credential_infos = []
+        append = o.credential_infos.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
@@ -210,13 +217,15 @@ def _d5(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult(v_user, v_error_code, v_error_message, v_credential_infos, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d6(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S0.unpack_from(mv, pos)
+    o = new_object(DescribeUserScramCredentialsResponse)
+    (o.throttle_time_ms, o.error_code,) = _S0.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -228,8 +237,8 @@ def _d6(mv, pos):
     if n < 0:
         raise ProtocolError('null results')
     else:
-        v_results = []
-        append = v_results.append
+        o.results = []
+        append = o.results.append
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
@@ -238,7 +247,8 @@ def _d6(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return DescribeUserScramCredentialsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_results, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e7(o, b, sp):

@@ -121,60 +121,75 @@ class ElectLeadersResponse:
 
 
 def _d0(mv, pos):
-    v_topic, pos = read_string(mv, pos)
-    v_partitions, pos = read_array(mv, pos, _AF_i, 4)
-    if v_partitions is None:
+    o = new_object(_ElectLeadersRequest_TopicPartitions)
+    o.topic, pos = read_string(mv, pos)
+    o.partitions, pos = read_array(mv, pos, _AF_i, 4)
+    if o.partitions is None:
         raise ProtocolError('null partitions')
-    return _ElectLeadersRequest_TopicPartitions(v_topic, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
+    o = new_object(ElectLeadersRequest)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
-        v_topic_partitions = None
+        o.topic_partitions = None
     else:
-        v_topic_partitions = []
-        append = v_topic_partitions.append
+        o.topic_partitions = []
+        append = o.topic_partitions.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    (v_timeout_ms,) = _S0.unpack_from(mv, pos)
+    (o.timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
-    return ElectLeadersRequest(0, v_topic_partitions, v_timeout_ms, None), pos
+    o.election_type = 0
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    (v_election_type,) = _S1.unpack_from(mv, pos)
+    o = new_object(ElectLeadersRequest)
+    (o.election_type,) = _S1.unpack_from(mv, pos)
     pos += 1
     n, pos = read_count(mv, pos, 6)
     if n < 0:
-        v_topic_partitions = None
+        o.topic_partitions = None
     else:
-        v_topic_partitions = []
-        append = v_topic_partitions.append
+        o.topic_partitions = []
+        append = o.topic_partitions.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    (v_timeout_ms,) = _S0.unpack_from(mv, pos)
+    (o.timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
-    return ElectLeadersRequest(v_election_type, v_topic_partitions, v_timeout_ms, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
-    v_topic, pos = read_compact_string(mv, pos)
-    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_partitions is None:
-        raise ProtocolError('null partitions')
+    o = new_object(_ElectLeadersRequest_TopicPartitions)
+    o.topic, pos = read_compact_string(mv, pos)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.partitions = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.partitions is None:
+            raise ProtocolError('null partitions')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ElectLeadersRequest_TopicPartitions(v_topic, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d4(mv, pos):
-    (v_election_type,) = _S1.unpack_from(mv, pos)
+    o = new_object(ElectLeadersRequest)
+    (o.election_type,) = _S1.unpack_from(mv, pos)
     pos += 1
     n = mv[pos]
     if n < 128:
@@ -185,21 +200,22 @@ def _d4(mv, pos):
     if n > 0 and n * 3 > len(mv) - pos:
         raise_count(n, len(mv) - pos)
     if n < 0:
-        v_topic_partitions = None
+        o.topic_partitions = None
     else:
-        v_topic_partitions = []
-        append = v_topic_partitions.append
+        o.topic_partitions = []
+        append = o.topic_partitions.append
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
-    (v_timeout_ms,) = _S0.unpack_from(mv, pos)
+    (o.timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ElectLeadersRequest(v_election_type, v_topic_partitions, v_timeout_ms, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e5(o, b, sp):
@@ -254,70 +270,82 @@ def _e9(o, b, sp):
 
 
 def _d10(mv, pos):
-    (v_partition_id, v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(_ElectLeadersResponse_PartitionResult)
+    (o.partition_id, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_nullable_string(mv, pos)
-    return _ElectLeadersResponse_PartitionResult(v_partition_id, v_error_code, v_error_message, None), pos
+    o.error_message, pos = read_nullable_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d11(mv, pos):
-    v_topic, pos = read_string(mv, pos)
+    o = new_object(_ElectLeadersResponse_ReplicaElectionResult)
+    o.topic, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 8)
     if n < 0:
         raise ProtocolError('null partition_result')
     else:
-        v_partition_result = []
-        append = v_partition_result.append
+        o.partition_result = []
+        append = o.partition_result.append
         for _ in range(n):
             item, pos = _d10(mv, pos)
             append(item)
-    return _ElectLeadersResponse_ReplicaElectionResult(v_topic, v_partition_result, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d12(mv, pos):
-    (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(ElectLeadersResponse)
+    (o.throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null replica_election_results')
     else:
-        v_replica_election_results = []
-        append = v_replica_election_results.append
+        o.replica_election_results = []
+        append = o.replica_election_results.append
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
-    return ElectLeadersResponse(v_throttle_time_ms, 0, v_replica_election_results, None), pos
+    o.error_code = 0
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d13(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(ElectLeadersResponse)
+    (o.throttle_time_ms, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null replica_election_results')
     else:
-        v_replica_election_results = []
-        append = v_replica_election_results.append
+        o.replica_election_results = []
+        append = o.replica_election_results.append
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
-    return ElectLeadersResponse(v_throttle_time_ms, v_error_code, v_replica_election_results, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d14(mv, pos):
-    (v_partition_id, v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(_ElectLeadersResponse_PartitionResult)
+    (o.partition_id, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ElectLeadersResponse_PartitionResult(v_partition_id, v_error_code, v_error_message, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d15(mv, pos):
-    v_topic, pos = read_compact_string(mv, pos)
+    o = new_object(_ElectLeadersResponse_ReplicaElectionResult)
+    o.topic, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -329,8 +357,8 @@ def _d15(mv, pos):
     if n < 0:
         raise ProtocolError('null partition_result')
     else:
-        v_partition_result = []
-        append = v_partition_result.append
+        o.partition_result = []
+        append = o.partition_result.append
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
@@ -339,11 +367,13 @@ def _d15(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ElectLeadersResponse_ReplicaElectionResult(v_topic, v_partition_result, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d16(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(ElectLeadersResponse)
+    (o.throttle_time_ms, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
     n = mv[pos]
     if n < 128:
@@ -356,8 +386,8 @@ def _d16(mv, pos):
     if n < 0:
         raise ProtocolError('null replica_election_results')
     else:
-        v_replica_election_results = []
-        append = v_replica_election_results.append
+        o.replica_election_results = []
+        append = o.replica_election_results.append
         for _ in range(n):
             item, pos = _d15(mv, pos)
             append(item)
@@ -366,7 +396,8 @@ def _d16(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ElectLeadersResponse(v_throttle_time_ms, v_error_code, v_replica_election_results, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e17(o, b, sp):

@@ -162,55 +162,66 @@ class EndQuorumEpochResponse:
 
 
 def _d0(mv, pos):
-    (v_partition_index, v_leader_id, v_leader_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(_EndQuorumEpochRequest_PartitionData)
+    (o.partition_index, o.leader_id, o.leader_epoch,) = _S0.unpack_from(mv, pos)
     pos += 12
-    v_preferred_successors, pos = read_array(mv, pos, _AF_i, 4)
-    if v_preferred_successors is None:
+    o.preferred_successors, pos = read_array(mv, pos, _AF_i, 4)
+    if o.preferred_successors is None:
         raise ProtocolError('null preferred_successors')
-    return _EndQuorumEpochRequest_PartitionData(v_partition_index, v_leader_id, v_leader_epoch, v_preferred_successors, [], None), pos
+    o.preferred_candidates = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_topic_name, pos = read_string(mv, pos)
+    o = new_object(_EndQuorumEpochRequest_TopicData)
+    o.topic_name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 16)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return _EndQuorumEpochRequest_TopicData(v_topic_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_cluster_id, pos = read_nullable_string(mv, pos)
+    o = new_object(EndQuorumEpochRequest)
+    o.cluster_id, pos = read_nullable_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    return EndQuorumEpochRequest(v_cluster_id, v_topics, [], None), pos
+    o.leader_endpoints = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
-    (v_candidate_id, v_candidate_directory_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(_EndQuorumEpochRequest_ReplicaInfo)
+    (o.candidate_id, o.candidate_directory_id,) = _S1.unpack_from(mv, pos)
     pos += 20
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _EndQuorumEpochRequest_ReplicaInfo(v_candidate_id, v_candidate_directory_id, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d4(mv, pos):
-    (v_partition_index, v_leader_id, v_leader_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(_EndQuorumEpochRequest_PartitionData)
+    (o.partition_index, o.leader_id, o.leader_epoch,) = _S0.unpack_from(mv, pos)
     pos += 12
     n = mv[pos]
     if n < 128:
@@ -223,8 +234,8 @@ def _d4(mv, pos):
     if n < 0:
         raise ProtocolError('null preferred_candidates')
     else:
-        v_preferred_candidates = []
-        append = v_preferred_candidates.append
+        o.preferred_candidates = []
+        append = o.preferred_candidates.append
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
@@ -233,11 +244,14 @@ def _d4(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _EndQuorumEpochRequest_PartitionData(v_partition_index, v_leader_id, v_leader_epoch, [], v_preferred_candidates, unknown), pos
+    o.preferred_successors = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
+    o = new_object(_EndQuorumEpochRequest_TopicData)
+    o.topic_name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -249,8 +263,8 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
@@ -259,24 +273,28 @@ def _d5(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _EndQuorumEpochRequest_TopicData(v_topic_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d6(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    v_host, pos = read_compact_string(mv, pos)
-    (v_port,) = _S2.unpack_from(mv, pos)
+    o = new_object(_EndQuorumEpochRequest_LeaderEndpoint)
+    o.name, pos = read_compact_string(mv, pos)
+    o.host, pos = read_compact_string(mv, pos)
+    (o.port,) = _S2.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _EndQuorumEpochRequest_LeaderEndpoint(v_name, v_host, v_port, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d7(mv, pos):
-    v_cluster_id, pos = read_compact_nullable_string(mv, pos)
+    o = new_object(EndQuorumEpochRequest)
+    o.cluster_id, pos = read_compact_nullable_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -288,8 +306,8 @@ def _d7(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
@@ -304,8 +322,8 @@ def _d7(mv, pos):
     if n < 0:
         raise ProtocolError('null leader_endpoints')
     else:
-        v_leader_endpoints = []
-        append = v_leader_endpoints.append
+        o.leader_endpoints = []
+        append = o.leader_endpoints.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
@@ -314,7 +332,8 @@ def _d7(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return EndQuorumEpochRequest(v_cluster_id, v_topics, v_leader_endpoints, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e8(o, b, sp):
@@ -404,53 +423,63 @@ def _e15(o, b, sp):
 
 
 def _d16(mv, pos):
-    (v_partition_index, v_error_code, v_leader_id, v_leader_epoch,) = _S4.unpack_from(mv, pos)
+    o = new_object(_EndQuorumEpochResponse_PartitionData)
+    (o.partition_index, o.error_code, o.leader_id, o.leader_epoch,) = _S4.unpack_from(mv, pos)
     pos += 14
-    return _EndQuorumEpochResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d17(mv, pos):
-    v_topic_name, pos = read_string(mv, pos)
+    o = new_object(_EndQuorumEpochResponse_TopicData)
+    o.topic_name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 14)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d16(mv, pos)
             append(item)
-    return _EndQuorumEpochResponse_TopicData(v_topic_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d18(mv, pos):
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(EndQuorumEpochResponse)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d17(mv, pos)
             append(item)
-    return EndQuorumEpochResponse(v_error_code, v_topics, [], None), pos
+    o.node_endpoints = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d19(mv, pos):
-    (v_partition_index, v_error_code, v_leader_id, v_leader_epoch,) = _S4.unpack_from(mv, pos)
+    o = new_object(_EndQuorumEpochResponse_PartitionData)
+    (o.partition_index, o.error_code, o.leader_id, o.leader_epoch,) = _S4.unpack_from(mv, pos)
     pos += 14
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _EndQuorumEpochResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d20(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
+    o = new_object(_EndQuorumEpochResponse_TopicData)
+    o.topic_name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -462,8 +491,8 @@ def _d20(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
@@ -472,25 +501,29 @@ def _d20(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _EndQuorumEpochResponse_TopicData(v_topic_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d21(mv, pos):
-    (v_node_id,) = _S5.unpack_from(mv, pos)
+    o = new_object(_EndQuorumEpochResponse_NodeEndpoint)
+    (o.node_id,) = _S5.unpack_from(mv, pos)
     pos += 4
-    v_host, pos = read_compact_string(mv, pos)
-    (v_port,) = _S2.unpack_from(mv, pos)
+    o.host, pos = read_compact_string(mv, pos)
+    (o.port,) = _S2.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _EndQuorumEpochResponse_NodeEndpoint(v_node_id, v_host, v_port, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d22(mv, pos):
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(EndQuorumEpochResponse)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
     n = mv[pos]
     if n < 128:
@@ -503,12 +536,12 @@ def _d22(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d20(mv, pos)
             append(item)
-    v_node_endpoints = []
+    o.node_endpoints = []
     unknown = None
     n_tags, pos = read_uvarint(mv, pos)
     for _ in range(n_tags):
@@ -525,8 +558,8 @@ def _d22(mv, pos):
             if n < 0:
                 raise ProtocolError('null node_endpoints')
             else:
-                v_node_endpoints = []
-                append = v_node_endpoints.append
+                o.node_endpoints = []
+                append = o.node_endpoints.append
                 for _ in range(n):
                     item, pos = _d21(mv, pos)
                     append(item)
@@ -536,7 +569,8 @@ def _d22(mv, pos):
                 unknown = []
             unknown.append((tag, bytes(mv[pos:end])))
             pos = end
-    return EndQuorumEpochResponse(v_error_code, v_topics, v_node_endpoints, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e23(o, b, sp):

@@ -95,22 +95,26 @@ class EndTxnResponse:
 
 
 def _d0(mv, pos):
-    v_transactional_id, pos = read_string(mv, pos)
-    (v_producer_id, v_producer_epoch, v_committed,) = _S0.unpack_from(mv, pos)
+    o = new_object(EndTxnRequest)
+    o.transactional_id, pos = read_string(mv, pos)
+    (o.producer_id, o.producer_epoch, o.committed,) = _S0.unpack_from(mv, pos)
     pos += 11
-    return EndTxnRequest(v_transactional_id, v_producer_id, v_producer_epoch, v_committed, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_transactional_id, pos = read_compact_string(mv, pos)
-    (v_producer_id, v_producer_epoch, v_committed,) = _S0.unpack_from(mv, pos)
+    o = new_object(EndTxnRequest)
+    o.transactional_id, pos = read_compact_string(mv, pos)
+    (o.producer_id, o.producer_epoch, o.committed,) = _S0.unpack_from(mv, pos)
     pos += 11
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return EndTxnRequest(v_transactional_id, v_producer_id, v_producer_epoch, v_committed, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e2(o, b, sp):
@@ -128,20 +132,24 @@ def _e3(o, b, sp):
 
 
 def _d4(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(EndTxnResponse)
+    (o.throttle_time_ms, o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
-    return EndTxnResponse(v_throttle_time_ms, v_error_code, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d5(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(EndTxnResponse)
+    (o.throttle_time_ms, o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return EndTxnResponse(v_throttle_time_ms, v_error_code, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e6(o, b, sp):

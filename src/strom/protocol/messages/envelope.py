@@ -93,17 +93,19 @@ class EnvelopeResponse:
 
 
 def _d0(mv, pos):
-    v_request_data, pos = read_compact_records(mv, pos)
-    if v_request_data is None:
+    o = new_object(EnvelopeRequest)
+    o.request_data, pos = read_compact_records(mv, pos)
+    if o.request_data is None:
         raise ProtocolError('null request_data')
-    v_request_principal, pos = read_compact_nullable_bytes(mv, pos)
-    v_client_host_address, pos = read_compact_bytes(mv, pos)
+    o.request_principal, pos = read_compact_nullable_bytes(mv, pos)
+    o.client_host_address, pos = read_compact_bytes(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return EnvelopeRequest(v_request_data, v_request_principal, v_client_host_address, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e1(o, b, sp):
@@ -117,15 +119,17 @@ def _e1(o, b, sp):
 
 
 def _d2(mv, pos):
-    v_response_data, pos = read_compact_records(mv, pos)
-    (v_error_code,) = _S0.unpack_from(mv, pos)
+    o = new_object(EnvelopeResponse)
+    o.response_data, pos = read_compact_records(mv, pos)
+    (o.error_code,) = _S0.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return EnvelopeResponse(v_response_data, v_error_code, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e3(o, b, sp):

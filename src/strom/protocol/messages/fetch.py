@@ -230,122 +230,178 @@ class FetchResponse:
 
 
 def _d0(mv, pos):
-    (v_partition, v_fetch_offset, v_partition_max_bytes,) = _S1.unpack_from(mv, pos)
+    o = new_object(_FetchRequest_FetchPartition)
+    (o.partition, o.fetch_offset, o.partition_max_bytes,) = _S1.unpack_from(mv, pos)
     pos += 16
-    return _FetchRequest_FetchPartition(v_partition, -1, v_fetch_offset, -1, -1, v_partition_max_bytes, ZERO_UUID, None), pos
+    o.current_leader_epoch = -1
+    o.last_fetched_epoch = -1
+    o.log_start_offset = -1
+    o.replica_directory_id = ZERO_UUID
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_topic, pos = read_string(mv, pos)
+    o = new_object(_FetchRequest_FetchTopic)
+    o.topic, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 16)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return _FetchRequest_FetchTopic(v_topic, ZERO_UUID, v_partitions, None), pos
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    (v_replica_id, v_max_wait_ms, v_min_bytes,) = _S0.unpack_from(mv, pos)
+    o = new_object(FetchRequest)
+    (o.replica_id, o.max_wait_ms, o.min_bytes,) = _S0.unpack_from(mv, pos)
     pos += 12
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    return FetchRequest(None, v_replica_id, _FetchRequest_ReplicaState(), v_max_wait_ms, v_min_bytes, 2147483647, 0, 0, -1, v_topics, [], '', None), pos
+    o.cluster_id = None
+    o.replica_state = _FetchRequest_ReplicaState()
+    o.max_bytes = 2147483647
+    o.isolation_level = 0
+    o.session_id = 0
+    o.session_epoch = -1
+    o.forgotten_topics_data = []
+    o.rack_id = ''
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
-    (v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes,) = _S2.unpack_from(mv, pos)
+    o = new_object(FetchRequest)
+    (o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes,) = _S2.unpack_from(mv, pos)
     pos += 16
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    return FetchRequest(None, v_replica_id, _FetchRequest_ReplicaState(), v_max_wait_ms, v_min_bytes, v_max_bytes, 0, 0, -1, v_topics, [], '', None), pos
+    o.cluster_id = None
+    o.replica_state = _FetchRequest_ReplicaState()
+    o.isolation_level = 0
+    o.session_id = 0
+    o.session_epoch = -1
+    o.forgotten_topics_data = []
+    o.rack_id = ''
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d4(mv, pos):
-    (v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level,) = _S3.unpack_from(mv, pos)
+    o = new_object(FetchRequest)
+    (o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level,) = _S3.unpack_from(mv, pos)
     pos += 17
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    return FetchRequest(None, v_replica_id, _FetchRequest_ReplicaState(), v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, 0, -1, v_topics, [], '', None), pos
+    o.cluster_id = None
+    o.replica_state = _FetchRequest_ReplicaState()
+    o.session_id = 0
+    o.session_epoch = -1
+    o.forgotten_topics_data = []
+    o.rack_id = ''
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d5(mv, pos):
-    (v_partition, v_fetch_offset, v_log_start_offset, v_partition_max_bytes,) = _S4.unpack_from(mv, pos)
+    o = new_object(_FetchRequest_FetchPartition)
+    (o.partition, o.fetch_offset, o.log_start_offset, o.partition_max_bytes,) = _S4.unpack_from(mv, pos)
     pos += 24
-    return _FetchRequest_FetchPartition(v_partition, -1, v_fetch_offset, -1, v_log_start_offset, v_partition_max_bytes, ZERO_UUID, None), pos
+    o.current_leader_epoch = -1
+    o.last_fetched_epoch = -1
+    o.replica_directory_id = ZERO_UUID
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d6(mv, pos):
-    v_topic, pos = read_string(mv, pos)
+    o = new_object(_FetchRequest_FetchTopic)
+    o.topic, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 24)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
-    return _FetchRequest_FetchTopic(v_topic, ZERO_UUID, v_partitions, None), pos
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d7(mv, pos):
-    (v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level,) = _S3.unpack_from(mv, pos)
+    o = new_object(FetchRequest)
+    (o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level,) = _S3.unpack_from(mv, pos)
     pos += 17
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    return FetchRequest(None, v_replica_id, _FetchRequest_ReplicaState(), v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, 0, -1, v_topics, [], '', None), pos
+    o.cluster_id = None
+    o.replica_state = _FetchRequest_ReplicaState()
+    o.session_id = 0
+    o.session_epoch = -1
+    o.forgotten_topics_data = []
+    o.rack_id = ''
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d8(mv, pos):
-    v_topic, pos = read_string(mv, pos)
-    v_partitions, pos = read_array(mv, pos, _AF_i, 4)
-    if v_partitions is None:
+    o = new_object(_FetchRequest_ForgottenTopic)
+    o.topic, pos = read_string(mv, pos)
+    o.partitions, pos = read_array(mv, pos, _AF_i, 4)
+    if o.partitions is None:
         raise ProtocolError('null partitions')
-    return _FetchRequest_ForgottenTopic(v_topic, ZERO_UUID, v_partitions, None), pos
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d9(mv, pos):
-    (v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch,) = _S5.unpack_from(mv, pos)
+    o = new_object(FetchRequest)
+    (o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch,) = _S5.unpack_from(mv, pos)
     pos += 25
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
@@ -353,43 +409,55 @@ def _d9(mv, pos):
     if n < 0:
         raise ProtocolError('null forgotten_topics_data')
     else:
-        v_forgotten_topics_data = []
-        append = v_forgotten_topics_data.append
+        o.forgotten_topics_data = []
+        append = o.forgotten_topics_data.append
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
-    return FetchRequest(None, v_replica_id, _FetchRequest_ReplicaState(), v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data, '', None), pos
+    o.cluster_id = None
+    o.replica_state = _FetchRequest_ReplicaState()
+    o.rack_id = ''
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d10(mv, pos):
-    (v_partition, v_current_leader_epoch, v_fetch_offset, v_log_start_offset, v_partition_max_bytes,) = _S6.unpack_from(mv, pos)
+    o = new_object(_FetchRequest_FetchPartition)
+    (o.partition, o.current_leader_epoch, o.fetch_offset, o.log_start_offset, o.partition_max_bytes,) = _S6.unpack_from(mv, pos)
     pos += 28
-    return _FetchRequest_FetchPartition(v_partition, v_current_leader_epoch, v_fetch_offset, -1, v_log_start_offset, v_partition_max_bytes, ZERO_UUID, None), pos
+    o.last_fetched_epoch = -1
+    o.replica_directory_id = ZERO_UUID
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d11(mv, pos):
-    v_topic, pos = read_string(mv, pos)
+    o = new_object(_FetchRequest_FetchTopic)
+    o.topic, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 28)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d10(mv, pos)
             append(item)
-    return _FetchRequest_FetchTopic(v_topic, ZERO_UUID, v_partitions, None), pos
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d12(mv, pos):
-    (v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch,) = _S5.unpack_from(mv, pos)
+    o = new_object(FetchRequest)
+    (o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch,) = _S5.unpack_from(mv, pos)
     pos += 25
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
@@ -397,23 +465,28 @@ def _d12(mv, pos):
     if n < 0:
         raise ProtocolError('null forgotten_topics_data')
     else:
-        v_forgotten_topics_data = []
-        append = v_forgotten_topics_data.append
+        o.forgotten_topics_data = []
+        append = o.forgotten_topics_data.append
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
-    return FetchRequest(None, v_replica_id, _FetchRequest_ReplicaState(), v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data, '', None), pos
+    o.cluster_id = None
+    o.replica_state = _FetchRequest_ReplicaState()
+    o.rack_id = ''
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d13(mv, pos):
-    (v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch,) = _S5.unpack_from(mv, pos)
+    o = new_object(FetchRequest)
+    (o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch,) = _S5.unpack_from(mv, pos)
     pos += 25
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
@@ -421,28 +494,35 @@ def _d13(mv, pos):
     if n < 0:
         raise ProtocolError('null forgotten_topics_data')
     else:
-        v_forgotten_topics_data = []
-        append = v_forgotten_topics_data.append
+        o.forgotten_topics_data = []
+        append = o.forgotten_topics_data.append
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
-    v_rack_id, pos = read_string(mv, pos)
-    return FetchRequest(None, v_replica_id, _FetchRequest_ReplicaState(), v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data, v_rack_id, None), pos
+    o.rack_id, pos = read_string(mv, pos)
+    o.cluster_id = None
+    o.replica_state = _FetchRequest_ReplicaState()
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d14(mv, pos):
-    (v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes,) = _S7.unpack_from(mv, pos)
+    o = new_object(_FetchRequest_FetchPartition)
+    (o.partition, o.current_leader_epoch, o.fetch_offset, o.last_fetched_epoch, o.log_start_offset, o.partition_max_bytes,) = _S7.unpack_from(mv, pos)
     pos += 32
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _FetchRequest_FetchPartition(v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes, ZERO_UUID, unknown), pos
+    o.replica_directory_id = ZERO_UUID
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d15(mv, pos):
-    v_topic, pos = read_compact_string(mv, pos)
+    o = new_object(_FetchRequest_FetchTopic)
+    o.topic, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -454,8 +534,8 @@ def _d15(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
@@ -464,24 +544,35 @@ def _d15(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _FetchRequest_FetchTopic(v_topic, ZERO_UUID, v_partitions, unknown), pos
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d16(mv, pos):
-    v_topic, pos = read_compact_string(mv, pos)
-    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_partitions is None:
-        raise ProtocolError('null partitions')
+    o = new_object(_FetchRequest_ForgottenTopic)
+    o.topic, pos = read_compact_string(mv, pos)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.partitions = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.partitions is None:
+            raise ProtocolError('null partitions')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _FetchRequest_ForgottenTopic(v_topic, ZERO_UUID, v_partitions, unknown), pos
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d17(mv, pos):
-    (v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch,) = _S5.unpack_from(mv, pos)
+    o = new_object(FetchRequest)
+    (o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch,) = _S5.unpack_from(mv, pos)
     pos += 25
     n = mv[pos]
     if n < 128:
@@ -494,8 +585,8 @@ def _d17(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d15(mv, pos)
             append(item)
@@ -510,30 +601,33 @@ def _d17(mv, pos):
     if n < 0:
         raise ProtocolError('null forgotten_topics_data')
     else:
-        v_forgotten_topics_data = []
-        append = v_forgotten_topics_data.append
+        o.forgotten_topics_data = []
+        append = o.forgotten_topics_data.append
         for _ in range(n):
             item, pos = _d16(mv, pos)
             append(item)
-    v_rack_id, pos = read_compact_string(mv, pos)
-    v_cluster_id = None
+    o.rack_id, pos = read_compact_string(mv, pos)
+    o.cluster_id = None
     unknown = None
     n_tags, pos = read_uvarint(mv, pos)
     for _ in range(n_tags):
         tag, pos, end = read_tag_header(mv, pos)
         if tag == 0:
-            v_cluster_id, pos = read_compact_nullable_string(mv, pos)
+            o.cluster_id, pos = read_compact_nullable_string(mv, pos)
             check_tag_end(pos, end, 0)
         else:
             if unknown is None:
                 unknown = []
             unknown.append((tag, bytes(mv[pos:end])))
             pos = end
-    return FetchRequest(v_cluster_id, v_replica_id, _FetchRequest_ReplicaState(), v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data, v_rack_id, unknown), pos
+    o.replica_state = _FetchRequest_ReplicaState()
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d18(mv, pos):
-    (v_topic_id,) = _S8.unpack_from(mv, pos)
+    o = new_object(_FetchRequest_FetchTopic)
+    (o.topic_id,) = _S8.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -546,8 +640,8 @@ def _d18(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
@@ -556,25 +650,36 @@ def _d18(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _FetchRequest_FetchTopic('', v_topic_id, v_partitions, unknown), pos
+    o.topic = ''
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d19(mv, pos):
-    (v_topic_id,) = _S8.unpack_from(mv, pos)
+    o = new_object(_FetchRequest_ForgottenTopic)
+    (o.topic_id,) = _S8.unpack_from(mv, pos)
     pos += 16
-    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_partitions is None:
-        raise ProtocolError('null partitions')
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.partitions = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.partitions is None:
+            raise ProtocolError('null partitions')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _FetchRequest_ForgottenTopic('', v_topic_id, v_partitions, unknown), pos
+    o.topic = ''
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d20(mv, pos):
-    (v_replica_id, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch,) = _S5.unpack_from(mv, pos)
+    o = new_object(FetchRequest)
+    (o.replica_id, o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch,) = _S5.unpack_from(mv, pos)
     pos += 25
     n = mv[pos]
     if n < 128:
@@ -587,8 +692,8 @@ def _d20(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
@@ -603,41 +708,46 @@ def _d20(mv, pos):
     if n < 0:
         raise ProtocolError('null forgotten_topics_data')
     else:
-        v_forgotten_topics_data = []
-        append = v_forgotten_topics_data.append
+        o.forgotten_topics_data = []
+        append = o.forgotten_topics_data.append
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
-    v_rack_id, pos = read_compact_string(mv, pos)
-    v_cluster_id = None
+    o.rack_id, pos = read_compact_string(mv, pos)
+    o.cluster_id = None
     unknown = None
     n_tags, pos = read_uvarint(mv, pos)
     for _ in range(n_tags):
         tag, pos, end = read_tag_header(mv, pos)
         if tag == 0:
-            v_cluster_id, pos = read_compact_nullable_string(mv, pos)
+            o.cluster_id, pos = read_compact_nullable_string(mv, pos)
             check_tag_end(pos, end, 0)
         else:
             if unknown is None:
                 unknown = []
             unknown.append((tag, bytes(mv[pos:end])))
             pos = end
-    return FetchRequest(v_cluster_id, v_replica_id, _FetchRequest_ReplicaState(), v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data, v_rack_id, unknown), pos
+    o.replica_state = _FetchRequest_ReplicaState()
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d21(mv, pos):
-    (v_replica_id, v_replica_epoch,) = _S10.unpack_from(mv, pos)
+    o = new_object(_FetchRequest_ReplicaState)
+    (o.replica_id, o.replica_epoch,) = _S10.unpack_from(mv, pos)
     pos += 12
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _FetchRequest_ReplicaState(v_replica_id, v_replica_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d22(mv, pos):
-    (v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch,) = _S9.unpack_from(mv, pos)
+    o = new_object(FetchRequest)
+    (o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch,) = _S9.unpack_from(mv, pos)
     pos += 21
     n = mv[pos]
     if n < 128:
@@ -650,8 +760,8 @@ def _d22(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
@@ -666,42 +776,45 @@ def _d22(mv, pos):
     if n < 0:
         raise ProtocolError('null forgotten_topics_data')
     else:
-        v_forgotten_topics_data = []
-        append = v_forgotten_topics_data.append
+        o.forgotten_topics_data = []
+        append = o.forgotten_topics_data.append
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
-    v_rack_id, pos = read_compact_string(mv, pos)
-    v_cluster_id = None
-    v_replica_state = _FetchRequest_ReplicaState()
+    o.rack_id, pos = read_compact_string(mv, pos)
+    o.cluster_id = None
+    o.replica_state = _FetchRequest_ReplicaState()
     unknown = None
     n_tags, pos = read_uvarint(mv, pos)
     for _ in range(n_tags):
         tag, pos, end = read_tag_header(mv, pos)
         if tag == 0:
-            v_cluster_id, pos = read_compact_nullable_string(mv, pos)
+            o.cluster_id, pos = read_compact_nullable_string(mv, pos)
             check_tag_end(pos, end, 0)
         elif tag == 1:
-            v_replica_state, pos = _d21(mv, pos)
+            o.replica_state, pos = _d21(mv, pos)
             check_tag_end(pos, end, 1)
         else:
             if unknown is None:
                 unknown = []
             unknown.append((tag, bytes(mv[pos:end])))
             pos = end
-    return FetchRequest(v_cluster_id, -1, v_replica_state, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data, v_rack_id, unknown), pos
+    o.replica_id = -1
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d23(mv, pos):
-    (v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes,) = _S7.unpack_from(mv, pos)
+    o = new_object(_FetchRequest_FetchPartition)
+    (o.partition, o.current_leader_epoch, o.fetch_offset, o.last_fetched_epoch, o.log_start_offset, o.partition_max_bytes,) = _S7.unpack_from(mv, pos)
     pos += 32
-    v_replica_directory_id = ZERO_UUID
+    o.replica_directory_id = ZERO_UUID
     unknown = None
     n_tags, pos = read_uvarint(mv, pos)
     for _ in range(n_tags):
         tag, pos, end = read_tag_header(mv, pos)
         if tag == 0:
-            (v_replica_directory_id,) = _S8.unpack_from(mv, pos)
+            (o.replica_directory_id,) = _S8.unpack_from(mv, pos)
             pos += 16
             check_tag_end(pos, end, 0)
         else:
@@ -709,11 +822,13 @@ def _d23(mv, pos):
                 unknown = []
             unknown.append((tag, bytes(mv[pos:end])))
             pos = end
-    return _FetchRequest_FetchPartition(v_partition, v_current_leader_epoch, v_fetch_offset, v_last_fetched_epoch, v_log_start_offset, v_partition_max_bytes, v_replica_directory_id, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d24(mv, pos):
-    (v_topic_id,) = _S8.unpack_from(mv, pos)
+    o = new_object(_FetchRequest_FetchTopic)
+    (o.topic_id,) = _S8.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -726,8 +841,8 @@ def _d24(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d23(mv, pos)
             append(item)
@@ -736,11 +851,14 @@ def _d24(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _FetchRequest_FetchTopic('', v_topic_id, v_partitions, unknown), pos
+    o.topic = ''
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d25(mv, pos):
-    (v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch,) = _S9.unpack_from(mv, pos)
+    o = new_object(FetchRequest)
+    (o.max_wait_ms, o.min_bytes, o.max_bytes, o.isolation_level, o.session_id, o.session_epoch,) = _S9.unpack_from(mv, pos)
     pos += 21
     n = mv[pos]
     if n < 128:
@@ -753,8 +871,8 @@ def _d25(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d24(mv, pos)
             append(item)
@@ -769,30 +887,32 @@ def _d25(mv, pos):
     if n < 0:
         raise ProtocolError('null forgotten_topics_data')
     else:
-        v_forgotten_topics_data = []
-        append = v_forgotten_topics_data.append
+        o.forgotten_topics_data = []
+        append = o.forgotten_topics_data.append
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
-    v_rack_id, pos = read_compact_string(mv, pos)
-    v_cluster_id = None
-    v_replica_state = _FetchRequest_ReplicaState()
+    o.rack_id, pos = read_compact_string(mv, pos)
+    o.cluster_id = None
+    o.replica_state = _FetchRequest_ReplicaState()
     unknown = None
     n_tags, pos = read_uvarint(mv, pos)
     for _ in range(n_tags):
         tag, pos, end = read_tag_header(mv, pos)
         if tag == 0:
-            v_cluster_id, pos = read_compact_nullable_string(mv, pos)
+            o.cluster_id, pos = read_compact_nullable_string(mv, pos)
             check_tag_end(pos, end, 0)
         elif tag == 1:
-            v_replica_state, pos = _d21(mv, pos)
+            o.replica_state, pos = _d21(mv, pos)
             check_tag_end(pos, end, 1)
         else:
             if unknown is None:
                 unknown = []
             unknown.append((tag, bytes(mv[pos:end])))
             pos = end
-    return FetchRequest(v_cluster_id, -1, v_replica_state, v_max_wait_ms, v_min_bytes, v_max_bytes, v_isolation_level, v_session_id, v_session_epoch, v_topics, v_forgotten_topics_data, v_rack_id, unknown), pos
+    o.replica_id = -1
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e26(o, b, sp):
@@ -1107,258 +1227,335 @@ def _e51(o, b, sp):
 
 
 def _d52(mv, pos):
-    (v_partition_index, v_error_code, v_high_watermark,) = _S11.unpack_from(mv, pos)
+    o = new_object(_FetchResponse_PartitionData)
+    (o.partition_index, o.error_code, o.high_watermark,) = _S11.unpack_from(mv, pos)
     pos += 14
-    v_records, pos = read_records(mv, pos)
-    return _FetchResponse_PartitionData(v_partition_index, v_error_code, v_high_watermark, -1, -1, _FetchResponse_EpochEndOffset(), _FetchResponse_LeaderIdAndEpoch(), _FetchResponse_SnapshotId(), [], -1, v_records, None), pos
+    o.records, pos = read_records(mv, pos)
+    o.last_stable_offset = -1
+    o.log_start_offset = -1
+    o.diverging_epoch = _FetchResponse_EpochEndOffset()
+    o.current_leader = _FetchResponse_LeaderIdAndEpoch()
+    o.snapshot_id = _FetchResponse_SnapshotId()
+    o.aborted_transactions = []
+    o.preferred_read_replica = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d53(mv, pos):
-    v_topic, pos = read_string(mv, pos)
+    o = new_object(_FetchResponse_FetchableTopicResponse)
+    o.topic, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 18)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d52(mv, pos)
             append(item)
-    return _FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions, None), pos
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d54(mv, pos):
+    o = new_object(FetchResponse)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d53(mv, pos)
             append(item)
-    return FetchResponse(0, 0, 0, v_responses, [], None), pos
+    o.throttle_time_ms = 0
+    o.error_code = 0
+    o.session_id = 0
+    o.node_endpoints = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d55(mv, pos):
-    (v_throttle_time_ms,) = _S12.unpack_from(mv, pos)
+    o = new_object(FetchResponse)
+    (o.throttle_time_ms,) = _S12.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d53(mv, pos)
             append(item)
-    return FetchResponse(v_throttle_time_ms, 0, 0, v_responses, [], None), pos
+    o.error_code = 0
+    o.session_id = 0
+    o.node_endpoints = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d56(mv, pos):
-    (v_producer_id, v_first_offset,) = _S14.unpack_from(mv, pos)
+    o = new_object(_FetchResponse_AbortedTransaction)
+    (o.producer_id, o.first_offset,) = _S14.unpack_from(mv, pos)
     pos += 16
-    return _FetchResponse_AbortedTransaction(v_producer_id, v_first_offset, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d57(mv, pos):
-    (v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset,) = _S13.unpack_from(mv, pos)
+    o = new_object(_FetchResponse_PartitionData)
+    (o.partition_index, o.error_code, o.high_watermark, o.last_stable_offset,) = _S13.unpack_from(mv, pos)
     pos += 22
     n, pos = read_count(mv, pos, 16)
     if n < 0:
-        v_aborted_transactions = None
+        o.aborted_transactions = None
     else:
-        v_aborted_transactions = []
-        append = v_aborted_transactions.append
+        o.aborted_transactions = []
+        append = o.aborted_transactions.append
         for _ in range(n):
             item, pos = _d56(mv, pos)
             append(item)
-    v_records, pos = read_records(mv, pos)
-    return _FetchResponse_PartitionData(v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, -1, _FetchResponse_EpochEndOffset(), _FetchResponse_LeaderIdAndEpoch(), _FetchResponse_SnapshotId(), v_aborted_transactions, -1, v_records, None), pos
+    o.records, pos = read_records(mv, pos)
+    o.log_start_offset = -1
+    o.diverging_epoch = _FetchResponse_EpochEndOffset()
+    o.current_leader = _FetchResponse_LeaderIdAndEpoch()
+    o.snapshot_id = _FetchResponse_SnapshotId()
+    o.preferred_read_replica = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d58(mv, pos):
-    v_topic, pos = read_string(mv, pos)
+    o = new_object(_FetchResponse_FetchableTopicResponse)
+    o.topic, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 30)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d57(mv, pos)
             append(item)
-    return _FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions, None), pos
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d59(mv, pos):
-    (v_throttle_time_ms,) = _S12.unpack_from(mv, pos)
+    o = new_object(FetchResponse)
+    (o.throttle_time_ms,) = _S12.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d58(mv, pos)
             append(item)
-    return FetchResponse(v_throttle_time_ms, 0, 0, v_responses, [], None), pos
+    o.error_code = 0
+    o.session_id = 0
+    o.node_endpoints = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d60(mv, pos):
-    (v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset,) = _S15.unpack_from(mv, pos)
+    o = new_object(_FetchResponse_PartitionData)
+    (o.partition_index, o.error_code, o.high_watermark, o.last_stable_offset, o.log_start_offset,) = _S15.unpack_from(mv, pos)
     pos += 30
     n, pos = read_count(mv, pos, 16)
     if n < 0:
-        v_aborted_transactions = None
+        o.aborted_transactions = None
     else:
-        v_aborted_transactions = []
-        append = v_aborted_transactions.append
+        o.aborted_transactions = []
+        append = o.aborted_transactions.append
         for _ in range(n):
             item, pos = _d56(mv, pos)
             append(item)
-    v_records, pos = read_records(mv, pos)
-    return _FetchResponse_PartitionData(v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset, _FetchResponse_EpochEndOffset(), _FetchResponse_LeaderIdAndEpoch(), _FetchResponse_SnapshotId(), v_aborted_transactions, -1, v_records, None), pos
+    o.records, pos = read_records(mv, pos)
+    o.diverging_epoch = _FetchResponse_EpochEndOffset()
+    o.current_leader = _FetchResponse_LeaderIdAndEpoch()
+    o.snapshot_id = _FetchResponse_SnapshotId()
+    o.preferred_read_replica = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d61(mv, pos):
-    v_topic, pos = read_string(mv, pos)
+    o = new_object(_FetchResponse_FetchableTopicResponse)
+    o.topic, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 38)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d60(mv, pos)
             append(item)
-    return _FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions, None), pos
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d62(mv, pos):
-    (v_throttle_time_ms,) = _S12.unpack_from(mv, pos)
+    o = new_object(FetchResponse)
+    (o.throttle_time_ms,) = _S12.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d61(mv, pos)
             append(item)
-    return FetchResponse(v_throttle_time_ms, 0, 0, v_responses, [], None), pos
+    o.error_code = 0
+    o.session_id = 0
+    o.node_endpoints = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d63(mv, pos):
-    (v_throttle_time_ms, v_error_code, v_session_id,) = _S16.unpack_from(mv, pos)
+    o = new_object(FetchResponse)
+    (o.throttle_time_ms, o.error_code, o.session_id,) = _S16.unpack_from(mv, pos)
     pos += 10
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d61(mv, pos)
             append(item)
-    return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses, [], None), pos
+    o.node_endpoints = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d64(mv, pos):
-    (v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset,) = _S15.unpack_from(mv, pos)
+    o = new_object(_FetchResponse_PartitionData)
+    (o.partition_index, o.error_code, o.high_watermark, o.last_stable_offset, o.log_start_offset,) = _S15.unpack_from(mv, pos)
     pos += 30
     n, pos = read_count(mv, pos, 16)
     if n < 0:
-        v_aborted_transactions = None
+        o.aborted_transactions = None
     else:
-        v_aborted_transactions = []
-        append = v_aborted_transactions.append
+        o.aborted_transactions = []
+        append = o.aborted_transactions.append
         for _ in range(n):
             item, pos = _d56(mv, pos)
             append(item)
-    (v_preferred_read_replica,) = _S12.unpack_from(mv, pos)
+    (o.preferred_read_replica,) = _S12.unpack_from(mv, pos)
     pos += 4
-    v_records, pos = read_records(mv, pos)
-    return _FetchResponse_PartitionData(v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset, _FetchResponse_EpochEndOffset(), _FetchResponse_LeaderIdAndEpoch(), _FetchResponse_SnapshotId(), v_aborted_transactions, v_preferred_read_replica, v_records, None), pos
+    o.records, pos = read_records(mv, pos)
+    o.diverging_epoch = _FetchResponse_EpochEndOffset()
+    o.current_leader = _FetchResponse_LeaderIdAndEpoch()
+    o.snapshot_id = _FetchResponse_SnapshotId()
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d65(mv, pos):
-    v_topic, pos = read_string(mv, pos)
+    o = new_object(_FetchResponse_FetchableTopicResponse)
+    o.topic, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 42)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d64(mv, pos)
             append(item)
-    return _FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions, None), pos
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d66(mv, pos):
-    (v_throttle_time_ms, v_error_code, v_session_id,) = _S16.unpack_from(mv, pos)
+    o = new_object(FetchResponse)
+    (o.throttle_time_ms, o.error_code, o.session_id,) = _S16.unpack_from(mv, pos)
     pos += 10
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d65(mv, pos)
             append(item)
-    return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses, [], None), pos
+    o.node_endpoints = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d67(mv, pos):
-    (v_producer_id, v_first_offset,) = _S14.unpack_from(mv, pos)
+    o = new_object(_FetchResponse_AbortedTransaction)
+    (o.producer_id, o.first_offset,) = _S14.unpack_from(mv, pos)
     pos += 16
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _FetchResponse_AbortedTransaction(v_producer_id, v_first_offset, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d68(mv, pos):
-    (v_epoch, v_end_offset,) = _S10.unpack_from(mv, pos)
+    o = new_object(_FetchResponse_EpochEndOffset)
+    (o.epoch, o.end_offset,) = _S10.unpack_from(mv, pos)
     pos += 12
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _FetchResponse_EpochEndOffset(v_epoch, v_end_offset, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d69(mv, pos):
-    (v_leader_id, v_leader_epoch,) = _S17.unpack_from(mv, pos)
+    o = new_object(_FetchResponse_LeaderIdAndEpoch)
+    (o.leader_id, o.leader_epoch,) = _S17.unpack_from(mv, pos)
     pos += 8
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _FetchResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d70(mv, pos):
-    (v_end_offset, v_epoch,) = _S18.unpack_from(mv, pos)
+    o = new_object(_FetchResponse_SnapshotId)
+    (o.end_offset, o.epoch,) = _S18.unpack_from(mv, pos)
     pos += 12
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _FetchResponse_SnapshotId(v_end_offset, v_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d71(mv, pos):
-    (v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset,) = _S15.unpack_from(mv, pos)
+    o = new_object(_FetchResponse_PartitionData)
+    (o.partition_index, o.error_code, o.high_watermark, o.last_stable_offset, o.log_start_offset,) = _S15.unpack_from(mv, pos)
     pos += 30
     n = mv[pos]
     if n < 128:
@@ -1369,42 +1566,44 @@ def _d71(mv, pos):
     if n > 0 and n * 17 > len(mv) - pos:
         raise_count(n, len(mv) - pos)
     if n < 0:
-        v_aborted_transactions = None
+        o.aborted_transactions = None
     else:
-        v_aborted_transactions = []
-        append = v_aborted_transactions.append
+        o.aborted_transactions = []
+        append = o.aborted_transactions.append
         for _ in range(n):
             item, pos = _d67(mv, pos)
             append(item)
-    (v_preferred_read_replica,) = _S12.unpack_from(mv, pos)
+    (o.preferred_read_replica,) = _S12.unpack_from(mv, pos)
     pos += 4
-    v_records, pos = read_compact_records(mv, pos)
-    v_diverging_epoch = _FetchResponse_EpochEndOffset()
-    v_current_leader = _FetchResponse_LeaderIdAndEpoch()
-    v_snapshot_id = _FetchResponse_SnapshotId()
+    o.records, pos = read_compact_records(mv, pos)
+    o.diverging_epoch = _FetchResponse_EpochEndOffset()
+    o.current_leader = _FetchResponse_LeaderIdAndEpoch()
+    o.snapshot_id = _FetchResponse_SnapshotId()
     unknown = None
     n_tags, pos = read_uvarint(mv, pos)
     for _ in range(n_tags):
         tag, pos, end = read_tag_header(mv, pos)
         if tag == 0:
-            v_diverging_epoch, pos = _d68(mv, pos)
+            o.diverging_epoch, pos = _d68(mv, pos)
             check_tag_end(pos, end, 0)
         elif tag == 1:
-            v_current_leader, pos = _d69(mv, pos)
+            o.current_leader, pos = _d69(mv, pos)
             check_tag_end(pos, end, 1)
         elif tag == 2:
-            v_snapshot_id, pos = _d70(mv, pos)
+            o.snapshot_id, pos = _d70(mv, pos)
             check_tag_end(pos, end, 2)
         else:
             if unknown is None:
                 unknown = []
             unknown.append((tag, bytes(mv[pos:end])))
             pos = end
-    return _FetchResponse_PartitionData(v_partition_index, v_error_code, v_high_watermark, v_last_stable_offset, v_log_start_offset, v_diverging_epoch, v_current_leader, v_snapshot_id, v_aborted_transactions, v_preferred_read_replica, v_records, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d72(mv, pos):
-    v_topic, pos = read_compact_string(mv, pos)
+    o = new_object(_FetchResponse_FetchableTopicResponse)
+    o.topic, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -1416,8 +1615,8 @@ def _d72(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d71(mv, pos)
             append(item)
@@ -1426,11 +1625,14 @@ def _d72(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _FetchResponse_FetchableTopicResponse(v_topic, ZERO_UUID, v_partitions, unknown), pos
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d73(mv, pos):
-    (v_throttle_time_ms, v_error_code, v_session_id,) = _S16.unpack_from(mv, pos)
+    o = new_object(FetchResponse)
+    (o.throttle_time_ms, o.error_code, o.session_id,) = _S16.unpack_from(mv, pos)
     pos += 10
     n = mv[pos]
     if n < 128:
@@ -1443,8 +1645,8 @@ def _d73(mv, pos):
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d72(mv, pos)
             append(item)
@@ -1453,11 +1655,14 @@ def _d73(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses, [], unknown), pos
+    o.node_endpoints = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d74(mv, pos):
-    (v_topic_id,) = _S8.unpack_from(mv, pos)
+    o = new_object(_FetchResponse_FetchableTopicResponse)
+    (o.topic_id,) = _S8.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -1470,8 +1675,8 @@ def _d74(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d71(mv, pos)
             append(item)
@@ -1480,11 +1685,14 @@ def _d74(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _FetchResponse_FetchableTopicResponse('', v_topic_id, v_partitions, unknown), pos
+    o.topic = ''
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d75(mv, pos):
-    (v_throttle_time_ms, v_error_code, v_session_id,) = _S16.unpack_from(mv, pos)
+    o = new_object(FetchResponse)
+    (o.throttle_time_ms, o.error_code, o.session_id,) = _S16.unpack_from(mv, pos)
     pos += 10
     n = mv[pos]
     if n < 128:
@@ -1497,8 +1705,8 @@ def _d75(mv, pos):
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d74(mv, pos)
             append(item)
@@ -1507,26 +1715,31 @@ def _d75(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses, [], unknown), pos
+    o.node_endpoints = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d76(mv, pos):
-    (v_node_id,) = _S12.unpack_from(mv, pos)
+    o = new_object(_FetchResponse_NodeEndpoint)
+    (o.node_id,) = _S12.unpack_from(mv, pos)
     pos += 4
-    v_host, pos = read_compact_string(mv, pos)
-    (v_port,) = _S12.unpack_from(mv, pos)
+    o.host, pos = read_compact_string(mv, pos)
+    (o.port,) = _S12.unpack_from(mv, pos)
     pos += 4
-    v_rack, pos = read_compact_nullable_string(mv, pos)
+    o.rack, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _FetchResponse_NodeEndpoint(v_node_id, v_host, v_port, v_rack, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d77(mv, pos):
-    (v_throttle_time_ms, v_error_code, v_session_id,) = _S16.unpack_from(mv, pos)
+    o = new_object(FetchResponse)
+    (o.throttle_time_ms, o.error_code, o.session_id,) = _S16.unpack_from(mv, pos)
     pos += 10
     n = mv[pos]
     if n < 128:
@@ -1539,12 +1752,12 @@ def _d77(mv, pos):
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d74(mv, pos)
             append(item)
-    v_node_endpoints = []
+    o.node_endpoints = []
     unknown = None
     n_tags, pos = read_uvarint(mv, pos)
     for _ in range(n_tags):
@@ -1561,8 +1774,8 @@ def _d77(mv, pos):
             if n < 0:
                 raise ProtocolError('null node_endpoints')
             else:
-                v_node_endpoints = []
-                append = v_node_endpoints.append
+                o.node_endpoints = []
+                append = o.node_endpoints.append
                 for _ in range(n):
                     item, pos = _d76(mv, pos)
                     append(item)
@@ -1572,7 +1785,8 @@ def _d77(mv, pos):
                 unknown = []
             unknown.append((tag, bytes(mv[pos:end])))
             pos = end
-    return FetchResponse(v_throttle_time_ms, v_error_code, v_session_id, v_responses, v_node_endpoints, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e78(o, b, sp):

@@ -176,32 +176,38 @@ class FetchSnapshotResponse:
 
 
 def _d0(mv, pos):
-    (v_end_offset, v_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(_FetchSnapshotRequest_SnapshotId)
+    (o.end_offset, o.epoch,) = _S1.unpack_from(mv, pos)
     pos += 12
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _FetchSnapshotRequest_SnapshotId(v_end_offset, v_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
-    (v_partition, v_current_leader_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(_FetchSnapshotRequest_PartitionSnapshot)
+    (o.partition, o.current_leader_epoch,) = _S0.unpack_from(mv, pos)
     pos += 8
-    v_snapshot_id, pos = _d0(mv, pos)
-    (v_position,) = _S2.unpack_from(mv, pos)
+    o.snapshot_id, pos = _d0(mv, pos)
+    (o.position,) = _S2.unpack_from(mv, pos)
     pos += 8
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _FetchSnapshotRequest_PartitionSnapshot(v_partition, v_current_leader_epoch, v_snapshot_id, v_position, ZERO_UUID, unknown), pos
+    o.replica_directory_id = ZERO_UUID
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_FetchSnapshotRequest_TopicSnapshot)
+    o.name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -213,8 +219,8 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
@@ -223,11 +229,13 @@ def _d2(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _FetchSnapshotRequest_TopicSnapshot(v_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d3(mv, pos):
-    (v_replica_id, v_max_bytes,) = _S0.unpack_from(mv, pos)
+    o = new_object(FetchSnapshotRequest)
+    (o.replica_id, o.max_bytes,) = _S0.unpack_from(mv, pos)
     pos += 8
     n = mv[pos]
     if n < 128:
@@ -240,40 +248,42 @@ def _d3(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
-    v_cluster_id = None
+    o.cluster_id = None
     unknown = None
     n_tags, pos = read_uvarint(mv, pos)
     for _ in range(n_tags):
         tag, pos, end = read_tag_header(mv, pos)
         if tag == 0:
-            v_cluster_id, pos = read_compact_nullable_string(mv, pos)
+            o.cluster_id, pos = read_compact_nullable_string(mv, pos)
             check_tag_end(pos, end, 0)
         else:
             if unknown is None:
                 unknown = []
             unknown.append((tag, bytes(mv[pos:end])))
             pos = end
-    return FetchSnapshotRequest(v_cluster_id, v_replica_id, v_max_bytes, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d4(mv, pos):
-    (v_partition, v_current_leader_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(_FetchSnapshotRequest_PartitionSnapshot)
+    (o.partition, o.current_leader_epoch,) = _S0.unpack_from(mv, pos)
     pos += 8
-    v_snapshot_id, pos = _d0(mv, pos)
-    (v_position,) = _S2.unpack_from(mv, pos)
+    o.snapshot_id, pos = _d0(mv, pos)
+    (o.position,) = _S2.unpack_from(mv, pos)
     pos += 8
-    v_replica_directory_id = ZERO_UUID
+    o.replica_directory_id = ZERO_UUID
     unknown = None
     n_tags, pos = read_uvarint(mv, pos)
     for _ in range(n_tags):
         tag, pos, end = read_tag_header(mv, pos)
         if tag == 0:
-            (v_replica_directory_id,) = _S3.unpack_from(mv, pos)
+            (o.replica_directory_id,) = _S3.unpack_from(mv, pos)
             pos += 16
             check_tag_end(pos, end, 0)
         else:
@@ -281,11 +291,13 @@ def _d4(mv, pos):
                 unknown = []
             unknown.append((tag, bytes(mv[pos:end])))
             pos = end
-    return _FetchSnapshotRequest_PartitionSnapshot(v_partition, v_current_leader_epoch, v_snapshot_id, v_position, v_replica_directory_id, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_FetchSnapshotRequest_TopicSnapshot)
+    o.name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -297,8 +309,8 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
@@ -307,11 +319,13 @@ def _d5(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _FetchSnapshotRequest_TopicSnapshot(v_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d6(mv, pos):
-    (v_replica_id, v_max_bytes,) = _S0.unpack_from(mv, pos)
+    o = new_object(FetchSnapshotRequest)
+    (o.replica_id, o.max_bytes,) = _S0.unpack_from(mv, pos)
     pos += 8
     n = mv[pos]
     if n < 128:
@@ -324,25 +338,26 @@ def _d6(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
-    v_cluster_id = None
+    o.cluster_id = None
     unknown = None
     n_tags, pos = read_uvarint(mv, pos)
     for _ in range(n_tags):
         tag, pos, end = read_tag_header(mv, pos)
         if tag == 0:
-            v_cluster_id, pos = read_compact_nullable_string(mv, pos)
+            o.cluster_id, pos = read_compact_nullable_string(mv, pos)
             check_tag_end(pos, end, 0)
         else:
             if unknown is None:
                 unknown = []
             unknown.append((tag, bytes(mv[pos:end])))
             pos = end
-    return FetchSnapshotRequest(v_cluster_id, v_replica_id, v_max_bytes, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e7(o, b, sp):
@@ -441,54 +456,61 @@ def _e13(o, b, sp):
 
 
 def _d14(mv, pos):
-    (v_end_offset, v_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(_FetchSnapshotResponse_SnapshotId)
+    (o.end_offset, o.epoch,) = _S1.unpack_from(mv, pos)
     pos += 12
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _FetchSnapshotResponse_SnapshotId(v_end_offset, v_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d15(mv, pos):
-    (v_leader_id, v_leader_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(_FetchSnapshotResponse_LeaderIdAndEpoch)
+    (o.leader_id, o.leader_epoch,) = _S0.unpack_from(mv, pos)
     pos += 8
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _FetchSnapshotResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d16(mv, pos):
-    (v_index, v_error_code,) = _S4.unpack_from(mv, pos)
+    o = new_object(_FetchSnapshotResponse_PartitionSnapshot)
+    (o.index, o.error_code,) = _S4.unpack_from(mv, pos)
     pos += 6
-    v_snapshot_id, pos = _d14(mv, pos)
-    (v_size, v_position,) = _S5.unpack_from(mv, pos)
+    o.snapshot_id, pos = _d14(mv, pos)
+    (o.size, o.position,) = _S5.unpack_from(mv, pos)
     pos += 16
-    v_unaligned_records, pos = read_compact_records(mv, pos)
-    if v_unaligned_records is None:
+    o.unaligned_records, pos = read_compact_records(mv, pos)
+    if o.unaligned_records is None:
         raise ProtocolError('null unaligned_records')
-    v_current_leader = _FetchSnapshotResponse_LeaderIdAndEpoch()
+    o.current_leader = _FetchSnapshotResponse_LeaderIdAndEpoch()
     unknown = None
     n_tags, pos = read_uvarint(mv, pos)
     for _ in range(n_tags):
         tag, pos, end = read_tag_header(mv, pos)
         if tag == 0:
-            v_current_leader, pos = _d15(mv, pos)
+            o.current_leader, pos = _d15(mv, pos)
             check_tag_end(pos, end, 0)
         else:
             if unknown is None:
                 unknown = []
             unknown.append((tag, bytes(mv[pos:end])))
             pos = end
-    return _FetchSnapshotResponse_PartitionSnapshot(v_index, v_error_code, v_snapshot_id, v_current_leader, v_size, v_position, v_unaligned_records, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d17(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_FetchSnapshotResponse_TopicSnapshot)
+    o.name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -500,8 +522,8 @@ def _d17(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d16(mv, pos)
             append(item)
@@ -510,11 +532,13 @@ def _d17(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _FetchSnapshotResponse_TopicSnapshot(v_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d18(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S4.unpack_from(mv, pos)
+    o = new_object(FetchSnapshotResponse)
+    (o.throttle_time_ms, o.error_code,) = _S4.unpack_from(mv, pos)
     pos += 6
     n = mv[pos]
     if n < 128:
@@ -527,8 +551,8 @@ def _d18(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d17(mv, pos)
             append(item)
@@ -537,25 +561,30 @@ def _d18(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return FetchSnapshotResponse(v_throttle_time_ms, v_error_code, v_topics, [], unknown), pos
+    o.node_endpoints = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d19(mv, pos):
-    (v_node_id,) = _S6.unpack_from(mv, pos)
+    o = new_object(_FetchSnapshotResponse_NodeEndpoint)
+    (o.node_id,) = _S6.unpack_from(mv, pos)
     pos += 4
-    v_host, pos = read_compact_string(mv, pos)
-    (v_port,) = _S7.unpack_from(mv, pos)
+    o.host, pos = read_compact_string(mv, pos)
+    (o.port,) = _S7.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _FetchSnapshotResponse_NodeEndpoint(v_node_id, v_host, v_port, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d20(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S4.unpack_from(mv, pos)
+    o = new_object(FetchSnapshotResponse)
+    (o.throttle_time_ms, o.error_code,) = _S4.unpack_from(mv, pos)
     pos += 6
     n = mv[pos]
     if n < 128:
@@ -568,12 +597,12 @@ def _d20(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d17(mv, pos)
             append(item)
-    v_node_endpoints = []
+    o.node_endpoints = []
     unknown = None
     n_tags, pos = read_uvarint(mv, pos)
     for _ in range(n_tags):
@@ -590,8 +619,8 @@ def _d20(mv, pos):
             if n < 0:
                 raise ProtocolError('null node_endpoints')
             else:
-                v_node_endpoints = []
-                append = v_node_endpoints.append
+                o.node_endpoints = []
+                append = o.node_endpoints.append
                 for _ in range(n):
                     item, pos = _d19(mv, pos)
                     append(item)
@@ -601,7 +630,8 @@ def _d20(mv, pos):
                 unknown = []
             unknown.append((tag, bytes(mv[pos:end])))
             pos = end
-    return FetchSnapshotResponse(v_throttle_time_ms, v_error_code, v_topics, v_node_endpoints, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e21(o, b, sp):

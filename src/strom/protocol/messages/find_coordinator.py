@@ -113,31 +113,42 @@ class FindCoordinatorResponse:
 
 
 def _d0(mv, pos):
-    v_key, pos = read_string(mv, pos)
-    return FindCoordinatorRequest(v_key, 0, [], None), pos
+    o = new_object(FindCoordinatorRequest)
+    o.key, pos = read_string(mv, pos)
+    o.key_type = 0
+    o.coordinator_keys = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_key, pos = read_string(mv, pos)
-    (v_key_type,) = _S0.unpack_from(mv, pos)
+    o = new_object(FindCoordinatorRequest)
+    o.key, pos = read_string(mv, pos)
+    (o.key_type,) = _S0.unpack_from(mv, pos)
     pos += 1
-    return FindCoordinatorRequest(v_key, v_key_type, [], None), pos
+    o.coordinator_keys = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_key, pos = read_compact_string(mv, pos)
-    (v_key_type,) = _S0.unpack_from(mv, pos)
+    o = new_object(FindCoordinatorRequest)
+    o.key, pos = read_compact_string(mv, pos)
+    (o.key_type,) = _S0.unpack_from(mv, pos)
     pos += 1
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return FindCoordinatorRequest(v_key, v_key_type, [], unknown), pos
+    o.coordinator_keys = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d3(mv, pos):
-    (v_key_type,) = _S0.unpack_from(mv, pos)
+    o = new_object(FindCoordinatorRequest)
+    (o.key_type,) = _S0.unpack_from(mv, pos)
     pos += 1
     n = mv[pos]
     if n < 128:
@@ -150,13 +161,15 @@ def _d3(mv, pos):
     if n < 0:
         raise ProtocolError('null coordinator_keys')
     else:
-        v_coordinator_keys, pos = read_string_array(mv, pos, n, True)
+        o.coordinator_keys, pos = read_string_array(mv, pos, n, True)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return FindCoordinatorRequest('', v_key_type, v_coordinator_keys, unknown), pos
+    o.key = ''
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e4(o, b, sp):
@@ -191,61 +204,75 @@ def _e7(o, b, sp):
 
 
 def _d8(mv, pos):
-    (v_error_code, v_node_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(FindCoordinatorResponse)
+    (o.error_code, o.node_id,) = _S1.unpack_from(mv, pos)
     pos += 6
-    v_host, pos = read_string(mv, pos)
-    (v_port,) = _S2.unpack_from(mv, pos)
+    o.host, pos = read_string(mv, pos)
+    (o.port,) = _S2.unpack_from(mv, pos)
     pos += 4
-    return FindCoordinatorResponse(0, v_error_code, '', v_node_id, v_host, v_port, [], None), pos
+    o.throttle_time_ms = 0
+    o.error_message = ''
+    o.coordinators = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d9(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(FindCoordinatorResponse)
+    (o.throttle_time_ms, o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_nullable_string(mv, pos)
-    (v_node_id,) = _S2.unpack_from(mv, pos)
+    o.error_message, pos = read_nullable_string(mv, pos)
+    (o.node_id,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_host, pos = read_string(mv, pos)
-    (v_port,) = _S2.unpack_from(mv, pos)
+    o.host, pos = read_string(mv, pos)
+    (o.port,) = _S2.unpack_from(mv, pos)
     pos += 4
-    return FindCoordinatorResponse(v_throttle_time_ms, v_error_code, v_error_message, v_node_id, v_host, v_port, [], None), pos
+    o.coordinators = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d10(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(FindCoordinatorResponse)
+    (o.throttle_time_ms, o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
-    (v_node_id,) = _S2.unpack_from(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
+    (o.node_id,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_host, pos = read_compact_string(mv, pos)
-    (v_port,) = _S2.unpack_from(mv, pos)
+    o.host, pos = read_compact_string(mv, pos)
+    (o.port,) = _S2.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return FindCoordinatorResponse(v_throttle_time_ms, v_error_code, v_error_message, v_node_id, v_host, v_port, [], unknown), pos
+    o.coordinators = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d11(mv, pos):
-    v_key, pos = read_compact_string(mv, pos)
-    (v_node_id,) = _S2.unpack_from(mv, pos)
+    o = new_object(_FindCoordinatorResponse_Coordinator)
+    o.key, pos = read_compact_string(mv, pos)
+    (o.node_id,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_host, pos = read_compact_string(mv, pos)
-    (v_port, v_error_code,) = _S3.unpack_from(mv, pos)
+    o.host, pos = read_compact_string(mv, pos)
+    (o.port, o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _FindCoordinatorResponse_Coordinator(v_key, v_node_id, v_host, v_port, v_error_code, v_error_message, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d12(mv, pos):
-    (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
+    o = new_object(FindCoordinatorResponse)
+    (o.throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -258,8 +285,8 @@ def _d12(mv, pos):
     if n < 0:
         raise ProtocolError('null coordinators')
     else:
-        v_coordinators = []
-        append = v_coordinators.append
+        o.coordinators = []
+        append = o.coordinators.append
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
@@ -268,7 +295,13 @@ def _d12(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return FindCoordinatorResponse(v_throttle_time_ms, 0, '', 0, '', 0, v_coordinators, unknown), pos
+    o.error_code = 0
+    o.error_message = ''
+    o.node_id = 0
+    o.host = ''
+    o.port = 0
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e13(o, b, sp):

@@ -100,14 +100,16 @@ class GetTelemetrySubscriptionsResponse:
 
 
 def _d0(mv, pos):
-    (v_client_instance_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(GetTelemetrySubscriptionsRequest)
+    (o.client_instance_id,) = _S0.unpack_from(mv, pos)
     pos += 16
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return GetTelemetrySubscriptionsRequest(v_client_instance_id, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e1(o, b, sp):
@@ -119,12 +121,18 @@ def _e1(o, b, sp):
 
 
 def _d2(mv, pos):
-    (v_throttle_time_ms, v_error_code, v_client_instance_id, v_subscription_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(GetTelemetrySubscriptionsResponse)
+    (o.throttle_time_ms, o.error_code, o.client_instance_id, o.subscription_id,) = _S1.unpack_from(mv, pos)
     pos += 26
-    v_accepted_compression_types, pos = read_compact_array(mv, pos, _AF_b, 1)
-    if v_accepted_compression_types is None:
-        raise ProtocolError('null accepted_compression_types')
-    (v_push_interval_ms, v_telemetry_max_bytes, v_delta_temporality,) = _S2.unpack_from(mv, pos)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.accepted_compression_types = list(unpack_from(_AF_b[n], mv, pos + 1))
+        pos += 1 + 1 * n
+    else:
+        o.accepted_compression_types, pos = read_compact_array(mv, pos, _AF_b, 1)
+        if o.accepted_compression_types is None:
+            raise ProtocolError('null accepted_compression_types')
+    (o.push_interval_ms, o.telemetry_max_bytes, o.delta_temporality,) = _S2.unpack_from(mv, pos)
     pos += 9
     n = mv[pos]
     if n < 128:
@@ -137,13 +145,14 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null requested_metrics')
     else:
-        v_requested_metrics, pos = read_string_array(mv, pos, n, True)
+        o.requested_metrics, pos = read_string_array(mv, pos, n, True)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return GetTelemetrySubscriptionsResponse(v_throttle_time_ms, v_error_code, v_client_instance_id, v_subscription_id, v_accepted_compression_types, v_push_interval_ms, v_telemetry_max_bytes, v_delta_temporality, v_requested_metrics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e3(o, b, sp):

@@ -847,9 +847,11 @@ class ShareGroupPartitionMetadataValue:
 
 
 def _d0(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
-    v_member_id, pos = read_string(mv, pos)
-    return ConsumerGroupCurrentMemberAssignmentKey(v_group_id, v_member_id, None), pos
+    o = new_object(ConsumerGroupCurrentMemberAssignmentKey)
+    o.group_id, pos = read_string(mv, pos)
+    o.member_id, pos = read_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _e1(o, b, sp):
@@ -858,21 +860,29 @@ def _e1(o, b, sp):
 
 
 def _d2(mv, pos):
-    (v_topic_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(_ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions)
+    (o.topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
-    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_partitions is None:
-        raise ProtocolError('null partitions')
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.partitions = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.partitions is None:
+            raise ProtocolError('null partitions')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ConsumerGroupCurrentMemberAssignmentValue_TopicPartitions(v_topic_id, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d3(mv, pos):
-    (v_member_epoch, v_previous_member_epoch, v_state,) = _S0.unpack_from(mv, pos)
+    o = new_object(ConsumerGroupCurrentMemberAssignmentValue)
+    (o.member_epoch, o.previous_member_epoch, o.state,) = _S0.unpack_from(mv, pos)
     pos += 9
     n = mv[pos]
     if n < 128:
@@ -885,8 +895,8 @@ def _d3(mv, pos):
     if n < 0:
         raise ProtocolError('null assigned_partitions')
     else:
-        v_assigned_partitions = []
-        append = v_assigned_partitions.append
+        o.assigned_partitions = []
+        append = o.assigned_partitions.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
@@ -901,8 +911,8 @@ def _d3(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions_pending_revocation')
     else:
-        v_partitions_pending_revocation = []
-        append = v_partitions_pending_revocation.append
+        o.partitions_pending_revocation = []
+        append = o.partitions_pending_revocation.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
@@ -911,7 +921,8 @@ def _d3(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ConsumerGroupCurrentMemberAssignmentValue(v_member_epoch, v_previous_member_epoch, v_state, v_assigned_partitions, v_partitions_pending_revocation, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e4(o, b, sp):
@@ -946,24 +957,29 @@ def _e5(o, b, sp):
 
 
 def _d6(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
-    v_member_id, pos = read_string(mv, pos)
-    return ConsumerGroupMemberMetadataKey(v_group_id, v_member_id, None), pos
+    o = new_object(ConsumerGroupMemberMetadataKey)
+    o.group_id, pos = read_string(mv, pos)
+    o.member_id, pos = read_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d7(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    v_metadata, pos = read_compact_bytes(mv, pos)
+    o = new_object(_ConsumerGroupMemberMetadataValue_ClassicProtocol)
+    o.name, pos = read_compact_string(mv, pos)
+    o.metadata, pos = read_compact_bytes(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ConsumerGroupMemberMetadataValue_ClassicProtocol(v_name, v_metadata, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d8(mv, pos):
-    (v_session_timeout_ms,) = _S2.unpack_from(mv, pos)
+    o = new_object(_ConsumerGroupMemberMetadataValue_ClassicMemberMetadata)
+    (o.session_timeout_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -976,8 +992,8 @@ def _d8(mv, pos):
     if n < 0:
         raise ProtocolError('null supported_protocols')
     else:
-        v_supported_protocols = []
-        append = v_supported_protocols.append
+        o.supported_protocols = []
+        append = o.supported_protocols.append
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
@@ -986,14 +1002,16 @@ def _d8(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ConsumerGroupMemberMetadataValue_ClassicMemberMetadata(v_session_timeout_ms, v_supported_protocols, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d9(mv, pos):
-    v_instance_id, pos = read_compact_nullable_string(mv, pos)
-    v_rack_id, pos = read_compact_nullable_string(mv, pos)
-    v_client_id, pos = read_compact_string(mv, pos)
-    v_client_host, pos = read_compact_string(mv, pos)
+    o = new_object(ConsumerGroupMemberMetadataValue)
+    o.instance_id, pos = read_compact_nullable_string(mv, pos)
+    o.rack_id, pos = read_compact_nullable_string(mv, pos)
+    o.client_id, pos = read_compact_string(mv, pos)
+    o.client_host, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -1005,12 +1023,12 @@ def _d9(mv, pos):
     if n < 0:
         raise ProtocolError('null subscribed_topic_names')
     else:
-        v_subscribed_topic_names, pos = read_string_array(mv, pos, n, True)
-    v_subscribed_topic_regex, pos = read_compact_nullable_string(mv, pos)
-    (v_rebalance_timeout_ms,) = _S2.unpack_from(mv, pos)
+        o.subscribed_topic_names, pos = read_string_array(mv, pos, n, True)
+    o.subscribed_topic_regex, pos = read_compact_nullable_string(mv, pos)
+    (o.rebalance_timeout_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_server_assignor, pos = read_compact_nullable_string(mv, pos)
-    v_classic_member_metadata = None
+    o.server_assignor, pos = read_compact_nullable_string(mv, pos)
+    o.classic_member_metadata = None
     unknown = None
     n_tags, pos = read_uvarint(mv, pos)
     for _ in range(n_tags):
@@ -1019,16 +1037,17 @@ def _d9(mv, pos):
             (present,) = _S3.unpack_from(mv, pos)
             pos += 1
             if present < 0:
-                v_classic_member_metadata = None
+                o.classic_member_metadata = None
             else:
-                v_classic_member_metadata, pos = _d8(mv, pos)
+                o.classic_member_metadata, pos = _d8(mv, pos)
             check_tag_end(pos, end, 0)
         else:
             if unknown is None:
                 unknown = []
             unknown.append((tag, bytes(mv[pos:end])))
             pos = end
-    return ConsumerGroupMemberMetadataValue(v_instance_id, v_rack_id, v_client_id, v_client_host, v_subscribed_topic_names, v_subscribed_topic_regex, v_rebalance_timeout_ms, v_server_assignor, v_classic_member_metadata, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e10(o, b, sp):
@@ -1082,8 +1101,10 @@ def _e12(o, b, sp):
 
 
 def _d13(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
-    return ConsumerGroupMetadataKey(v_group_id, None), pos
+    o = new_object(ConsumerGroupMetadataKey)
+    o.group_id, pos = read_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _e14(o, b, sp):
@@ -1091,14 +1112,16 @@ def _e14(o, b, sp):
 
 
 def _d15(mv, pos):
-    (v_epoch,) = _S2.unpack_from(mv, pos)
+    o = new_object(ConsumerGroupMetadataValue)
+    (o.epoch,) = _S2.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ConsumerGroupMetadataValue(v_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e16(o, b, sp):
@@ -1110,12 +1133,15 @@ def _e16(o, b, sp):
 
 
 def _d17(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
-    return ConsumerGroupPartitionMetadataKey(v_group_id, None), pos
+    o = new_object(ConsumerGroupPartitionMetadataKey)
+    o.group_id, pos = read_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d18(mv, pos):
-    (v_partition,) = _S2.unpack_from(mv, pos)
+    o = new_object(_ConsumerGroupPartitionMetadataValue_PartitionMetadata)
+    (o.partition,) = _S2.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -1128,20 +1154,22 @@ def _d18(mv, pos):
     if n < 0:
         raise ProtocolError('null racks')
     else:
-        v_racks, pos = read_string_array(mv, pos, n, True)
+        o.racks, pos = read_string_array(mv, pos, n, True)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ConsumerGroupPartitionMetadataValue_PartitionMetadata(v_partition, v_racks, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d19(mv, pos):
-    (v_topic_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(_ConsumerGroupPartitionMetadataValue_TopicMetadata)
+    (o.topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
-    v_topic_name, pos = read_compact_string(mv, pos)
-    (v_num_partitions,) = _S2.unpack_from(mv, pos)
+    o.topic_name, pos = read_compact_string(mv, pos)
+    (o.num_partitions,) = _S2.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -1154,8 +1182,8 @@ def _d19(mv, pos):
     if n < 0:
         raise ProtocolError('null partition_metadata')
     else:
-        v_partition_metadata = []
-        append = v_partition_metadata.append
+        o.partition_metadata = []
+        append = o.partition_metadata.append
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
@@ -1164,10 +1192,12 @@ def _d19(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ConsumerGroupPartitionMetadataValue_TopicMetadata(v_topic_id, v_topic_name, v_num_partitions, v_partition_metadata, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d20(mv, pos):
+    o = new_object(ConsumerGroupPartitionMetadataValue)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -1179,8 +1209,8 @@ def _d20(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
@@ -1189,7 +1219,8 @@ def _d20(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ConsumerGroupPartitionMetadataValue(v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e21(o, b, sp):
@@ -1233,26 +1264,36 @@ def _e23(o, b, sp):
 
 
 def _d24(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
-    v_member_id, pos = read_string(mv, pos)
-    return ConsumerGroupTargetAssignmentMemberKey(v_group_id, v_member_id, None), pos
+    o = new_object(ConsumerGroupTargetAssignmentMemberKey)
+    o.group_id, pos = read_string(mv, pos)
+    o.member_id, pos = read_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d25(mv, pos):
-    (v_topic_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(_ConsumerGroupTargetAssignmentMemberValue_TopicPartition)
+    (o.topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
-    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_partitions is None:
-        raise ProtocolError('null partitions')
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.partitions = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.partitions is None:
+            raise ProtocolError('null partitions')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ConsumerGroupTargetAssignmentMemberValue_TopicPartition(v_topic_id, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d26(mv, pos):
+    o = new_object(ConsumerGroupTargetAssignmentMemberValue)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -1264,8 +1305,8 @@ def _d26(mv, pos):
     if n < 0:
         raise ProtocolError('null topic_partitions')
     else:
-        v_topic_partitions = []
-        append = v_topic_partitions.append
+        o.topic_partitions = []
+        append = o.topic_partitions.append
         for _ in range(n):
             item, pos = _d25(mv, pos)
             append(item)
@@ -1274,7 +1315,8 @@ def _d26(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ConsumerGroupTargetAssignmentMemberValue(v_topic_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e27(o, b, sp):
@@ -1290,19 +1332,23 @@ def _e27(o, b, sp):
 
 
 def _d28(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
-    return ConsumerGroupTargetAssignmentMetadataKey(v_group_id, None), pos
+    o = new_object(ConsumerGroupTargetAssignmentMetadataKey)
+    o.group_id, pos = read_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d29(mv, pos):
-    (v_assignment_epoch,) = _S2.unpack_from(mv, pos)
+    o = new_object(ConsumerGroupTargetAssignmentMetadataValue)
+    (o.assignment_epoch,) = _S2.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ConsumerGroupTargetAssignmentMetadataValue(v_assignment_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e30(o, b, sp):
@@ -1314,8 +1360,10 @@ def _e30(o, b, sp):
 
 
 def _d31(mv, pos):
-    v_group, pos = read_string(mv, pos)
-    return GroupMetadataKey(v_group, None), pos
+    o = new_object(GroupMetadataKey)
+    o.group, pos = read_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _e32(o, b, sp):
@@ -1323,139 +1371,161 @@ def _e32(o, b, sp):
 
 
 def _d33(mv, pos):
-    v_member_id, pos = read_string(mv, pos)
-    v_client_id, pos = read_string(mv, pos)
-    v_client_host, pos = read_string(mv, pos)
-    (v_session_timeout,) = _S2.unpack_from(mv, pos)
+    o = new_object(_GroupMetadataValue_MemberMetadata)
+    o.member_id, pos = read_string(mv, pos)
+    o.client_id, pos = read_string(mv, pos)
+    o.client_host, pos = read_string(mv, pos)
+    (o.session_timeout,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_subscription, pos = read_bytes(mv, pos)
-    v_assignment, pos = read_bytes(mv, pos)
-    return _GroupMetadataValue_MemberMetadata(v_member_id, None, v_client_id, v_client_host, -1, v_session_timeout, v_subscription, v_assignment, None), pos
+    o.subscription, pos = read_bytes(mv, pos)
+    o.assignment, pos = read_bytes(mv, pos)
+    o.group_instance_id = None
+    o.rebalance_timeout = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d34(mv, pos):
-    v_protocol_type, pos = read_string(mv, pos)
-    (v_generation,) = _S2.unpack_from(mv, pos)
+    o = new_object(GroupMetadataValue)
+    o.protocol_type, pos = read_string(mv, pos)
+    (o.generation,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_protocol, pos = read_nullable_string(mv, pos)
-    v_leader, pos = read_nullable_string(mv, pos)
+    o.protocol, pos = read_nullable_string(mv, pos)
+    o.leader, pos = read_nullable_string(mv, pos)
     n, pos = read_count(mv, pos, 18)
     if n < 0:
         raise ProtocolError('null members')
     else:
-        v_members = []
-        append = v_members.append
+        o.members = []
+        append = o.members.append
         for _ in range(n):
             item, pos = _d33(mv, pos)
             append(item)
-    return GroupMetadataValue(v_protocol_type, v_generation, v_protocol, v_leader, -1, v_members, None), pos
+    o.current_state_timestamp = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d35(mv, pos):
-    v_member_id, pos = read_string(mv, pos)
-    v_client_id, pos = read_string(mv, pos)
-    v_client_host, pos = read_string(mv, pos)
-    (v_rebalance_timeout, v_session_timeout,) = _S4.unpack_from(mv, pos)
+    o = new_object(_GroupMetadataValue_MemberMetadata)
+    o.member_id, pos = read_string(mv, pos)
+    o.client_id, pos = read_string(mv, pos)
+    o.client_host, pos = read_string(mv, pos)
+    (o.rebalance_timeout, o.session_timeout,) = _S4.unpack_from(mv, pos)
     pos += 8
-    v_subscription, pos = read_bytes(mv, pos)
-    v_assignment, pos = read_bytes(mv, pos)
-    return _GroupMetadataValue_MemberMetadata(v_member_id, None, v_client_id, v_client_host, v_rebalance_timeout, v_session_timeout, v_subscription, v_assignment, None), pos
+    o.subscription, pos = read_bytes(mv, pos)
+    o.assignment, pos = read_bytes(mv, pos)
+    o.group_instance_id = None
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d36(mv, pos):
-    v_protocol_type, pos = read_string(mv, pos)
-    (v_generation,) = _S2.unpack_from(mv, pos)
+    o = new_object(GroupMetadataValue)
+    o.protocol_type, pos = read_string(mv, pos)
+    (o.generation,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_protocol, pos = read_nullable_string(mv, pos)
-    v_leader, pos = read_nullable_string(mv, pos)
+    o.protocol, pos = read_nullable_string(mv, pos)
+    o.leader, pos = read_nullable_string(mv, pos)
     n, pos = read_count(mv, pos, 22)
     if n < 0:
         raise ProtocolError('null members')
     else:
-        v_members = []
-        append = v_members.append
+        o.members = []
+        append = o.members.append
         for _ in range(n):
             item, pos = _d35(mv, pos)
             append(item)
-    return GroupMetadataValue(v_protocol_type, v_generation, v_protocol, v_leader, -1, v_members, None), pos
+    o.current_state_timestamp = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d37(mv, pos):
-    v_protocol_type, pos = read_string(mv, pos)
-    (v_generation,) = _S2.unpack_from(mv, pos)
+    o = new_object(GroupMetadataValue)
+    o.protocol_type, pos = read_string(mv, pos)
+    (o.generation,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_protocol, pos = read_nullable_string(mv, pos)
-    v_leader, pos = read_nullable_string(mv, pos)
-    (v_current_state_timestamp,) = _S5.unpack_from(mv, pos)
+    o.protocol, pos = read_nullable_string(mv, pos)
+    o.leader, pos = read_nullable_string(mv, pos)
+    (o.current_state_timestamp,) = _S5.unpack_from(mv, pos)
     pos += 8
     n, pos = read_count(mv, pos, 22)
     if n < 0:
         raise ProtocolError('null members')
     else:
-        v_members = []
-        append = v_members.append
+        o.members = []
+        append = o.members.append
         for _ in range(n):
             item, pos = _d35(mv, pos)
             append(item)
-    return GroupMetadataValue(v_protocol_type, v_generation, v_protocol, v_leader, v_current_state_timestamp, v_members, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d38(mv, pos):
-    v_member_id, pos = read_string(mv, pos)
-    v_group_instance_id, pos = read_nullable_string(mv, pos)
-    v_client_id, pos = read_string(mv, pos)
-    v_client_host, pos = read_string(mv, pos)
-    (v_rebalance_timeout, v_session_timeout,) = _S4.unpack_from(mv, pos)
+    o = new_object(_GroupMetadataValue_MemberMetadata)
+    o.member_id, pos = read_string(mv, pos)
+    o.group_instance_id, pos = read_nullable_string(mv, pos)
+    o.client_id, pos = read_string(mv, pos)
+    o.client_host, pos = read_string(mv, pos)
+    (o.rebalance_timeout, o.session_timeout,) = _S4.unpack_from(mv, pos)
     pos += 8
-    v_subscription, pos = read_bytes(mv, pos)
-    v_assignment, pos = read_bytes(mv, pos)
-    return _GroupMetadataValue_MemberMetadata(v_member_id, v_group_instance_id, v_client_id, v_client_host, v_rebalance_timeout, v_session_timeout, v_subscription, v_assignment, None), pos
+    o.subscription, pos = read_bytes(mv, pos)
+    o.assignment, pos = read_bytes(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d39(mv, pos):
-    v_protocol_type, pos = read_string(mv, pos)
-    (v_generation,) = _S2.unpack_from(mv, pos)
+    o = new_object(GroupMetadataValue)
+    o.protocol_type, pos = read_string(mv, pos)
+    (o.generation,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_protocol, pos = read_nullable_string(mv, pos)
-    v_leader, pos = read_nullable_string(mv, pos)
-    (v_current_state_timestamp,) = _S5.unpack_from(mv, pos)
+    o.protocol, pos = read_nullable_string(mv, pos)
+    o.leader, pos = read_nullable_string(mv, pos)
+    (o.current_state_timestamp,) = _S5.unpack_from(mv, pos)
     pos += 8
     n, pos = read_count(mv, pos, 24)
     if n < 0:
         raise ProtocolError('null members')
     else:
-        v_members = []
-        append = v_members.append
+        o.members = []
+        append = o.members.append
         for _ in range(n):
             item, pos = _d38(mv, pos)
             append(item)
-    return GroupMetadataValue(v_protocol_type, v_generation, v_protocol, v_leader, v_current_state_timestamp, v_members, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d40(mv, pos):
-    v_member_id, pos = read_compact_string(mv, pos)
-    v_group_instance_id, pos = read_compact_nullable_string(mv, pos)
-    v_client_id, pos = read_compact_string(mv, pos)
-    v_client_host, pos = read_compact_string(mv, pos)
-    (v_rebalance_timeout, v_session_timeout,) = _S4.unpack_from(mv, pos)
+    o = new_object(_GroupMetadataValue_MemberMetadata)
+    o.member_id, pos = read_compact_string(mv, pos)
+    o.group_instance_id, pos = read_compact_nullable_string(mv, pos)
+    o.client_id, pos = read_compact_string(mv, pos)
+    o.client_host, pos = read_compact_string(mv, pos)
+    (o.rebalance_timeout, o.session_timeout,) = _S4.unpack_from(mv, pos)
     pos += 8
-    v_subscription, pos = read_compact_bytes(mv, pos)
-    v_assignment, pos = read_compact_bytes(mv, pos)
+    o.subscription, pos = read_compact_bytes(mv, pos)
+    o.assignment, pos = read_compact_bytes(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _GroupMetadataValue_MemberMetadata(v_member_id, v_group_instance_id, v_client_id, v_client_host, v_rebalance_timeout, v_session_timeout, v_subscription, v_assignment, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d41(mv, pos):
-    v_protocol_type, pos = read_compact_string(mv, pos)
-    (v_generation,) = _S2.unpack_from(mv, pos)
+    o = new_object(GroupMetadataValue)
+    o.protocol_type, pos = read_compact_string(mv, pos)
+    (o.generation,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_protocol, pos = read_compact_nullable_string(mv, pos)
-    v_leader, pos = read_compact_nullable_string(mv, pos)
-    (v_current_state_timestamp,) = _S5.unpack_from(mv, pos)
+    o.protocol, pos = read_compact_nullable_string(mv, pos)
+    o.leader, pos = read_compact_nullable_string(mv, pos)
+    (o.current_state_timestamp,) = _S5.unpack_from(mv, pos)
     pos += 8
     n = mv[pos]
     if n < 128:
@@ -1468,8 +1538,8 @@ def _d41(mv, pos):
     if n < 0:
         raise ProtocolError('null members')
     else:
-        v_members = []
-        append = v_members.append
+        o.members = []
+        append = o.members.append
         for _ in range(n):
             item, pos = _d40(mv, pos)
             append(item)
@@ -1478,7 +1548,8 @@ def _d41(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return GroupMetadataValue(v_protocol_type, v_generation, v_protocol, v_leader, v_current_state_timestamp, v_members, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e42(o, b, sp):
@@ -1587,11 +1658,13 @@ def _e50(o, b, sp):
 
 
 def _d51(mv, pos):
-    v_group, pos = read_string(mv, pos)
-    v_topic, pos = read_string(mv, pos)
-    (v_partition,) = _S2.unpack_from(mv, pos)
+    o = new_object(OffsetCommitKey)
+    o.group, pos = read_string(mv, pos)
+    o.topic, pos = read_string(mv, pos)
+    (o.partition,) = _S2.unpack_from(mv, pos)
     pos += 4
-    return OffsetCommitKey(v_group, v_topic, v_partition, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _e52(o, b, sp):
@@ -1601,44 +1674,57 @@ def _e52(o, b, sp):
 
 
 def _d53(mv, pos):
-    (v_offset,) = _S5.unpack_from(mv, pos)
+    o = new_object(OffsetCommitValue)
+    (o.offset,) = _S5.unpack_from(mv, pos)
     pos += 8
-    v_metadata, pos = read_string(mv, pos)
-    (v_commit_timestamp,) = _S5.unpack_from(mv, pos)
+    o.metadata, pos = read_string(mv, pos)
+    (o.commit_timestamp,) = _S5.unpack_from(mv, pos)
     pos += 8
-    return OffsetCommitValue(v_offset, -1, v_metadata, v_commit_timestamp, -1, None), pos
+    o.leader_epoch = -1
+    o.expire_timestamp = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d54(mv, pos):
-    (v_offset,) = _S5.unpack_from(mv, pos)
+    o = new_object(OffsetCommitValue)
+    (o.offset,) = _S5.unpack_from(mv, pos)
     pos += 8
-    v_metadata, pos = read_string(mv, pos)
-    (v_commit_timestamp, v_expire_timestamp,) = _S6.unpack_from(mv, pos)
+    o.metadata, pos = read_string(mv, pos)
+    (o.commit_timestamp, o.expire_timestamp,) = _S6.unpack_from(mv, pos)
     pos += 16
-    return OffsetCommitValue(v_offset, -1, v_metadata, v_commit_timestamp, v_expire_timestamp, None), pos
+    o.leader_epoch = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d55(mv, pos):
-    (v_offset, v_leader_epoch,) = _S7.unpack_from(mv, pos)
+    o = new_object(OffsetCommitValue)
+    (o.offset, o.leader_epoch,) = _S7.unpack_from(mv, pos)
     pos += 12
-    v_metadata, pos = read_string(mv, pos)
-    (v_commit_timestamp,) = _S5.unpack_from(mv, pos)
+    o.metadata, pos = read_string(mv, pos)
+    (o.commit_timestamp,) = _S5.unpack_from(mv, pos)
     pos += 8
-    return OffsetCommitValue(v_offset, v_leader_epoch, v_metadata, v_commit_timestamp, -1, None), pos
+    o.expire_timestamp = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d56(mv, pos):
-    (v_offset, v_leader_epoch,) = _S7.unpack_from(mv, pos)
+    o = new_object(OffsetCommitValue)
+    (o.offset, o.leader_epoch,) = _S7.unpack_from(mv, pos)
     pos += 12
-    v_metadata, pos = read_compact_string(mv, pos)
-    (v_commit_timestamp,) = _S5.unpack_from(mv, pos)
+    o.metadata, pos = read_compact_string(mv, pos)
+    (o.commit_timestamp,) = _S5.unpack_from(mv, pos)
     pos += 8
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return OffsetCommitValue(v_offset, v_leader_epoch, v_metadata, v_commit_timestamp, -1, unknown), pos
+    o.expire_timestamp = -1
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e57(o, b, sp):
@@ -1670,15 +1756,18 @@ def _e60(o, b, sp):
 
 
 def _d61(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
-    v_member_id, pos = read_string(mv, pos)
-    return ShareGroupMemberMetadataKey(v_group_id, v_member_id, None), pos
+    o = new_object(ShareGroupMemberMetadataKey)
+    o.group_id, pos = read_string(mv, pos)
+    o.member_id, pos = read_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d62(mv, pos):
-    v_rack_id, pos = read_compact_nullable_string(mv, pos)
-    v_client_id, pos = read_compact_string(mv, pos)
-    v_client_host, pos = read_compact_string(mv, pos)
+    o = new_object(ShareGroupMemberMetadataValue)
+    o.rack_id, pos = read_compact_nullable_string(mv, pos)
+    o.client_id, pos = read_compact_string(mv, pos)
+    o.client_host, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -1690,13 +1779,14 @@ def _d62(mv, pos):
     if n < 0:
         raise ProtocolError('null subscribed_topic_names')
     else:
-        v_subscribed_topic_names, pos = read_string_array(mv, pos, n, True)
+        o.subscribed_topic_names, pos = read_string_array(mv, pos, n, True)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ShareGroupMemberMetadataValue(v_rack_id, v_client_id, v_client_host, v_subscribed_topic_names, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e63(o, b, sp):
@@ -1715,54 +1805,70 @@ def _e63(o, b, sp):
 
 
 def _d64(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
-    return ShareGroupMetadataKey(v_group_id, None), pos
+    o = new_object(ShareGroupMetadataKey)
+    o.group_id, pos = read_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d65(mv, pos):
-    (v_epoch,) = _S2.unpack_from(mv, pos)
+    o = new_object(ShareGroupMetadataValue)
+    (o.epoch,) = _S2.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ShareGroupMetadataValue(v_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d66(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
-    return ShareGroupPartitionMetadataKey(v_group_id, None), pos
+    o = new_object(ShareGroupPartitionMetadataKey)
+    o.group_id, pos = read_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d67(mv, pos):
-    (v_topic_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(_ShareGroupPartitionMetadataValue_TopicPartitionsInfo)
+    (o.topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
-    v_topic_name, pos = read_compact_string(mv, pos)
-    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_partitions is None:
-        raise ProtocolError('null partitions')
+    o.topic_name, pos = read_compact_string(mv, pos)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.partitions = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.partitions is None:
+            raise ProtocolError('null partitions')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ShareGroupPartitionMetadataValue_TopicPartitionsInfo(v_topic_id, v_topic_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d68(mv, pos):
-    (v_topic_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(_ShareGroupPartitionMetadataValue_TopicInfo)
+    (o.topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
-    v_topic_name, pos = read_compact_string(mv, pos)
+    o.topic_name, pos = read_compact_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ShareGroupPartitionMetadataValue_TopicInfo(v_topic_id, v_topic_name, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d69(mv, pos):
+    o = new_object(ShareGroupPartitionMetadataValue)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -1774,8 +1880,8 @@ def _d69(mv, pos):
     if n < 0:
         raise ProtocolError('null initialized_topics')
     else:
-        v_initialized_topics = []
-        append = v_initialized_topics.append
+        o.initialized_topics = []
+        append = o.initialized_topics.append
         for _ in range(n):
             item, pos = _d67(mv, pos)
             append(item)
@@ -1790,8 +1896,8 @@ def _d69(mv, pos):
     if n < 0:
         raise ProtocolError('null deleting_topics')
     else:
-        v_deleting_topics = []
-        append = v_deleting_topics.append
+        o.deleting_topics = []
+        append = o.deleting_topics.append
         for _ in range(n):
             item, pos = _d68(mv, pos)
             append(item)
@@ -1800,7 +1906,8 @@ def _d69(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ShareGroupPartitionMetadataValue(v_initialized_topics, v_deleting_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e70(o, b, sp):

@@ -92,28 +92,35 @@ class ResponseHeader:
 
 
 def _d0(mv, pos):
-    (v_request_api_key, v_request_api_version, v_correlation_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(RequestHeader)
+    (o.request_api_key, o.request_api_version, o.correlation_id,) = _S0.unpack_from(mv, pos)
     pos += 8
-    return RequestHeader(v_request_api_key, v_request_api_version, v_correlation_id, '', None), pos
+    o.client_id = ''
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    (v_request_api_key, v_request_api_version, v_correlation_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(RequestHeader)
+    (o.request_api_key, o.request_api_version, o.correlation_id,) = _S0.unpack_from(mv, pos)
     pos += 8
-    v_client_id, pos = read_nullable_string(mv, pos)
-    return RequestHeader(v_request_api_key, v_request_api_version, v_correlation_id, v_client_id, None), pos
+    o.client_id, pos = read_nullable_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    (v_request_api_key, v_request_api_version, v_correlation_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(RequestHeader)
+    (o.request_api_key, o.request_api_version, o.correlation_id,) = _S0.unpack_from(mv, pos)
     pos += 8
-    v_client_id, pos = read_nullable_string(mv, pos)
+    o.client_id, pos = read_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return RequestHeader(v_request_api_key, v_request_api_version, v_correlation_id, v_client_id, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e3(o, b, sp):
@@ -135,20 +142,24 @@ def _e5(o, b, sp):
 
 
 def _d6(mv, pos):
-    (v_correlation_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(ResponseHeader)
+    (o.correlation_id,) = _S1.unpack_from(mv, pos)
     pos += 4
-    return ResponseHeader(v_correlation_id, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d7(mv, pos):
-    (v_correlation_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(ResponseHeader)
+    (o.correlation_id,) = _S1.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ResponseHeader(v_correlation_id, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e8(o, b, sp):

@@ -96,34 +96,41 @@ class HeartbeatResponse:
 
 
 def _d0(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
-    (v_generation_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(HeartbeatRequest)
+    o.group_id, pos = read_string(mv, pos)
+    (o.generation_id,) = _S0.unpack_from(mv, pos)
     pos += 4
-    v_member_id, pos = read_string(mv, pos)
-    return HeartbeatRequest(v_group_id, v_generation_id, v_member_id, None, None), pos
+    o.member_id, pos = read_string(mv, pos)
+    o.group_instance_id = None
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
-    (v_generation_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(HeartbeatRequest)
+    o.group_id, pos = read_string(mv, pos)
+    (o.generation_id,) = _S0.unpack_from(mv, pos)
     pos += 4
-    v_member_id, pos = read_string(mv, pos)
-    v_group_instance_id, pos = read_nullable_string(mv, pos)
-    return HeartbeatRequest(v_group_id, v_generation_id, v_member_id, v_group_instance_id, None), pos
+    o.member_id, pos = read_string(mv, pos)
+    o.group_instance_id, pos = read_nullable_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_group_id, pos = read_compact_string(mv, pos)
-    (v_generation_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(HeartbeatRequest)
+    o.group_id, pos = read_compact_string(mv, pos)
+    (o.generation_id,) = _S0.unpack_from(mv, pos)
     pos += 4
-    v_member_id, pos = read_compact_string(mv, pos)
-    v_group_instance_id, pos = read_compact_nullable_string(mv, pos)
+    o.member_id, pos = read_compact_string(mv, pos)
+    o.group_instance_id, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return HeartbeatRequest(v_group_id, v_generation_id, v_member_id, v_group_instance_id, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e3(o, b, sp):
@@ -151,26 +158,33 @@ def _e5(o, b, sp):
 
 
 def _d6(mv, pos):
-    (v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(HeartbeatResponse)
+    (o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
-    return HeartbeatResponse(0, v_error_code, None), pos
+    o.throttle_time_ms = 0
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d7(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(HeartbeatResponse)
+    (o.throttle_time_ms, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
-    return HeartbeatResponse(v_throttle_time_ms, v_error_code, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d8(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(HeartbeatResponse)
+    (o.throttle_time_ms, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return HeartbeatResponse(v_throttle_time_ms, v_error_code, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e9(o, b, sp):

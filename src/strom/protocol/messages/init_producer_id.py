@@ -98,34 +98,44 @@ class InitProducerIdResponse:
 
 
 def _d0(mv, pos):
-    v_transactional_id, pos = read_nullable_string(mv, pos)
-    (v_transaction_timeout_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(InitProducerIdRequest)
+    o.transactional_id, pos = read_nullable_string(mv, pos)
+    (o.transaction_timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
-    return InitProducerIdRequest(v_transactional_id, v_transaction_timeout_ms, -1, -1, None), pos
+    o.producer_id = -1
+    o.producer_epoch = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_transactional_id, pos = read_compact_nullable_string(mv, pos)
-    (v_transaction_timeout_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(InitProducerIdRequest)
+    o.transactional_id, pos = read_compact_nullable_string(mv, pos)
+    (o.transaction_timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return InitProducerIdRequest(v_transactional_id, v_transaction_timeout_ms, -1, -1, unknown), pos
+    o.producer_id = -1
+    o.producer_epoch = -1
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_transactional_id, pos = read_compact_nullable_string(mv, pos)
-    (v_transaction_timeout_ms, v_producer_id, v_producer_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(InitProducerIdRequest)
+    o.transactional_id, pos = read_compact_nullable_string(mv, pos)
+    (o.transaction_timeout_ms, o.producer_id, o.producer_epoch,) = _S1.unpack_from(mv, pos)
     pos += 14
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return InitProducerIdRequest(v_transactional_id, v_transaction_timeout_ms, v_producer_id, v_producer_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e3(o, b, sp):
@@ -152,20 +162,24 @@ def _e5(o, b, sp):
 
 
 def _d6(mv, pos):
-    (v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch,) = _S2.unpack_from(mv, pos)
+    o = new_object(InitProducerIdResponse)
+    (o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch,) = _S2.unpack_from(mv, pos)
     pos += 16
-    return InitProducerIdResponse(v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d7(mv, pos):
-    (v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch,) = _S2.unpack_from(mv, pos)
+    o = new_object(InitProducerIdResponse)
+    (o.throttle_time_ms, o.error_code, o.producer_id, o.producer_epoch,) = _S2.unpack_from(mv, pos)
     pos += 16
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return InitProducerIdResponse(v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e8(o, b, sp):

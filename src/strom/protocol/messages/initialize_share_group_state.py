@@ -127,18 +127,21 @@ class InitializeShareGroupStateResponse:
 
 
 def _d0(mv, pos):
-    (v_partition, v_state_epoch, v_start_offset,) = _S1.unpack_from(mv, pos)
+    o = new_object(_InitializeShareGroupStateRequest_PartitionData)
+    (o.partition, o.state_epoch, o.start_offset,) = _S1.unpack_from(mv, pos)
     pos += 16
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _InitializeShareGroupStateRequest_PartitionData(v_partition, v_state_epoch, v_start_offset, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
-    (v_topic_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(_InitializeShareGroupStateRequest_InitializeStateData)
+    (o.topic_id,) = _S0.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -151,8 +154,8 @@ def _d1(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -161,11 +164,13 @@ def _d1(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _InitializeShareGroupStateRequest_InitializeStateData(v_topic_id, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_group_id, pos = read_compact_string(mv, pos)
+    o = new_object(InitializeShareGroupStateRequest)
+    o.group_id, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -177,8 +182,8 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
@@ -187,7 +192,8 @@ def _d2(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return InitializeShareGroupStateRequest(v_group_id, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e3(o, b, sp):
@@ -225,19 +231,22 @@ def _e5(o, b, sp):
 
 
 def _d6(mv, pos):
-    (v_partition, v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(_InitializeShareGroupStateResponse_PartitionResult)
+    (o.partition, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _InitializeShareGroupStateResponse_PartitionResult(v_partition, v_error_code, v_error_message, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d7(mv, pos):
-    (v_topic_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(_InitializeShareGroupStateResponse_InitializeStateResult)
+    (o.topic_id,) = _S0.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -250,8 +259,8 @@ def _d7(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
@@ -260,10 +269,12 @@ def _d7(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _InitializeShareGroupStateResponse_InitializeStateResult(v_topic_id, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d8(mv, pos):
+    o = new_object(InitializeShareGroupStateResponse)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -275,8 +286,8 @@ def _d8(mv, pos):
     if n < 0:
         raise ProtocolError('null results')
     else:
-        v_results = []
-        append = v_results.append
+        o.results = []
+        append = o.results.append
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
@@ -285,7 +296,8 @@ def _d8(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return InitializeShareGroupStateResponse(v_results, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e9(o, b, sp):

@@ -126,84 +126,101 @@ class JoinGroupResponse:
 
 
 def _d0(mv, pos):
-    v_name, pos = read_string(mv, pos)
-    v_metadata, pos = read_bytes(mv, pos)
-    return _JoinGroupRequest_JoinGroupRequestProtocol(v_name, v_metadata, None), pos
+    o = new_object(_JoinGroupRequest_JoinGroupRequestProtocol)
+    o.name, pos = read_string(mv, pos)
+    o.metadata, pos = read_bytes(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
-    (v_session_timeout_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(JoinGroupRequest)
+    o.group_id, pos = read_string(mv, pos)
+    (o.session_timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
-    v_member_id, pos = read_string(mv, pos)
-    v_protocol_type, pos = read_string(mv, pos)
+    o.member_id, pos = read_string(mv, pos)
+    o.protocol_type, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null protocols')
     else:
-        v_protocols = []
-        append = v_protocols.append
+        o.protocols = []
+        append = o.protocols.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return JoinGroupRequest(v_group_id, v_session_timeout_ms, -1, v_member_id, None, v_protocol_type, v_protocols, None, None), pos
+    o.rebalance_timeout_ms = -1
+    o.group_instance_id = None
+    o.reason = None
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
-    (v_session_timeout_ms, v_rebalance_timeout_ms,) = _S1.unpack_from(mv, pos)
+    o = new_object(JoinGroupRequest)
+    o.group_id, pos = read_string(mv, pos)
+    (o.session_timeout_ms, o.rebalance_timeout_ms,) = _S1.unpack_from(mv, pos)
     pos += 8
-    v_member_id, pos = read_string(mv, pos)
-    v_protocol_type, pos = read_string(mv, pos)
+    o.member_id, pos = read_string(mv, pos)
+    o.protocol_type, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null protocols')
     else:
-        v_protocols = []
-        append = v_protocols.append
+        o.protocols = []
+        append = o.protocols.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return JoinGroupRequest(v_group_id, v_session_timeout_ms, v_rebalance_timeout_ms, v_member_id, None, v_protocol_type, v_protocols, None, None), pos
+    o.group_instance_id = None
+    o.reason = None
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
-    (v_session_timeout_ms, v_rebalance_timeout_ms,) = _S1.unpack_from(mv, pos)
+    o = new_object(JoinGroupRequest)
+    o.group_id, pos = read_string(mv, pos)
+    (o.session_timeout_ms, o.rebalance_timeout_ms,) = _S1.unpack_from(mv, pos)
     pos += 8
-    v_member_id, pos = read_string(mv, pos)
-    v_group_instance_id, pos = read_nullable_string(mv, pos)
-    v_protocol_type, pos = read_string(mv, pos)
+    o.member_id, pos = read_string(mv, pos)
+    o.group_instance_id, pos = read_nullable_string(mv, pos)
+    o.protocol_type, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null protocols')
     else:
-        v_protocols = []
-        append = v_protocols.append
+        o.protocols = []
+        append = o.protocols.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return JoinGroupRequest(v_group_id, v_session_timeout_ms, v_rebalance_timeout_ms, v_member_id, v_group_instance_id, v_protocol_type, v_protocols, None, None), pos
+    o.reason = None
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d4(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    v_metadata, pos = read_compact_bytes(mv, pos)
+    o = new_object(_JoinGroupRequest_JoinGroupRequestProtocol)
+    o.name, pos = read_compact_string(mv, pos)
+    o.metadata, pos = read_compact_bytes(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _JoinGroupRequest_JoinGroupRequestProtocol(v_name, v_metadata, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
-    v_group_id, pos = read_compact_string(mv, pos)
-    (v_session_timeout_ms, v_rebalance_timeout_ms,) = _S1.unpack_from(mv, pos)
+    o = new_object(JoinGroupRequest)
+    o.group_id, pos = read_compact_string(mv, pos)
+    (o.session_timeout_ms, o.rebalance_timeout_ms,) = _S1.unpack_from(mv, pos)
     pos += 8
-    v_member_id, pos = read_compact_string(mv, pos)
-    v_group_instance_id, pos = read_compact_nullable_string(mv, pos)
-    v_protocol_type, pos = read_compact_string(mv, pos)
+    o.member_id, pos = read_compact_string(mv, pos)
+    o.group_instance_id, pos = read_compact_nullable_string(mv, pos)
+    o.protocol_type, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -215,8 +232,8 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null protocols')
     else:
-        v_protocols = []
-        append = v_protocols.append
+        o.protocols = []
+        append = o.protocols.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
@@ -225,16 +242,19 @@ def _d5(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return JoinGroupRequest(v_group_id, v_session_timeout_ms, v_rebalance_timeout_ms, v_member_id, v_group_instance_id, v_protocol_type, v_protocols, None, unknown), pos
+    o.reason = None
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d6(mv, pos):
-    v_group_id, pos = read_compact_string(mv, pos)
-    (v_session_timeout_ms, v_rebalance_timeout_ms,) = _S1.unpack_from(mv, pos)
+    o = new_object(JoinGroupRequest)
+    o.group_id, pos = read_compact_string(mv, pos)
+    (o.session_timeout_ms, o.rebalance_timeout_ms,) = _S1.unpack_from(mv, pos)
     pos += 8
-    v_member_id, pos = read_compact_string(mv, pos)
-    v_group_instance_id, pos = read_compact_nullable_string(mv, pos)
-    v_protocol_type, pos = read_compact_string(mv, pos)
+    o.member_id, pos = read_compact_string(mv, pos)
+    o.group_instance_id, pos = read_compact_nullable_string(mv, pos)
+    o.protocol_type, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -246,18 +266,19 @@ def _d6(mv, pos):
     if n < 0:
         raise ProtocolError('null protocols')
     else:
-        v_protocols = []
-        append = v_protocols.append
+        o.protocols = []
+        append = o.protocols.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    v_reason, pos = read_compact_nullable_string(mv, pos)
+    o.reason, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return JoinGroupRequest(v_group_id, v_session_timeout_ms, v_rebalance_timeout_ms, v_member_id, v_group_instance_id, v_protocol_type, v_protocols, v_reason, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e7(o, b, sp):
@@ -344,90 +365,111 @@ def _e13(o, b, sp):
 
 
 def _d14(mv, pos):
-    v_member_id, pos = read_string(mv, pos)
-    v_metadata, pos = read_bytes(mv, pos)
-    return _JoinGroupResponse_JoinGroupResponseMember(v_member_id, None, v_metadata, None), pos
+    o = new_object(_JoinGroupResponse_JoinGroupResponseMember)
+    o.member_id, pos = read_string(mv, pos)
+    o.metadata, pos = read_bytes(mv, pos)
+    o.group_instance_id = None
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d15(mv, pos):
-    (v_error_code, v_generation_id,) = _S2.unpack_from(mv, pos)
+    o = new_object(JoinGroupResponse)
+    (o.error_code, o.generation_id,) = _S2.unpack_from(mv, pos)
     pos += 6
-    v_protocol_name, pos = read_string(mv, pos)
-    v_leader, pos = read_string(mv, pos)
-    v_member_id, pos = read_string(mv, pos)
+    o.protocol_name, pos = read_string(mv, pos)
+    o.leader, pos = read_string(mv, pos)
+    o.member_id, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null members')
     else:
-        v_members = []
-        append = v_members.append
+        o.members = []
+        append = o.members.append
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
-    return JoinGroupResponse(0, v_error_code, v_generation_id, None, v_protocol_name, v_leader, False, v_member_id, v_members, None), pos
+    o.throttle_time_ms = 0
+    o.protocol_type = None
+    o.skip_assignment = False
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d16(mv, pos):
-    (v_throttle_time_ms, v_error_code, v_generation_id,) = _S3.unpack_from(mv, pos)
+    o = new_object(JoinGroupResponse)
+    (o.throttle_time_ms, o.error_code, o.generation_id,) = _S3.unpack_from(mv, pos)
     pos += 10
-    v_protocol_name, pos = read_string(mv, pos)
-    v_leader, pos = read_string(mv, pos)
-    v_member_id, pos = read_string(mv, pos)
+    o.protocol_name, pos = read_string(mv, pos)
+    o.leader, pos = read_string(mv, pos)
+    o.member_id, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null members')
     else:
-        v_members = []
-        append = v_members.append
+        o.members = []
+        append = o.members.append
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
-    return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, None, v_protocol_name, v_leader, False, v_member_id, v_members, None), pos
+    o.protocol_type = None
+    o.skip_assignment = False
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d17(mv, pos):
-    v_member_id, pos = read_string(mv, pos)
-    v_group_instance_id, pos = read_nullable_string(mv, pos)
-    v_metadata, pos = read_bytes(mv, pos)
-    return _JoinGroupResponse_JoinGroupResponseMember(v_member_id, v_group_instance_id, v_metadata, None), pos
+    o = new_object(_JoinGroupResponse_JoinGroupResponseMember)
+    o.member_id, pos = read_string(mv, pos)
+    o.group_instance_id, pos = read_nullable_string(mv, pos)
+    o.metadata, pos = read_bytes(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d18(mv, pos):
-    (v_throttle_time_ms, v_error_code, v_generation_id,) = _S3.unpack_from(mv, pos)
+    o = new_object(JoinGroupResponse)
+    (o.throttle_time_ms, o.error_code, o.generation_id,) = _S3.unpack_from(mv, pos)
     pos += 10
-    v_protocol_name, pos = read_string(mv, pos)
-    v_leader, pos = read_string(mv, pos)
-    v_member_id, pos = read_string(mv, pos)
+    o.protocol_name, pos = read_string(mv, pos)
+    o.leader, pos = read_string(mv, pos)
+    o.member_id, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 8)
     if n < 0:
         raise ProtocolError('null members')
     else:
-        v_members = []
-        append = v_members.append
+        o.members = []
+        append = o.members.append
         for _ in range(n):
             item, pos = _d17(mv, pos)
             append(item)
-    return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, None, v_protocol_name, v_leader, False, v_member_id, v_members, None), pos
+    o.protocol_type = None
+    o.skip_assignment = False
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d19(mv, pos):
-    v_member_id, pos = read_compact_string(mv, pos)
-    v_group_instance_id, pos = read_compact_nullable_string(mv, pos)
-    v_metadata, pos = read_compact_bytes(mv, pos)
+    o = new_object(_JoinGroupResponse_JoinGroupResponseMember)
+    o.member_id, pos = read_compact_string(mv, pos)
+    o.group_instance_id, pos = read_compact_nullable_string(mv, pos)
+    o.metadata, pos = read_compact_bytes(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _JoinGroupResponse_JoinGroupResponseMember(v_member_id, v_group_instance_id, v_metadata, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d20(mv, pos):
-    (v_throttle_time_ms, v_error_code, v_generation_id,) = _S3.unpack_from(mv, pos)
+    o = new_object(JoinGroupResponse)
+    (o.throttle_time_ms, o.error_code, o.generation_id,) = _S3.unpack_from(mv, pos)
     pos += 10
-    v_protocol_name, pos = read_compact_string(mv, pos)
-    v_leader, pos = read_compact_string(mv, pos)
-    v_member_id, pos = read_compact_string(mv, pos)
+    o.protocol_name, pos = read_compact_string(mv, pos)
+    o.leader, pos = read_compact_string(mv, pos)
+    o.member_id, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -439,8 +481,8 @@ def _d20(mv, pos):
     if n < 0:
         raise ProtocolError('null members')
     else:
-        v_members = []
-        append = v_members.append
+        o.members = []
+        append = o.members.append
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
@@ -449,16 +491,20 @@ def _d20(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, None, v_protocol_name, v_leader, False, v_member_id, v_members, unknown), pos
+    o.protocol_type = None
+    o.skip_assignment = False
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d21(mv, pos):
-    (v_throttle_time_ms, v_error_code, v_generation_id,) = _S3.unpack_from(mv, pos)
+    o = new_object(JoinGroupResponse)
+    (o.throttle_time_ms, o.error_code, o.generation_id,) = _S3.unpack_from(mv, pos)
     pos += 10
-    v_protocol_type, pos = read_compact_nullable_string(mv, pos)
-    v_protocol_name, pos = read_compact_nullable_string(mv, pos)
-    v_leader, pos = read_compact_string(mv, pos)
-    v_member_id, pos = read_compact_string(mv, pos)
+    o.protocol_type, pos = read_compact_nullable_string(mv, pos)
+    o.protocol_name, pos = read_compact_nullable_string(mv, pos)
+    o.leader, pos = read_compact_string(mv, pos)
+    o.member_id, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -470,8 +516,8 @@ def _d21(mv, pos):
     if n < 0:
         raise ProtocolError('null members')
     else:
-        v_members = []
-        append = v_members.append
+        o.members = []
+        append = o.members.append
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
@@ -480,18 +526,21 @@ def _d21(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, v_protocol_type, v_protocol_name, v_leader, False, v_member_id, v_members, unknown), pos
+    o.skip_assignment = False
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d22(mv, pos):
-    (v_throttle_time_ms, v_error_code, v_generation_id,) = _S3.unpack_from(mv, pos)
+    o = new_object(JoinGroupResponse)
+    (o.throttle_time_ms, o.error_code, o.generation_id,) = _S3.unpack_from(mv, pos)
     pos += 10
-    v_protocol_type, pos = read_compact_nullable_string(mv, pos)
-    v_protocol_name, pos = read_compact_nullable_string(mv, pos)
-    v_leader, pos = read_compact_string(mv, pos)
-    (v_skip_assignment,) = _S4.unpack_from(mv, pos)
+    o.protocol_type, pos = read_compact_nullable_string(mv, pos)
+    o.protocol_name, pos = read_compact_nullable_string(mv, pos)
+    o.leader, pos = read_compact_string(mv, pos)
+    (o.skip_assignment,) = _S4.unpack_from(mv, pos)
     pos += 1
-    v_member_id, pos = read_compact_string(mv, pos)
+    o.member_id, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -503,8 +552,8 @@ def _d22(mv, pos):
     if n < 0:
         raise ProtocolError('null members')
     else:
-        v_members = []
-        append = v_members.append
+        o.members = []
+        append = o.members.append
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
@@ -513,7 +562,8 @@ def _d22(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, v_protocol_type, v_protocol_name, v_leader, v_skip_assignment, v_member_id, v_members, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e23(o, b, sp):

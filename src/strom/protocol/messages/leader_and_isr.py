@@ -162,38 +162,47 @@ class LeaderAndIsrResponse:
 
 
 def _d0(mv, pos):
-    v_topic_name, pos = read_string(mv, pos)
-    (v_partition_index, v_controller_epoch, v_leader, v_leader_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(_LeaderAndIsrRequest_LeaderAndIsrPartitionState)
+    o.topic_name, pos = read_string(mv, pos)
+    (o.partition_index, o.controller_epoch, o.leader, o.leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 16
-    v_isr, pos = read_array(mv, pos, _AF_i, 4)
-    if v_isr is None:
+    o.isr, pos = read_array(mv, pos, _AF_i, 4)
+    if o.isr is None:
         raise ProtocolError('null isr')
-    (v_partition_epoch,) = _S2.unpack_from(mv, pos)
+    (o.partition_epoch,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_replicas, pos = read_array(mv, pos, _AF_i, 4)
-    if v_replicas is None:
+    o.replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if o.replicas is None:
         raise ProtocolError('null replicas')
-    return _LeaderAndIsrRequest_LeaderAndIsrPartitionState(v_topic_name, v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, [], [], False, 0, None), pos
+    o.adding_replicas = []
+    o.removing_replicas = []
+    o.is_new = False
+    o.leader_recovery_state = 0
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    (v_broker_id,) = _S2.unpack_from(mv, pos)
+    o = new_object(_LeaderAndIsrRequest_LeaderAndIsrLiveLeader)
+    (o.broker_id,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_host_name, pos = read_string(mv, pos)
-    (v_port,) = _S2.unpack_from(mv, pos)
+    o.host_name, pos = read_string(mv, pos)
+    (o.port,) = _S2.unpack_from(mv, pos)
     pos += 4
-    return _LeaderAndIsrRequest_LeaderAndIsrLiveLeader(v_broker_id, v_host_name, v_port, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    (v_controller_id, v_controller_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(LeaderAndIsrRequest)
+    (o.controller_id, o.controller_epoch,) = _S0.unpack_from(mv, pos)
     pos += 8
     n, pos = read_count(mv, pos, 30)
     if n < 0:
         raise ProtocolError('null ungrouped_partition_states')
     else:
-        v_ungrouped_partition_states = []
-        append = v_ungrouped_partition_states.append
+        o.ungrouped_partition_states = []
+        append = o.ungrouped_partition_states.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -201,40 +210,51 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null live_leaders')
     else:
-        v_live_leaders = []
-        append = v_live_leaders.append
+        o.live_leaders = []
+        append = o.live_leaders.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, -1, 0, v_ungrouped_partition_states, [], v_live_leaders, None), pos
+    o.is_k_raft_controller = False
+    o.broker_epoch = -1
+    o.type = 0
+    o.topic_states = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
-    v_topic_name, pos = read_string(mv, pos)
-    (v_partition_index, v_controller_epoch, v_leader, v_leader_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(_LeaderAndIsrRequest_LeaderAndIsrPartitionState)
+    o.topic_name, pos = read_string(mv, pos)
+    (o.partition_index, o.controller_epoch, o.leader, o.leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 16
-    v_isr, pos = read_array(mv, pos, _AF_i, 4)
-    if v_isr is None:
+    o.isr, pos = read_array(mv, pos, _AF_i, 4)
+    if o.isr is None:
         raise ProtocolError('null isr')
-    (v_partition_epoch,) = _S2.unpack_from(mv, pos)
+    (o.partition_epoch,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_replicas, pos = read_array(mv, pos, _AF_i, 4)
-    if v_replicas is None:
+    o.replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if o.replicas is None:
         raise ProtocolError('null replicas')
-    (v_is_new,) = _S3.unpack_from(mv, pos)
+    (o.is_new,) = _S3.unpack_from(mv, pos)
     pos += 1
-    return _LeaderAndIsrRequest_LeaderAndIsrPartitionState(v_topic_name, v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, [], [], v_is_new, 0, None), pos
+    o.adding_replicas = []
+    o.removing_replicas = []
+    o.leader_recovery_state = 0
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d4(mv, pos):
-    (v_controller_id, v_controller_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(LeaderAndIsrRequest)
+    (o.controller_id, o.controller_epoch,) = _S0.unpack_from(mv, pos)
     pos += 8
     n, pos = read_count(mv, pos, 31)
     if n < 0:
         raise ProtocolError('null ungrouped_partition_states')
     else:
-        v_ungrouped_partition_states = []
-        append = v_ungrouped_partition_states.append
+        o.ungrouped_partition_states = []
+        append = o.ungrouped_partition_states.append
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
@@ -242,53 +262,68 @@ def _d4(mv, pos):
     if n < 0:
         raise ProtocolError('null live_leaders')
     else:
-        v_live_leaders = []
-        append = v_live_leaders.append
+        o.live_leaders = []
+        append = o.live_leaders.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, -1, 0, v_ungrouped_partition_states, [], v_live_leaders, None), pos
+    o.is_k_raft_controller = False
+    o.broker_epoch = -1
+    o.type = 0
+    o.topic_states = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d5(mv, pos):
-    (v_partition_index, v_controller_epoch, v_leader, v_leader_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(_LeaderAndIsrRequest_LeaderAndIsrPartitionState)
+    (o.partition_index, o.controller_epoch, o.leader, o.leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 16
-    v_isr, pos = read_array(mv, pos, _AF_i, 4)
-    if v_isr is None:
+    o.isr, pos = read_array(mv, pos, _AF_i, 4)
+    if o.isr is None:
         raise ProtocolError('null isr')
-    (v_partition_epoch,) = _S2.unpack_from(mv, pos)
+    (o.partition_epoch,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_replicas, pos = read_array(mv, pos, _AF_i, 4)
-    if v_replicas is None:
+    o.replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if o.replicas is None:
         raise ProtocolError('null replicas')
-    (v_is_new,) = _S3.unpack_from(mv, pos)
+    (o.is_new,) = _S3.unpack_from(mv, pos)
     pos += 1
-    return _LeaderAndIsrRequest_LeaderAndIsrPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, [], [], v_is_new, 0, None), pos
+    o.topic_name = ''
+    o.adding_replicas = []
+    o.removing_replicas = []
+    o.leader_recovery_state = 0
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d6(mv, pos):
-    v_topic_name, pos = read_string(mv, pos)
+    o = new_object(_LeaderAndIsrRequest_LeaderAndIsrTopicState)
+    o.topic_name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 29)
     if n < 0:
         raise ProtocolError('null partition_states')
     else:
-        v_partition_states = []
-        append = v_partition_states.append
+        o.partition_states = []
+        append = o.partition_states.append
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
-    return _LeaderAndIsrRequest_LeaderAndIsrTopicState(v_topic_name, ZERO_UUID, v_partition_states, None), pos
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d7(mv, pos):
-    (v_controller_id, v_controller_epoch, v_broker_epoch,) = _S4.unpack_from(mv, pos)
+    o = new_object(LeaderAndIsrRequest)
+    (o.controller_id, o.controller_epoch, o.broker_epoch,) = _S4.unpack_from(mv, pos)
     pos += 16
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topic_states')
     else:
-        v_topic_states = []
-        append = v_topic_states.append
+        o.topic_states = []
+        append = o.topic_states.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
@@ -296,59 +331,71 @@ def _d7(mv, pos):
     if n < 0:
         raise ProtocolError('null live_leaders')
     else:
-        v_live_leaders = []
-        append = v_live_leaders.append
+        o.live_leaders = []
+        append = o.live_leaders.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, 0, [], v_topic_states, v_live_leaders, None), pos
+    o.is_k_raft_controller = False
+    o.type = 0
+    o.ungrouped_partition_states = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d8(mv, pos):
-    (v_partition_index, v_controller_epoch, v_leader, v_leader_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(_LeaderAndIsrRequest_LeaderAndIsrPartitionState)
+    (o.partition_index, o.controller_epoch, o.leader, o.leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 16
-    v_isr, pos = read_array(mv, pos, _AF_i, 4)
-    if v_isr is None:
+    o.isr, pos = read_array(mv, pos, _AF_i, 4)
+    if o.isr is None:
         raise ProtocolError('null isr')
-    (v_partition_epoch,) = _S2.unpack_from(mv, pos)
+    (o.partition_epoch,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_replicas, pos = read_array(mv, pos, _AF_i, 4)
-    if v_replicas is None:
+    o.replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if o.replicas is None:
         raise ProtocolError('null replicas')
-    v_adding_replicas, pos = read_array(mv, pos, _AF_i, 4)
-    if v_adding_replicas is None:
+    o.adding_replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if o.adding_replicas is None:
         raise ProtocolError('null adding_replicas')
-    v_removing_replicas, pos = read_array(mv, pos, _AF_i, 4)
-    if v_removing_replicas is None:
+    o.removing_replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if o.removing_replicas is None:
         raise ProtocolError('null removing_replicas')
-    (v_is_new,) = _S3.unpack_from(mv, pos)
+    (o.is_new,) = _S3.unpack_from(mv, pos)
     pos += 1
-    return _LeaderAndIsrRequest_LeaderAndIsrPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, v_adding_replicas, v_removing_replicas, v_is_new, 0, None), pos
+    o.topic_name = ''
+    o.leader_recovery_state = 0
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d9(mv, pos):
-    v_topic_name, pos = read_string(mv, pos)
+    o = new_object(_LeaderAndIsrRequest_LeaderAndIsrTopicState)
+    o.topic_name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 37)
     if n < 0:
         raise ProtocolError('null partition_states')
     else:
-        v_partition_states = []
-        append = v_partition_states.append
+        o.partition_states = []
+        append = o.partition_states.append
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
-    return _LeaderAndIsrRequest_LeaderAndIsrTopicState(v_topic_name, ZERO_UUID, v_partition_states, None), pos
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d10(mv, pos):
-    (v_controller_id, v_controller_epoch, v_broker_epoch,) = _S4.unpack_from(mv, pos)
+    o = new_object(LeaderAndIsrRequest)
+    (o.controller_id, o.controller_epoch, o.broker_epoch,) = _S4.unpack_from(mv, pos)
     pos += 16
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topic_states')
     else:
-        v_topic_states = []
-        append = v_topic_states.append
+        o.topic_states = []
+        append = o.topic_states.append
         for _ in range(n):
             item, pos = _d9(mv, pos)
             append(item)
@@ -356,43 +403,72 @@ def _d10(mv, pos):
     if n < 0:
         raise ProtocolError('null live_leaders')
     else:
-        v_live_leaders = []
-        append = v_live_leaders.append
+        o.live_leaders = []
+        append = o.live_leaders.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, 0, [], v_topic_states, v_live_leaders, None), pos
+    o.is_k_raft_controller = False
+    o.type = 0
+    o.ungrouped_partition_states = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d11(mv, pos):
-    (v_partition_index, v_controller_epoch, v_leader, v_leader_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(_LeaderAndIsrRequest_LeaderAndIsrPartitionState)
+    (o.partition_index, o.controller_epoch, o.leader, o.leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 16
-    v_isr, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_isr is None:
-        raise ProtocolError('null isr')
-    (v_partition_epoch,) = _S2.unpack_from(mv, pos)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.isr = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.isr, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.isr is None:
+            raise ProtocolError('null isr')
+    (o.partition_epoch,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_replicas is None:
-        raise ProtocolError('null replicas')
-    v_adding_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_adding_replicas is None:
-        raise ProtocolError('null adding_replicas')
-    v_removing_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_removing_replicas is None:
-        raise ProtocolError('null removing_replicas')
-    (v_is_new,) = _S3.unpack_from(mv, pos)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.replicas is None:
+            raise ProtocolError('null replicas')
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.adding_replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.adding_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.adding_replicas is None:
+            raise ProtocolError('null adding_replicas')
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.removing_replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.removing_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.removing_replicas is None:
+            raise ProtocolError('null removing_replicas')
+    (o.is_new,) = _S3.unpack_from(mv, pos)
     pos += 1
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _LeaderAndIsrRequest_LeaderAndIsrPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, v_adding_replicas, v_removing_replicas, v_is_new, 0, unknown), pos
+    o.topic_name = ''
+    o.leader_recovery_state = 0
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d12(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
+    o = new_object(_LeaderAndIsrRequest_LeaderAndIsrTopicState)
+    o.topic_name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -404,8 +480,8 @@ def _d12(mv, pos):
     if n < 0:
         raise ProtocolError('null partition_states')
     else:
-        v_partition_states = []
-        append = v_partition_states.append
+        o.partition_states = []
+        append = o.partition_states.append
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
@@ -414,25 +490,30 @@ def _d12(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _LeaderAndIsrRequest_LeaderAndIsrTopicState(v_topic_name, ZERO_UUID, v_partition_states, unknown), pos
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d13(mv, pos):
-    (v_broker_id,) = _S2.unpack_from(mv, pos)
+    o = new_object(_LeaderAndIsrRequest_LeaderAndIsrLiveLeader)
+    (o.broker_id,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_host_name, pos = read_compact_string(mv, pos)
-    (v_port,) = _S2.unpack_from(mv, pos)
+    o.host_name, pos = read_compact_string(mv, pos)
+    (o.port,) = _S2.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _LeaderAndIsrRequest_LeaderAndIsrLiveLeader(v_broker_id, v_host_name, v_port, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d14(mv, pos):
-    (v_controller_id, v_controller_epoch, v_broker_epoch,) = _S4.unpack_from(mv, pos)
+    o = new_object(LeaderAndIsrRequest)
+    (o.controller_id, o.controller_epoch, o.broker_epoch,) = _S4.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -445,8 +526,8 @@ def _d14(mv, pos):
     if n < 0:
         raise ProtocolError('null topic_states')
     else:
-        v_topic_states = []
-        append = v_topic_states.append
+        o.topic_states = []
+        append = o.topic_states.append
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
@@ -461,8 +542,8 @@ def _d14(mv, pos):
     if n < 0:
         raise ProtocolError('null live_leaders')
     else:
-        v_live_leaders = []
-        append = v_live_leaders.append
+        o.live_leaders = []
+        append = o.live_leaders.append
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
@@ -471,12 +552,17 @@ def _d14(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, 0, [], v_topic_states, v_live_leaders, unknown), pos
+    o.is_k_raft_controller = False
+    o.type = 0
+    o.ungrouped_partition_states = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d15(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
-    (v_topic_id,) = _S6.unpack_from(mv, pos)
+    o = new_object(_LeaderAndIsrRequest_LeaderAndIsrTopicState)
+    o.topic_name, pos = read_compact_string(mv, pos)
+    (o.topic_id,) = _S6.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -489,8 +575,8 @@ def _d15(mv, pos):
     if n < 0:
         raise ProtocolError('null partition_states')
     else:
-        v_partition_states = []
-        append = v_partition_states.append
+        o.partition_states = []
+        append = o.partition_states.append
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
@@ -499,11 +585,13 @@ def _d15(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _LeaderAndIsrRequest_LeaderAndIsrTopicState(v_topic_name, v_topic_id, v_partition_states, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d16(mv, pos):
-    (v_controller_id, v_controller_epoch, v_broker_epoch, v_type,) = _S5.unpack_from(mv, pos)
+    o = new_object(LeaderAndIsrRequest)
+    (o.controller_id, o.controller_epoch, o.broker_epoch, o.type,) = _S5.unpack_from(mv, pos)
     pos += 17
     n = mv[pos]
     if n < 128:
@@ -516,8 +604,8 @@ def _d16(mv, pos):
     if n < 0:
         raise ProtocolError('null topic_states')
     else:
-        v_topic_states = []
-        append = v_topic_states.append
+        o.topic_states = []
+        append = o.topic_states.append
         for _ in range(n):
             item, pos = _d15(mv, pos)
             append(item)
@@ -532,8 +620,8 @@ def _d16(mv, pos):
     if n < 0:
         raise ProtocolError('null live_leaders')
     else:
-        v_live_leaders = []
-        append = v_live_leaders.append
+        o.live_leaders = []
+        append = o.live_leaders.append
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
@@ -542,39 +630,66 @@ def _d16(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, v_type, [], v_topic_states, v_live_leaders, unknown), pos
+    o.is_k_raft_controller = False
+    o.ungrouped_partition_states = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d17(mv, pos):
-    (v_partition_index, v_controller_epoch, v_leader, v_leader_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(_LeaderAndIsrRequest_LeaderAndIsrPartitionState)
+    (o.partition_index, o.controller_epoch, o.leader, o.leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 16
-    v_isr, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_isr is None:
-        raise ProtocolError('null isr')
-    (v_partition_epoch,) = _S2.unpack_from(mv, pos)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.isr = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.isr, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.isr is None:
+            raise ProtocolError('null isr')
+    (o.partition_epoch,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_replicas is None:
-        raise ProtocolError('null replicas')
-    v_adding_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_adding_replicas is None:
-        raise ProtocolError('null adding_replicas')
-    v_removing_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_removing_replicas is None:
-        raise ProtocolError('null removing_replicas')
-    (v_is_new, v_leader_recovery_state,) = _S7.unpack_from(mv, pos)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.replicas is None:
+            raise ProtocolError('null replicas')
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.adding_replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.adding_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.adding_replicas is None:
+            raise ProtocolError('null adding_replicas')
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.removing_replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.removing_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.removing_replicas is None:
+            raise ProtocolError('null removing_replicas')
+    (o.is_new, o.leader_recovery_state,) = _S7.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _LeaderAndIsrRequest_LeaderAndIsrPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, v_adding_replicas, v_removing_replicas, v_is_new, v_leader_recovery_state, unknown), pos
+    o.topic_name = ''
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d18(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
-    (v_topic_id,) = _S6.unpack_from(mv, pos)
+    o = new_object(_LeaderAndIsrRequest_LeaderAndIsrTopicState)
+    o.topic_name, pos = read_compact_string(mv, pos)
+    (o.topic_id,) = _S6.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -587,8 +702,8 @@ def _d18(mv, pos):
     if n < 0:
         raise ProtocolError('null partition_states')
     else:
-        v_partition_states = []
-        append = v_partition_states.append
+        o.partition_states = []
+        append = o.partition_states.append
         for _ in range(n):
             item, pos = _d17(mv, pos)
             append(item)
@@ -597,11 +712,13 @@ def _d18(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _LeaderAndIsrRequest_LeaderAndIsrTopicState(v_topic_name, v_topic_id, v_partition_states, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d19(mv, pos):
-    (v_controller_id, v_controller_epoch, v_broker_epoch, v_type,) = _S5.unpack_from(mv, pos)
+    o = new_object(LeaderAndIsrRequest)
+    (o.controller_id, o.controller_epoch, o.broker_epoch, o.type,) = _S5.unpack_from(mv, pos)
     pos += 17
     n = mv[pos]
     if n < 128:
@@ -614,8 +731,8 @@ def _d19(mv, pos):
     if n < 0:
         raise ProtocolError('null topic_states')
     else:
-        v_topic_states = []
-        append = v_topic_states.append
+        o.topic_states = []
+        append = o.topic_states.append
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
@@ -630,8 +747,8 @@ def _d19(mv, pos):
     if n < 0:
         raise ProtocolError('null live_leaders')
     else:
-        v_live_leaders = []
-        append = v_live_leaders.append
+        o.live_leaders = []
+        append = o.live_leaders.append
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
@@ -640,11 +757,15 @@ def _d19(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return LeaderAndIsrRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, v_type, [], v_topic_states, v_live_leaders, unknown), pos
+    o.is_k_raft_controller = False
+    o.ungrouped_partition_states = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d20(mv, pos):
-    (v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch, v_type,) = _S8.unpack_from(mv, pos)
+    o = new_object(LeaderAndIsrRequest)
+    (o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch, o.type,) = _S8.unpack_from(mv, pos)
     pos += 18
     n = mv[pos]
     if n < 128:
@@ -657,8 +778,8 @@ def _d20(mv, pos):
     if n < 0:
         raise ProtocolError('null topic_states')
     else:
-        v_topic_states = []
-        append = v_topic_states.append
+        o.topic_states = []
+        append = o.topic_states.append
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
@@ -673,8 +794,8 @@ def _d20(mv, pos):
     if n < 0:
         raise ProtocolError('null live_leaders')
     else:
-        v_live_leaders = []
-        append = v_live_leaders.append
+        o.live_leaders = []
+        append = o.live_leaders.append
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
@@ -683,7 +804,9 @@ def _d20(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return LeaderAndIsrRequest(v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch, v_type, [], v_topic_states, v_live_leaders, unknown), pos
+    o.ungrouped_partition_states = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e21(o, b, sp):
@@ -1005,41 +1128,49 @@ def _e41(o, b, sp):
 
 
 def _d42(mv, pos):
-    v_topic_name, pos = read_string(mv, pos)
-    (v_partition_index, v_error_code,) = _S10.unpack_from(mv, pos)
+    o = new_object(_LeaderAndIsrResponse_LeaderAndIsrPartitionError)
+    o.topic_name, pos = read_string(mv, pos)
+    (o.partition_index, o.error_code,) = _S10.unpack_from(mv, pos)
     pos += 6
-    return _LeaderAndIsrResponse_LeaderAndIsrPartitionError(v_topic_name, v_partition_index, v_error_code, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d43(mv, pos):
-    (v_error_code,) = _S9.unpack_from(mv, pos)
+    o = new_object(LeaderAndIsrResponse)
+    (o.error_code,) = _S9.unpack_from(mv, pos)
     pos += 2
     n, pos = read_count(mv, pos, 8)
     if n < 0:
         raise ProtocolError('null partition_errors')
     else:
-        v_partition_errors = []
-        append = v_partition_errors.append
+        o.partition_errors = []
+        append = o.partition_errors.append
         for _ in range(n):
             item, pos = _d42(mv, pos)
             append(item)
-    return LeaderAndIsrResponse(v_error_code, v_partition_errors, [], None), pos
+    o.topics = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d44(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
-    (v_partition_index, v_error_code,) = _S10.unpack_from(mv, pos)
+    o = new_object(_LeaderAndIsrResponse_LeaderAndIsrPartitionError)
+    o.topic_name, pos = read_compact_string(mv, pos)
+    (o.partition_index, o.error_code,) = _S10.unpack_from(mv, pos)
     pos += 6
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _LeaderAndIsrResponse_LeaderAndIsrPartitionError(v_topic_name, v_partition_index, v_error_code, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d45(mv, pos):
-    (v_error_code,) = _S9.unpack_from(mv, pos)
+    o = new_object(LeaderAndIsrResponse)
+    (o.error_code,) = _S9.unpack_from(mv, pos)
     pos += 2
     n = mv[pos]
     if n < 128:
@@ -1052,8 +1183,8 @@ def _d45(mv, pos):
     if n < 0:
         raise ProtocolError('null partition_errors')
     else:
-        v_partition_errors = []
-        append = v_partition_errors.append
+        o.partition_errors = []
+        append = o.partition_errors.append
         for _ in range(n):
             item, pos = _d44(mv, pos)
             append(item)
@@ -1062,22 +1193,28 @@ def _d45(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return LeaderAndIsrResponse(v_error_code, v_partition_errors, [], unknown), pos
+    o.topics = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d46(mv, pos):
-    (v_partition_index, v_error_code,) = _S10.unpack_from(mv, pos)
+    o = new_object(_LeaderAndIsrResponse_LeaderAndIsrPartitionError)
+    (o.partition_index, o.error_code,) = _S10.unpack_from(mv, pos)
     pos += 6
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _LeaderAndIsrResponse_LeaderAndIsrPartitionError('', v_partition_index, v_error_code, unknown), pos
+    o.topic_name = ''
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d47(mv, pos):
-    (v_topic_id,) = _S6.unpack_from(mv, pos)
+    o = new_object(_LeaderAndIsrResponse_LeaderAndIsrTopicError)
+    (o.topic_id,) = _S6.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -1090,8 +1227,8 @@ def _d47(mv, pos):
     if n < 0:
         raise ProtocolError('null partition_errors')
     else:
-        v_partition_errors = []
-        append = v_partition_errors.append
+        o.partition_errors = []
+        append = o.partition_errors.append
         for _ in range(n):
             item, pos = _d46(mv, pos)
             append(item)
@@ -1100,11 +1237,13 @@ def _d47(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _LeaderAndIsrResponse_LeaderAndIsrTopicError(v_topic_id, v_partition_errors, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d48(mv, pos):
-    (v_error_code,) = _S9.unpack_from(mv, pos)
+    o = new_object(LeaderAndIsrResponse)
+    (o.error_code,) = _S9.unpack_from(mv, pos)
     pos += 2
     n = mv[pos]
     if n < 128:
@@ -1117,8 +1256,8 @@ def _d48(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d47(mv, pos)
             append(item)
@@ -1127,7 +1266,9 @@ def _d48(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return LeaderAndIsrResponse(v_error_code, [], v_topics, unknown), pos
+    o.partition_errors = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e49(o, b, sp):

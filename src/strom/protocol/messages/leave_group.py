@@ -113,44 +113,57 @@ class LeaveGroupResponse:
 
 
 def _d0(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
-    v_member_id, pos = read_string(mv, pos)
-    return LeaveGroupRequest(v_group_id, v_member_id, [], None), pos
+    o = new_object(LeaveGroupRequest)
+    o.group_id, pos = read_string(mv, pos)
+    o.member_id, pos = read_string(mv, pos)
+    o.members = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_member_id, pos = read_string(mv, pos)
-    v_group_instance_id, pos = read_nullable_string(mv, pos)
-    return _LeaveGroupRequest_MemberIdentity(v_member_id, v_group_instance_id, None, None), pos
+    o = new_object(_LeaveGroupRequest_MemberIdentity)
+    o.member_id, pos = read_string(mv, pos)
+    o.group_instance_id, pos = read_nullable_string(mv, pos)
+    o.reason = None
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
+    o = new_object(LeaveGroupRequest)
+    o.group_id, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 4)
     if n < 0:
         raise ProtocolError('null members')
     else:
-        v_members = []
-        append = v_members.append
+        o.members = []
+        append = o.members.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    return LeaveGroupRequest(v_group_id, '', v_members, None), pos
+    o.member_id = ''
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
-    v_member_id, pos = read_compact_string(mv, pos)
-    v_group_instance_id, pos = read_compact_nullable_string(mv, pos)
+    o = new_object(_LeaveGroupRequest_MemberIdentity)
+    o.member_id, pos = read_compact_string(mv, pos)
+    o.group_instance_id, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _LeaveGroupRequest_MemberIdentity(v_member_id, v_group_instance_id, None, unknown), pos
+    o.reason = None
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d4(mv, pos):
-    v_group_id, pos = read_compact_string(mv, pos)
+    o = new_object(LeaveGroupRequest)
+    o.group_id, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -162,8 +175,8 @@ def _d4(mv, pos):
     if n < 0:
         raise ProtocolError('null members')
     else:
-        v_members = []
-        append = v_members.append
+        o.members = []
+        append = o.members.append
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
@@ -172,23 +185,28 @@ def _d4(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return LeaveGroupRequest(v_group_id, '', v_members, unknown), pos
+    o.member_id = ''
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
-    v_member_id, pos = read_compact_string(mv, pos)
-    v_group_instance_id, pos = read_compact_nullable_string(mv, pos)
-    v_reason, pos = read_compact_nullable_string(mv, pos)
+    o = new_object(_LeaveGroupRequest_MemberIdentity)
+    o.member_id, pos = read_compact_string(mv, pos)
+    o.group_instance_id, pos = read_compact_nullable_string(mv, pos)
+    o.reason, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _LeaveGroupRequest_MemberIdentity(v_member_id, v_group_instance_id, v_reason, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d6(mv, pos):
-    v_group_id, pos = read_compact_string(mv, pos)
+    o = new_object(LeaveGroupRequest)
+    o.group_id, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -200,8 +218,8 @@ def _d6(mv, pos):
     if n < 0:
         raise ProtocolError('null members')
     else:
-        v_members = []
-        append = v_members.append
+        o.members = []
+        append = o.members.append
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
@@ -210,7 +228,9 @@ def _d6(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return LeaveGroupRequest(v_group_id, '', v_members, unknown), pos
+    o.member_id = ''
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e7(o, b, sp):
@@ -277,55 +297,69 @@ def _e13(o, b, sp):
 
 
 def _d14(mv, pos):
-    (v_error_code,) = _S0.unpack_from(mv, pos)
+    o = new_object(LeaveGroupResponse)
+    (o.error_code,) = _S0.unpack_from(mv, pos)
     pos += 2
-    return LeaveGroupResponse(0, v_error_code, [], None), pos
+    o.throttle_time_ms = 0
+    o.members = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d15(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(LeaveGroupResponse)
+    (o.throttle_time_ms, o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
-    return LeaveGroupResponse(v_throttle_time_ms, v_error_code, [], None), pos
+    o.members = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d16(mv, pos):
-    v_member_id, pos = read_string(mv, pos)
-    v_group_instance_id, pos = read_nullable_string(mv, pos)
-    (v_error_code,) = _S0.unpack_from(mv, pos)
+    o = new_object(_LeaveGroupResponse_MemberResponse)
+    o.member_id, pos = read_string(mv, pos)
+    o.group_instance_id, pos = read_nullable_string(mv, pos)
+    (o.error_code,) = _S0.unpack_from(mv, pos)
     pos += 2
-    return _LeaveGroupResponse_MemberResponse(v_member_id, v_group_instance_id, v_error_code, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d17(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(LeaveGroupResponse)
+    (o.throttle_time_ms, o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null members')
     else:
-        v_members = []
-        append = v_members.append
+        o.members = []
+        append = o.members.append
         for _ in range(n):
             item, pos = _d16(mv, pos)
             append(item)
-    return LeaveGroupResponse(v_throttle_time_ms, v_error_code, v_members, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d18(mv, pos):
-    v_member_id, pos = read_compact_string(mv, pos)
-    v_group_instance_id, pos = read_compact_nullable_string(mv, pos)
-    (v_error_code,) = _S0.unpack_from(mv, pos)
+    o = new_object(_LeaveGroupResponse_MemberResponse)
+    o.member_id, pos = read_compact_string(mv, pos)
+    o.group_instance_id, pos = read_compact_nullable_string(mv, pos)
+    (o.error_code,) = _S0.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _LeaveGroupResponse_MemberResponse(v_member_id, v_group_instance_id, v_error_code, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d19(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(LeaveGroupResponse)
+    (o.throttle_time_ms, o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
     n = mv[pos]
     if n < 128:
@@ -338,8 +372,8 @@ def _d19(mv, pos):
     if n < 0:
         raise ProtocolError('null members')
     else:
-        v_members = []
-        append = v_members.append
+        o.members = []
+        append = o.members.append
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
@@ -348,7 +382,8 @@ def _d19(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return LeaveGroupResponse(v_throttle_time_ms, v_error_code, v_members, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e20(o, b, sp):

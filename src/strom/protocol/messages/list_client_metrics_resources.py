@@ -98,12 +98,14 @@ class ListClientMetricsResourcesResponse:
 
 
 def _d0(mv, pos):
+    o = new_object(ListClientMetricsResourcesRequest)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ListClientMetricsResourcesRequest(unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e1(o, b, sp):
@@ -114,17 +116,20 @@ def _e1(o, b, sp):
 
 
 def _d2(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_ListClientMetricsResourcesResponse_ClientMetricsResource)
+    o.name, pos = read_compact_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ListClientMetricsResourcesResponse_ClientMetricsResource(v_name, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d3(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S0.unpack_from(mv, pos)
+    o = new_object(ListClientMetricsResourcesResponse)
+    (o.throttle_time_ms, o.error_code,) = _S0.unpack_from(mv, pos)
     pos += 6
     n = mv[pos]
     if n < 128:
@@ -137,8 +142,8 @@ def _d3(mv, pos):
     if n < 0:
         raise ProtocolError('null client_metrics_resources')
     else:
-        v_client_metrics_resources = []
-        append = v_client_metrics_resources.append
+        o.client_metrics_resources = []
+        append = o.client_metrics_resources.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
@@ -147,7 +152,8 @@ def _d3(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ListClientMetricsResourcesResponse(v_throttle_time_ms, v_error_code, v_client_metrics_resources, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e4(o, b, sp):

@@ -104,19 +104,28 @@ class ListGroupsResponse:
 
 
 def _d0(mv, pos):
-    return ListGroupsRequest([], [], None), pos
+    o = new_object(ListGroupsRequest)
+    o.states_filter = []
+    o.types_filter = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
+    o = new_object(ListGroupsRequest)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ListGroupsRequest([], [], unknown), pos
+    o.states_filter = []
+    o.types_filter = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d2(mv, pos):
+    o = new_object(ListGroupsRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -128,16 +137,19 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null states_filter')
     else:
-        v_states_filter, pos = read_string_array(mv, pos, n, True)
+        o.states_filter, pos = read_string_array(mv, pos, n, True)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ListGroupsRequest(v_states_filter, [], unknown), pos
+    o.types_filter = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d3(mv, pos):
+    o = new_object(ListGroupsRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -149,7 +161,7 @@ def _d3(mv, pos):
     if n < 0:
         raise ProtocolError('null states_filter')
     else:
-        v_states_filter, pos = read_string_array(mv, pos, n, True)
+        o.states_filter, pos = read_string_array(mv, pos, n, True)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -161,13 +173,14 @@ def _d3(mv, pos):
     if n < 0:
         raise ProtocolError('null types_filter')
     else:
-        v_types_filter, pos = read_string_array(mv, pos, n, True)
+        o.types_filter, pos = read_string_array(mv, pos, n, True)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ListGroupsRequest(v_states_filter, v_types_filter, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e4(o, b, sp):
@@ -211,54 +224,68 @@ def _e7(o, b, sp):
 
 
 def _d8(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
-    v_protocol_type, pos = read_string(mv, pos)
-    return _ListGroupsResponse_ListedGroup(v_group_id, v_protocol_type, '', '', None), pos
+    o = new_object(_ListGroupsResponse_ListedGroup)
+    o.group_id, pos = read_string(mv, pos)
+    o.protocol_type, pos = read_string(mv, pos)
+    o.group_state = ''
+    o.group_type = ''
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d9(mv, pos):
-    (v_error_code,) = _S0.unpack_from(mv, pos)
+    o = new_object(ListGroupsResponse)
+    (o.error_code,) = _S0.unpack_from(mv, pos)
     pos += 2
     n, pos = read_count(mv, pos, 4)
     if n < 0:
         raise ProtocolError('null groups')
     else:
-        v_groups = []
-        append = v_groups.append
+        o.groups = []
+        append = o.groups.append
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
-    return ListGroupsResponse(0, v_error_code, v_groups, None), pos
+    o.throttle_time_ms = 0
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d10(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(ListGroupsResponse)
+    (o.throttle_time_ms, o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
     n, pos = read_count(mv, pos, 4)
     if n < 0:
         raise ProtocolError('null groups')
     else:
-        v_groups = []
-        append = v_groups.append
+        o.groups = []
+        append = o.groups.append
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
-    return ListGroupsResponse(v_throttle_time_ms, v_error_code, v_groups, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d11(mv, pos):
-    v_group_id, pos = read_compact_string(mv, pos)
-    v_protocol_type, pos = read_compact_string(mv, pos)
+    o = new_object(_ListGroupsResponse_ListedGroup)
+    o.group_id, pos = read_compact_string(mv, pos)
+    o.protocol_type, pos = read_compact_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ListGroupsResponse_ListedGroup(v_group_id, v_protocol_type, '', '', unknown), pos
+    o.group_state = ''
+    o.group_type = ''
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d12(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(ListGroupsResponse)
+    (o.throttle_time_ms, o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
     n = mv[pos]
     if n < 128:
@@ -271,8 +298,8 @@ def _d12(mv, pos):
     if n < 0:
         raise ProtocolError('null groups')
     else:
-        v_groups = []
-        append = v_groups.append
+        o.groups = []
+        append = o.groups.append
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
@@ -281,23 +308,28 @@ def _d12(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ListGroupsResponse(v_throttle_time_ms, v_error_code, v_groups, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d13(mv, pos):
-    v_group_id, pos = read_compact_string(mv, pos)
-    v_protocol_type, pos = read_compact_string(mv, pos)
-    v_group_state, pos = read_compact_string(mv, pos)
+    o = new_object(_ListGroupsResponse_ListedGroup)
+    o.group_id, pos = read_compact_string(mv, pos)
+    o.protocol_type, pos = read_compact_string(mv, pos)
+    o.group_state, pos = read_compact_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ListGroupsResponse_ListedGroup(v_group_id, v_protocol_type, v_group_state, '', unknown), pos
+    o.group_type = ''
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d14(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(ListGroupsResponse)
+    (o.throttle_time_ms, o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
     n = mv[pos]
     if n < 128:
@@ -310,8 +342,8 @@ def _d14(mv, pos):
     if n < 0:
         raise ProtocolError('null groups')
     else:
-        v_groups = []
-        append = v_groups.append
+        o.groups = []
+        append = o.groups.append
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
@@ -320,24 +352,28 @@ def _d14(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ListGroupsResponse(v_throttle_time_ms, v_error_code, v_groups, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d15(mv, pos):
-    v_group_id, pos = read_compact_string(mv, pos)
-    v_protocol_type, pos = read_compact_string(mv, pos)
-    v_group_state, pos = read_compact_string(mv, pos)
-    v_group_type, pos = read_compact_string(mv, pos)
+    o = new_object(_ListGroupsResponse_ListedGroup)
+    o.group_id, pos = read_compact_string(mv, pos)
+    o.protocol_type, pos = read_compact_string(mv, pos)
+    o.group_state, pos = read_compact_string(mv, pos)
+    o.group_type, pos = read_compact_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ListGroupsResponse_ListedGroup(v_group_id, v_protocol_type, v_group_state, v_group_type, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d16(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(ListGroupsResponse)
+    (o.throttle_time_ms, o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
     n = mv[pos]
     if n < 128:
@@ -350,8 +386,8 @@ def _d16(mv, pos):
     if n < 0:
         raise ProtocolError('null groups')
     else:
-        v_groups = []
-        append = v_groups.append
+        o.groups = []
+        append = o.groups.append
         for _ in range(n):
             item, pos = _d15(mv, pos)
             append(item)
@@ -360,7 +396,8 @@ def _d16(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ListGroupsResponse(v_throttle_time_ms, v_error_code, v_groups, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e17(o, b, sp):

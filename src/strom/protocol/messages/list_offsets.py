@@ -138,138 +138,168 @@ class ListOffsetsResponse:
 
 
 def _d0(mv, pos):
-    (v_partition_index, v_timestamp, v_max_num_offsets,) = _S1.unpack_from(mv, pos)
+    o = new_object(_ListOffsetsRequest_ListOffsetsPartition)
+    (o.partition_index, o.timestamp, o.max_num_offsets,) = _S1.unpack_from(mv, pos)
     pos += 16
-    return _ListOffsetsRequest_ListOffsetsPartition(v_partition_index, -1, v_timestamp, v_max_num_offsets, None), pos
+    o.current_leader_epoch = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_ListOffsetsRequest_ListOffsetsTopic)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 16)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return _ListOffsetsRequest_ListOffsetsTopic(v_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    (v_replica_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(ListOffsetsRequest)
+    (o.replica_id,) = _S0.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    return ListOffsetsRequest(v_replica_id, 0, v_topics, None), pos
+    o.isolation_level = 0
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
-    (v_partition_index, v_timestamp,) = _S2.unpack_from(mv, pos)
+    o = new_object(_ListOffsetsRequest_ListOffsetsPartition)
+    (o.partition_index, o.timestamp,) = _S2.unpack_from(mv, pos)
     pos += 12
-    return _ListOffsetsRequest_ListOffsetsPartition(v_partition_index, -1, v_timestamp, 1, None), pos
+    o.current_leader_epoch = -1
+    o.max_num_offsets = 1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d4(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_ListOffsetsRequest_ListOffsetsTopic)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 12)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
-    return _ListOffsetsRequest_ListOffsetsTopic(v_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d5(mv, pos):
-    (v_replica_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(ListOffsetsRequest)
+    (o.replica_id,) = _S0.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    return ListOffsetsRequest(v_replica_id, 0, v_topics, None), pos
+    o.isolation_level = 0
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d6(mv, pos):
-    (v_replica_id, v_isolation_level,) = _S3.unpack_from(mv, pos)
+    o = new_object(ListOffsetsRequest)
+    (o.replica_id, o.isolation_level,) = _S3.unpack_from(mv, pos)
     pos += 5
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    return ListOffsetsRequest(v_replica_id, v_isolation_level, v_topics, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d7(mv, pos):
-    (v_partition_index, v_current_leader_epoch, v_timestamp,) = _S4.unpack_from(mv, pos)
+    o = new_object(_ListOffsetsRequest_ListOffsetsPartition)
+    (o.partition_index, o.current_leader_epoch, o.timestamp,) = _S4.unpack_from(mv, pos)
     pos += 16
-    return _ListOffsetsRequest_ListOffsetsPartition(v_partition_index, v_current_leader_epoch, v_timestamp, 1, None), pos
+    o.max_num_offsets = 1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d8(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_ListOffsetsRequest_ListOffsetsTopic)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 16)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
-    return _ListOffsetsRequest_ListOffsetsTopic(v_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d9(mv, pos):
-    (v_replica_id, v_isolation_level,) = _S3.unpack_from(mv, pos)
+    o = new_object(ListOffsetsRequest)
+    (o.replica_id, o.isolation_level,) = _S3.unpack_from(mv, pos)
     pos += 5
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
-    return ListOffsetsRequest(v_replica_id, v_isolation_level, v_topics, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d10(mv, pos):
-    (v_partition_index, v_current_leader_epoch, v_timestamp,) = _S4.unpack_from(mv, pos)
+    o = new_object(_ListOffsetsRequest_ListOffsetsPartition)
+    (o.partition_index, o.current_leader_epoch, o.timestamp,) = _S4.unpack_from(mv, pos)
     pos += 16
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ListOffsetsRequest_ListOffsetsPartition(v_partition_index, v_current_leader_epoch, v_timestamp, 1, unknown), pos
+    o.max_num_offsets = 1
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d11(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_ListOffsetsRequest_ListOffsetsTopic)
+    o.name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -281,8 +311,8 @@ def _d11(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d10(mv, pos)
             append(item)
@@ -291,11 +321,13 @@ def _d11(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ListOffsetsRequest_ListOffsetsTopic(v_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d12(mv, pos):
-    (v_replica_id, v_isolation_level,) = _S3.unpack_from(mv, pos)
+    o = new_object(ListOffsetsRequest)
+    (o.replica_id, o.isolation_level,) = _S3.unpack_from(mv, pos)
     pos += 5
     n = mv[pos]
     if n < 128:
@@ -308,8 +340,8 @@ def _d12(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
@@ -318,7 +350,8 @@ def _d12(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ListOffsetsRequest(v_replica_id, v_isolation_level, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e13(o, b, sp):
@@ -424,137 +457,169 @@ def _e25(o, b, sp):
 
 
 def _d26(mv, pos):
-    (v_partition_index, v_error_code,) = _S5.unpack_from(mv, pos)
+    o = new_object(_ListOffsetsResponse_ListOffsetsPartitionResponse)
+    (o.partition_index, o.error_code,) = _S5.unpack_from(mv, pos)
     pos += 6
-    v_old_style_offsets, pos = read_array(mv, pos, _AF_q, 8)
-    if v_old_style_offsets is None:
+    o.old_style_offsets, pos = read_array(mv, pos, _AF_q, 8)
+    if o.old_style_offsets is None:
         raise ProtocolError('null old_style_offsets')
-    return _ListOffsetsResponse_ListOffsetsPartitionResponse(v_partition_index, v_error_code, v_old_style_offsets, -1, -1, -1, None), pos
+    o.timestamp = -1
+    o.offset = -1
+    o.leader_epoch = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d27(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_ListOffsetsResponse_ListOffsetsTopicResponse)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 10)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d26(mv, pos)
             append(item)
-    return _ListOffsetsResponse_ListOffsetsTopicResponse(v_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d28(mv, pos):
+    o = new_object(ListOffsetsResponse)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d27(mv, pos)
             append(item)
-    return ListOffsetsResponse(0, v_topics, None), pos
+    o.throttle_time_ms = 0
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d29(mv, pos):
-    (v_partition_index, v_error_code, v_timestamp, v_offset,) = _S6.unpack_from(mv, pos)
+    o = new_object(_ListOffsetsResponse_ListOffsetsPartitionResponse)
+    (o.partition_index, o.error_code, o.timestamp, o.offset,) = _S6.unpack_from(mv, pos)
     pos += 22
-    return _ListOffsetsResponse_ListOffsetsPartitionResponse(v_partition_index, v_error_code, [], v_timestamp, v_offset, -1, None), pos
+    o.old_style_offsets = []
+    o.leader_epoch = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d30(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_ListOffsetsResponse_ListOffsetsTopicResponse)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 22)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d29(mv, pos)
             append(item)
-    return _ListOffsetsResponse_ListOffsetsTopicResponse(v_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d31(mv, pos):
+    o = new_object(ListOffsetsResponse)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d30(mv, pos)
             append(item)
-    return ListOffsetsResponse(0, v_topics, None), pos
+    o.throttle_time_ms = 0
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d32(mv, pos):
-    (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(ListOffsetsResponse)
+    (o.throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d30(mv, pos)
             append(item)
-    return ListOffsetsResponse(v_throttle_time_ms, v_topics, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d33(mv, pos):
-    (v_partition_index, v_error_code, v_timestamp, v_offset, v_leader_epoch,) = _S7.unpack_from(mv, pos)
+    o = new_object(_ListOffsetsResponse_ListOffsetsPartitionResponse)
+    (o.partition_index, o.error_code, o.timestamp, o.offset, o.leader_epoch,) = _S7.unpack_from(mv, pos)
     pos += 26
-    return _ListOffsetsResponse_ListOffsetsPartitionResponse(v_partition_index, v_error_code, [], v_timestamp, v_offset, v_leader_epoch, None), pos
+    o.old_style_offsets = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d34(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_ListOffsetsResponse_ListOffsetsTopicResponse)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 26)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d33(mv, pos)
             append(item)
-    return _ListOffsetsResponse_ListOffsetsTopicResponse(v_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d35(mv, pos):
-    (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(ListOffsetsResponse)
+    (o.throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d34(mv, pos)
             append(item)
-    return ListOffsetsResponse(v_throttle_time_ms, v_topics, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d36(mv, pos):
-    (v_partition_index, v_error_code, v_timestamp, v_offset, v_leader_epoch,) = _S7.unpack_from(mv, pos)
+    o = new_object(_ListOffsetsResponse_ListOffsetsPartitionResponse)
+    (o.partition_index, o.error_code, o.timestamp, o.offset, o.leader_epoch,) = _S7.unpack_from(mv, pos)
     pos += 26
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ListOffsetsResponse_ListOffsetsPartitionResponse(v_partition_index, v_error_code, [], v_timestamp, v_offset, v_leader_epoch, unknown), pos
+    o.old_style_offsets = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d37(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_ListOffsetsResponse_ListOffsetsTopicResponse)
+    o.name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -566,8 +631,8 @@ def _d37(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d36(mv, pos)
             append(item)
@@ -576,11 +641,13 @@ def _d37(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ListOffsetsResponse_ListOffsetsTopicResponse(v_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d38(mv, pos):
-    (v_throttle_time_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(ListOffsetsResponse)
+    (o.throttle_time_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -593,8 +660,8 @@ def _d38(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d37(mv, pos)
             append(item)
@@ -603,7 +670,8 @@ def _d38(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ListOffsetsResponse(v_throttle_time_ms, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e39(o, b, sp):

@@ -121,20 +121,28 @@ class ListPartitionReassignmentsResponse:
 
 
 def _d0(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    v_partition_indexes, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_partition_indexes is None:
-        raise ProtocolError('null partition_indexes')
+    o = new_object(_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics)
+    o.name, pos = read_compact_string(mv, pos)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.partition_indexes = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.partition_indexes, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.partition_indexes is None:
+            raise ProtocolError('null partition_indexes')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics(v_name, v_partition_indexes, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
-    (v_timeout_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(ListPartitionReassignmentsRequest)
+    (o.timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -145,10 +153,10 @@ def _d1(mv, pos):
     if n > 0 and n * 3 > len(mv) - pos:
         raise_count(n, len(mv) - pos)
     if n < 0:
-        v_topics = None
+        o.topics = None
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -157,7 +165,8 @@ def _d1(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ListPartitionReassignmentsRequest(v_timeout_ms, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e2(o, b, sp):
@@ -186,27 +195,45 @@ def _e3(o, b, sp):
 
 
 def _d4(mv, pos):
-    (v_partition_index,) = _S0.unpack_from(mv, pos)
+    o = new_object(_ListPartitionReassignmentsResponse_OngoingPartitionReassignment)
+    (o.partition_index,) = _S0.unpack_from(mv, pos)
     pos += 4
-    v_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_replicas is None:
-        raise ProtocolError('null replicas')
-    v_adding_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_adding_replicas is None:
-        raise ProtocolError('null adding_replicas')
-    v_removing_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_removing_replicas is None:
-        raise ProtocolError('null removing_replicas')
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.replicas is None:
+            raise ProtocolError('null replicas')
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.adding_replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.adding_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.adding_replicas is None:
+            raise ProtocolError('null adding_replicas')
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.removing_replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.removing_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.removing_replicas is None:
+            raise ProtocolError('null removing_replicas')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ListPartitionReassignmentsResponse_OngoingPartitionReassignment(v_partition_index, v_replicas, v_adding_replicas, v_removing_replicas, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_ListPartitionReassignmentsResponse_OngoingTopicReassignment)
+    o.name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -218,8 +245,8 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
@@ -228,13 +255,15 @@ def _d5(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ListPartitionReassignmentsResponse_OngoingTopicReassignment(v_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d6(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(ListPartitionReassignmentsResponse)
+    (o.throttle_time_ms, o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -246,8 +275,8 @@ def _d6(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
@@ -256,7 +285,8 @@ def _d6(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ListPartitionReassignmentsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e7(o, b, sp):

@@ -105,6 +105,7 @@ class ListTransactionsResponse:
 
 
 def _d0(mv, pos):
+    o = new_object(ListTransactionsRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -116,19 +117,27 @@ def _d0(mv, pos):
     if n < 0:
         raise ProtocolError('null state_filters')
     else:
-        v_state_filters, pos = read_string_array(mv, pos, n, True)
-    v_producer_id_filters, pos = read_compact_array(mv, pos, _AF_q, 8)
-    if v_producer_id_filters is None:
-        raise ProtocolError('null producer_id_filters')
+        o.state_filters, pos = read_string_array(mv, pos, n, True)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.producer_id_filters = list(unpack_from(_AF_q[n], mv, pos + 1))
+        pos += 1 + 8 * n
+    else:
+        o.producer_id_filters, pos = read_compact_array(mv, pos, _AF_q, 8)
+        if o.producer_id_filters is None:
+            raise ProtocolError('null producer_id_filters')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ListTransactionsRequest(v_state_filters, v_producer_id_filters, -1, unknown), pos
+    o.duration_filter = -1
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
+    o = new_object(ListTransactionsRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -140,18 +149,24 @@ def _d1(mv, pos):
     if n < 0:
         raise ProtocolError('null state_filters')
     else:
-        v_state_filters, pos = read_string_array(mv, pos, n, True)
-    v_producer_id_filters, pos = read_compact_array(mv, pos, _AF_q, 8)
-    if v_producer_id_filters is None:
-        raise ProtocolError('null producer_id_filters')
-    (v_duration_filter,) = _S0.unpack_from(mv, pos)
+        o.state_filters, pos = read_string_array(mv, pos, n, True)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.producer_id_filters = list(unpack_from(_AF_q[n], mv, pos + 1))
+        pos += 1 + 8 * n
+    else:
+        o.producer_id_filters, pos = read_compact_array(mv, pos, _AF_q, 8)
+        if o.producer_id_filters is None:
+            raise ProtocolError('null producer_id_filters')
+    (o.duration_filter,) = _S0.unpack_from(mv, pos)
     pos += 8
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ListTransactionsRequest(v_state_filters, v_producer_id_filters, v_duration_filter, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e2(o, b, sp):
@@ -190,20 +205,23 @@ def _e3(o, b, sp):
 
 
 def _d4(mv, pos):
-    v_transactional_id, pos = read_compact_string(mv, pos)
-    (v_producer_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(_ListTransactionsResponse_TransactionState)
+    o.transactional_id, pos = read_compact_string(mv, pos)
+    (o.producer_id,) = _S0.unpack_from(mv, pos)
     pos += 8
-    v_transaction_state, pos = read_compact_string(mv, pos)
+    o.transaction_state, pos = read_compact_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ListTransactionsResponse_TransactionState(v_transactional_id, v_producer_id, v_transaction_state, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(ListTransactionsResponse)
+    (o.throttle_time_ms, o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
     n = mv[pos]
     if n < 128:
@@ -216,7 +234,7 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null unknown_state_filters')
     else:
-        v_unknown_state_filters, pos = read_string_array(mv, pos, n, True)
+        o.unknown_state_filters, pos = read_string_array(mv, pos, n, True)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -228,8 +246,8 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null transaction_states')
     else:
-        v_transaction_states = []
-        append = v_transaction_states.append
+        o.transaction_states = []
+        append = o.transaction_states.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
@@ -238,7 +256,8 @@ def _d5(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ListTransactionsResponse(v_throttle_time_ms, v_error_code, v_unknown_state_filters, v_transaction_states, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e6(o, b, sp):

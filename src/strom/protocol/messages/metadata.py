@@ -149,77 +149,100 @@ class MetadataResponse:
 
 
 def _d0(mv, pos):
-    v_name, pos = read_string(mv, pos)
-    return _MetadataRequest_MetadataRequestTopic(ZERO_UUID, v_name, None), pos
+    o = new_object(_MetadataRequest_MetadataRequestTopic)
+    o.name, pos = read_string(mv, pos)
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
+    o = new_object(MetadataRequest)
     n, pos = read_count(mv, pos, 2)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return MetadataRequest(v_topics, True, False, False, None), pos
+    o.allow_auto_topic_creation = True
+    o.include_cluster_authorized_operations = False
+    o.include_topic_authorized_operations = False
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
+    o = new_object(MetadataRequest)
     n, pos = read_count(mv, pos, 2)
     if n < 0:
-        v_topics = None
+        o.topics = None
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return MetadataRequest(v_topics, True, False, False, None), pos
+    o.allow_auto_topic_creation = True
+    o.include_cluster_authorized_operations = False
+    o.include_topic_authorized_operations = False
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
+    o = new_object(MetadataRequest)
     n, pos = read_count(mv, pos, 2)
     if n < 0:
-        v_topics = None
+        o.topics = None
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    (v_allow_auto_topic_creation,) = _S0.unpack_from(mv, pos)
+    (o.allow_auto_topic_creation,) = _S0.unpack_from(mv, pos)
     pos += 1
-    return MetadataRequest(v_topics, v_allow_auto_topic_creation, False, False, None), pos
+    o.include_cluster_authorized_operations = False
+    o.include_topic_authorized_operations = False
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d4(mv, pos):
+    o = new_object(MetadataRequest)
     n, pos = read_count(mv, pos, 2)
     if n < 0:
-        v_topics = None
+        o.topics = None
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    (v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations,) = _S1.unpack_from(mv, pos)
+    (o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations,) = _S1.unpack_from(mv, pos)
     pos += 3
-    return MetadataRequest(v_topics, v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d5(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_MetadataRequest_MetadataRequestTopic)
+    o.name, pos = read_compact_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _MetadataRequest_MetadataRequestTopic(ZERO_UUID, v_name, unknown), pos
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d6(mv, pos):
+    o = new_object(MetadataRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -229,36 +252,40 @@ def _d6(mv, pos):
     if n > 0 and n * 2 > len(mv) - pos:
         raise_count(n, len(mv) - pos)
     if n < 0:
-        v_topics = None
+        o.topics = None
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
-    (v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations,) = _S1.unpack_from(mv, pos)
+    (o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations,) = _S1.unpack_from(mv, pos)
     pos += 3
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return MetadataRequest(v_topics, v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d7(mv, pos):
-    (v_topic_id,) = _S2.unpack_from(mv, pos)
+    o = new_object(_MetadataRequest_MetadataRequestTopic)
+    (o.topic_id,) = _S2.unpack_from(mv, pos)
     pos += 16
-    v_name, pos = read_compact_nullable_string(mv, pos)
+    o.name, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _MetadataRequest_MetadataRequestTopic(v_topic_id, v_name, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d8(mv, pos):
+    o = new_object(MetadataRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -268,24 +295,26 @@ def _d8(mv, pos):
     if n > 0 and n * 18 > len(mv) - pos:
         raise_count(n, len(mv) - pos)
     if n < 0:
-        v_topics = None
+        o.topics = None
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
-    (v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations,) = _S1.unpack_from(mv, pos)
+    (o.allow_auto_topic_creation, o.include_cluster_authorized_operations, o.include_topic_authorized_operations,) = _S1.unpack_from(mv, pos)
     pos += 3
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return MetadataRequest(v_topics, v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d9(mv, pos):
+    o = new_object(MetadataRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -295,21 +324,23 @@ def _d9(mv, pos):
     if n > 0 and n * 18 > len(mv) - pos:
         raise_count(n, len(mv) - pos)
     if n < 0:
-        v_topics = None
+        o.topics = None
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
-    (v_allow_auto_topic_creation, v_include_topic_authorized_operations,) = _S3.unpack_from(mv, pos)
+    (o.allow_auto_topic_creation, o.include_topic_authorized_operations,) = _S3.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return MetadataRequest(v_topics, v_allow_auto_topic_creation, False, v_include_topic_authorized_operations, unknown), pos
+    o.include_cluster_authorized_operations = False
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e10(o, b, sp):
@@ -393,49 +424,62 @@ def _e18(o, b, sp):
 
 
 def _d19(mv, pos):
-    (v_node_id,) = _S4.unpack_from(mv, pos)
+    o = new_object(_MetadataResponse_MetadataResponseBroker)
+    (o.node_id,) = _S4.unpack_from(mv, pos)
     pos += 4
-    v_host, pos = read_string(mv, pos)
-    (v_port,) = _S4.unpack_from(mv, pos)
+    o.host, pos = read_string(mv, pos)
+    (o.port,) = _S4.unpack_from(mv, pos)
     pos += 4
-    return _MetadataResponse_MetadataResponseBroker(v_node_id, v_host, v_port, None, None), pos
+    o.rack = None
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d20(mv, pos):
-    (v_error_code, v_partition_index, v_leader_id,) = _S6.unpack_from(mv, pos)
+    o = new_object(_MetadataResponse_MetadataResponsePartition)
+    (o.error_code, o.partition_index, o.leader_id,) = _S6.unpack_from(mv, pos)
     pos += 10
-    v_replica_nodes, pos = read_array(mv, pos, _AF_i, 4)
-    if v_replica_nodes is None:
+    o.replica_nodes, pos = read_array(mv, pos, _AF_i, 4)
+    if o.replica_nodes is None:
         raise ProtocolError('null replica_nodes')
-    v_isr_nodes, pos = read_array(mv, pos, _AF_i, 4)
-    if v_isr_nodes is None:
+    o.isr_nodes, pos = read_array(mv, pos, _AF_i, 4)
+    if o.isr_nodes is None:
         raise ProtocolError('null isr_nodes')
-    return _MetadataResponse_MetadataResponsePartition(v_error_code, v_partition_index, v_leader_id, -1, v_replica_nodes, v_isr_nodes, [], None), pos
+    o.leader_epoch = -1
+    o.offline_replicas = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d21(mv, pos):
-    (v_error_code,) = _S5.unpack_from(mv, pos)
+    o = new_object(_MetadataResponse_MetadataResponseTopic)
+    (o.error_code,) = _S5.unpack_from(mv, pos)
     pos += 2
-    v_name, pos = read_string(mv, pos)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 18)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d20(mv, pos)
             append(item)
-    return _MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, False, v_partitions, -2147483648, None), pos
+    o.topic_id = ZERO_UUID
+    o.is_internal = False
+    o.topic_authorized_operations = -2147483648
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d22(mv, pos):
+    o = new_object(MetadataResponse)
     n, pos = read_count(mv, pos, 10)
     if n < 0:
         raise ProtocolError('null brokers')
     else:
-        v_brokers = []
-        append = v_brokers.append
+        o.brokers = []
+        append = o.brokers.append
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
@@ -443,327 +487,394 @@ def _d22(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d21(mv, pos)
             append(item)
-    return MetadataResponse(0, v_brokers, None, -1, v_topics, -2147483648, None), pos
+    o.throttle_time_ms = 0
+    o.cluster_id = None
+    o.controller_id = -1
+    o.cluster_authorized_operations = -2147483648
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d23(mv, pos):
-    (v_node_id,) = _S4.unpack_from(mv, pos)
+    o = new_object(_MetadataResponse_MetadataResponseBroker)
+    (o.node_id,) = _S4.unpack_from(mv, pos)
     pos += 4
-    v_host, pos = read_string(mv, pos)
-    (v_port,) = _S4.unpack_from(mv, pos)
+    o.host, pos = read_string(mv, pos)
+    (o.port,) = _S4.unpack_from(mv, pos)
     pos += 4
-    v_rack, pos = read_nullable_string(mv, pos)
-    return _MetadataResponse_MetadataResponseBroker(v_node_id, v_host, v_port, v_rack, None), pos
+    o.rack, pos = read_nullable_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d24(mv, pos):
-    (v_error_code,) = _S5.unpack_from(mv, pos)
+    o = new_object(_MetadataResponse_MetadataResponseTopic)
+    (o.error_code,) = _S5.unpack_from(mv, pos)
     pos += 2
-    v_name, pos = read_string(mv, pos)
-    (v_is_internal,) = _S0.unpack_from(mv, pos)
+    o.name, pos = read_string(mv, pos)
+    (o.is_internal,) = _S0.unpack_from(mv, pos)
     pos += 1
     n, pos = read_count(mv, pos, 18)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d20(mv, pos)
             append(item)
-    return _MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, v_is_internal, v_partitions, -2147483648, None), pos
+    o.topic_id = ZERO_UUID
+    o.topic_authorized_operations = -2147483648
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d25(mv, pos):
+    o = new_object(MetadataResponse)
     n, pos = read_count(mv, pos, 12)
     if n < 0:
         raise ProtocolError('null brokers')
     else:
-        v_brokers = []
-        append = v_brokers.append
+        o.brokers = []
+        append = o.brokers.append
         for _ in range(n):
             item, pos = _d23(mv, pos)
             append(item)
-    (v_controller_id,) = _S4.unpack_from(mv, pos)
+    (o.controller_id,) = _S4.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 9)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d24(mv, pos)
             append(item)
-    return MetadataResponse(0, v_brokers, None, v_controller_id, v_topics, -2147483648, None), pos
+    o.throttle_time_ms = 0
+    o.cluster_id = None
+    o.cluster_authorized_operations = -2147483648
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d26(mv, pos):
+    o = new_object(MetadataResponse)
     n, pos = read_count(mv, pos, 12)
     if n < 0:
         raise ProtocolError('null brokers')
     else:
-        v_brokers = []
-        append = v_brokers.append
+        o.brokers = []
+        append = o.brokers.append
         for _ in range(n):
             item, pos = _d23(mv, pos)
             append(item)
-    v_cluster_id, pos = read_nullable_string(mv, pos)
-    (v_controller_id,) = _S4.unpack_from(mv, pos)
+    o.cluster_id, pos = read_nullable_string(mv, pos)
+    (o.controller_id,) = _S4.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 9)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d24(mv, pos)
             append(item)
-    return MetadataResponse(0, v_brokers, v_cluster_id, v_controller_id, v_topics, -2147483648, None), pos
+    o.throttle_time_ms = 0
+    o.cluster_authorized_operations = -2147483648
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d27(mv, pos):
-    (v_throttle_time_ms,) = _S4.unpack_from(mv, pos)
+    o = new_object(MetadataResponse)
+    (o.throttle_time_ms,) = _S4.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 12)
     if n < 0:
         raise ProtocolError('null brokers')
     else:
-        v_brokers = []
-        append = v_brokers.append
+        o.brokers = []
+        append = o.brokers.append
         for _ in range(n):
             item, pos = _d23(mv, pos)
             append(item)
-    v_cluster_id, pos = read_nullable_string(mv, pos)
-    (v_controller_id,) = _S4.unpack_from(mv, pos)
+    o.cluster_id, pos = read_nullable_string(mv, pos)
+    (o.controller_id,) = _S4.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 9)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d24(mv, pos)
             append(item)
-    return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics, -2147483648, None), pos
+    o.cluster_authorized_operations = -2147483648
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d28(mv, pos):
-    (v_error_code, v_partition_index, v_leader_id,) = _S6.unpack_from(mv, pos)
+    o = new_object(_MetadataResponse_MetadataResponsePartition)
+    (o.error_code, o.partition_index, o.leader_id,) = _S6.unpack_from(mv, pos)
     pos += 10
-    v_replica_nodes, pos = read_array(mv, pos, _AF_i, 4)
-    if v_replica_nodes is None:
+    o.replica_nodes, pos = read_array(mv, pos, _AF_i, 4)
+    if o.replica_nodes is None:
         raise ProtocolError('null replica_nodes')
-    v_isr_nodes, pos = read_array(mv, pos, _AF_i, 4)
-    if v_isr_nodes is None:
+    o.isr_nodes, pos = read_array(mv, pos, _AF_i, 4)
+    if o.isr_nodes is None:
         raise ProtocolError('null isr_nodes')
-    v_offline_replicas, pos = read_array(mv, pos, _AF_i, 4)
-    if v_offline_replicas is None:
+    o.offline_replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if o.offline_replicas is None:
         raise ProtocolError('null offline_replicas')
-    return _MetadataResponse_MetadataResponsePartition(v_error_code, v_partition_index, v_leader_id, -1, v_replica_nodes, v_isr_nodes, v_offline_replicas, None), pos
+    o.leader_epoch = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d29(mv, pos):
-    (v_error_code,) = _S5.unpack_from(mv, pos)
+    o = new_object(_MetadataResponse_MetadataResponseTopic)
+    (o.error_code,) = _S5.unpack_from(mv, pos)
     pos += 2
-    v_name, pos = read_string(mv, pos)
-    (v_is_internal,) = _S0.unpack_from(mv, pos)
+    o.name, pos = read_string(mv, pos)
+    (o.is_internal,) = _S0.unpack_from(mv, pos)
     pos += 1
     n, pos = read_count(mv, pos, 22)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d28(mv, pos)
             append(item)
-    return _MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, v_is_internal, v_partitions, -2147483648, None), pos
+    o.topic_id = ZERO_UUID
+    o.topic_authorized_operations = -2147483648
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d30(mv, pos):
-    (v_throttle_time_ms,) = _S4.unpack_from(mv, pos)
+    o = new_object(MetadataResponse)
+    (o.throttle_time_ms,) = _S4.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 12)
     if n < 0:
         raise ProtocolError('null brokers')
     else:
-        v_brokers = []
-        append = v_brokers.append
+        o.brokers = []
+        append = o.brokers.append
         for _ in range(n):
             item, pos = _d23(mv, pos)
             append(item)
-    v_cluster_id, pos = read_nullable_string(mv, pos)
-    (v_controller_id,) = _S4.unpack_from(mv, pos)
+    o.cluster_id, pos = read_nullable_string(mv, pos)
+    (o.controller_id,) = _S4.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 9)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d29(mv, pos)
             append(item)
-    return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics, -2147483648, None), pos
+    o.cluster_authorized_operations = -2147483648
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d31(mv, pos):
-    (v_error_code, v_partition_index, v_leader_id, v_leader_epoch,) = _S7.unpack_from(mv, pos)
+    o = new_object(_MetadataResponse_MetadataResponsePartition)
+    (o.error_code, o.partition_index, o.leader_id, o.leader_epoch,) = _S7.unpack_from(mv, pos)
     pos += 14
-    v_replica_nodes, pos = read_array(mv, pos, _AF_i, 4)
-    if v_replica_nodes is None:
+    o.replica_nodes, pos = read_array(mv, pos, _AF_i, 4)
+    if o.replica_nodes is None:
         raise ProtocolError('null replica_nodes')
-    v_isr_nodes, pos = read_array(mv, pos, _AF_i, 4)
-    if v_isr_nodes is None:
+    o.isr_nodes, pos = read_array(mv, pos, _AF_i, 4)
+    if o.isr_nodes is None:
         raise ProtocolError('null isr_nodes')
-    v_offline_replicas, pos = read_array(mv, pos, _AF_i, 4)
-    if v_offline_replicas is None:
+    o.offline_replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if o.offline_replicas is None:
         raise ProtocolError('null offline_replicas')
-    return _MetadataResponse_MetadataResponsePartition(v_error_code, v_partition_index, v_leader_id, v_leader_epoch, v_replica_nodes, v_isr_nodes, v_offline_replicas, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d32(mv, pos):
-    (v_error_code,) = _S5.unpack_from(mv, pos)
+    o = new_object(_MetadataResponse_MetadataResponseTopic)
+    (o.error_code,) = _S5.unpack_from(mv, pos)
     pos += 2
-    v_name, pos = read_string(mv, pos)
-    (v_is_internal,) = _S0.unpack_from(mv, pos)
+    o.name, pos = read_string(mv, pos)
+    (o.is_internal,) = _S0.unpack_from(mv, pos)
     pos += 1
     n, pos = read_count(mv, pos, 26)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d31(mv, pos)
             append(item)
-    return _MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, v_is_internal, v_partitions, -2147483648, None), pos
+    o.topic_id = ZERO_UUID
+    o.topic_authorized_operations = -2147483648
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d33(mv, pos):
-    (v_throttle_time_ms,) = _S4.unpack_from(mv, pos)
+    o = new_object(MetadataResponse)
+    (o.throttle_time_ms,) = _S4.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 12)
     if n < 0:
         raise ProtocolError('null brokers')
     else:
-        v_brokers = []
-        append = v_brokers.append
+        o.brokers = []
+        append = o.brokers.append
         for _ in range(n):
             item, pos = _d23(mv, pos)
             append(item)
-    v_cluster_id, pos = read_nullable_string(mv, pos)
-    (v_controller_id,) = _S4.unpack_from(mv, pos)
+    o.cluster_id, pos = read_nullable_string(mv, pos)
+    (o.controller_id,) = _S4.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 9)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d32(mv, pos)
             append(item)
-    return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics, -2147483648, None), pos
+    o.cluster_authorized_operations = -2147483648
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d34(mv, pos):
-    (v_error_code,) = _S5.unpack_from(mv, pos)
+    o = new_object(_MetadataResponse_MetadataResponseTopic)
+    (o.error_code,) = _S5.unpack_from(mv, pos)
     pos += 2
-    v_name, pos = read_string(mv, pos)
-    (v_is_internal,) = _S0.unpack_from(mv, pos)
+    o.name, pos = read_string(mv, pos)
+    (o.is_internal,) = _S0.unpack_from(mv, pos)
     pos += 1
     n, pos = read_count(mv, pos, 26)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d31(mv, pos)
             append(item)
-    (v_topic_authorized_operations,) = _S4.unpack_from(mv, pos)
+    (o.topic_authorized_operations,) = _S4.unpack_from(mv, pos)
     pos += 4
-    return _MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, v_is_internal, v_partitions, v_topic_authorized_operations, None), pos
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d35(mv, pos):
-    (v_throttle_time_ms,) = _S4.unpack_from(mv, pos)
+    o = new_object(MetadataResponse)
+    (o.throttle_time_ms,) = _S4.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 12)
     if n < 0:
         raise ProtocolError('null brokers')
     else:
-        v_brokers = []
-        append = v_brokers.append
+        o.brokers = []
+        append = o.brokers.append
         for _ in range(n):
             item, pos = _d23(mv, pos)
             append(item)
-    v_cluster_id, pos = read_nullable_string(mv, pos)
-    (v_controller_id,) = _S4.unpack_from(mv, pos)
+    o.cluster_id, pos = read_nullable_string(mv, pos)
+    (o.controller_id,) = _S4.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 13)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d34(mv, pos)
             append(item)
-    (v_cluster_authorized_operations,) = _S4.unpack_from(mv, pos)
+    (o.cluster_authorized_operations,) = _S4.unpack_from(mv, pos)
     pos += 4
-    return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics, v_cluster_authorized_operations, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d36(mv, pos):
-    (v_node_id,) = _S4.unpack_from(mv, pos)
+    o = new_object(_MetadataResponse_MetadataResponseBroker)
+    (o.node_id,) = _S4.unpack_from(mv, pos)
     pos += 4
-    v_host, pos = read_compact_string(mv, pos)
-    (v_port,) = _S4.unpack_from(mv, pos)
+    o.host, pos = read_compact_string(mv, pos)
+    (o.port,) = _S4.unpack_from(mv, pos)
     pos += 4
-    v_rack, pos = read_compact_nullable_string(mv, pos)
+    o.rack, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _MetadataResponse_MetadataResponseBroker(v_node_id, v_host, v_port, v_rack, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d37(mv, pos):
-    (v_error_code, v_partition_index, v_leader_id, v_leader_epoch,) = _S7.unpack_from(mv, pos)
+    o = new_object(_MetadataResponse_MetadataResponsePartition)
+    (o.error_code, o.partition_index, o.leader_id, o.leader_epoch,) = _S7.unpack_from(mv, pos)
     pos += 14
-    v_replica_nodes, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_replica_nodes is None:
-        raise ProtocolError('null replica_nodes')
-    v_isr_nodes, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_isr_nodes is None:
-        raise ProtocolError('null isr_nodes')
-    v_offline_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_offline_replicas is None:
-        raise ProtocolError('null offline_replicas')
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.replica_nodes = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.replica_nodes, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.replica_nodes is None:
+            raise ProtocolError('null replica_nodes')
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.isr_nodes = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.isr_nodes, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.isr_nodes is None:
+            raise ProtocolError('null isr_nodes')
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.offline_replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.offline_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.offline_replicas is None:
+            raise ProtocolError('null offline_replicas')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _MetadataResponse_MetadataResponsePartition(v_error_code, v_partition_index, v_leader_id, v_leader_epoch, v_replica_nodes, v_isr_nodes, v_offline_replicas, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d38(mv, pos):
-    (v_error_code,) = _S5.unpack_from(mv, pos)
+    o = new_object(_MetadataResponse_MetadataResponseTopic)
+    (o.error_code,) = _S5.unpack_from(mv, pos)
     pos += 2
-    v_name, pos = read_compact_string(mv, pos)
-    (v_is_internal,) = _S0.unpack_from(mv, pos)
+    o.name, pos = read_compact_string(mv, pos)
+    (o.is_internal,) = _S0.unpack_from(mv, pos)
     pos += 1
     n = mv[pos]
     if n < 128:
@@ -776,23 +887,26 @@ def _d38(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d37(mv, pos)
             append(item)
-    (v_topic_authorized_operations,) = _S4.unpack_from(mv, pos)
+    (o.topic_authorized_operations,) = _S4.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _MetadataResponse_MetadataResponseTopic(v_error_code, v_name, ZERO_UUID, v_is_internal, v_partitions, v_topic_authorized_operations, unknown), pos
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d39(mv, pos):
-    (v_throttle_time_ms,) = _S4.unpack_from(mv, pos)
+    o = new_object(MetadataResponse)
+    (o.throttle_time_ms,) = _S4.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -805,13 +919,13 @@ def _d39(mv, pos):
     if n < 0:
         raise ProtocolError('null brokers')
     else:
-        v_brokers = []
-        append = v_brokers.append
+        o.brokers = []
+        append = o.brokers.append
         for _ in range(n):
             item, pos = _d36(mv, pos)
             append(item)
-    v_cluster_id, pos = read_compact_nullable_string(mv, pos)
-    (v_controller_id,) = _S4.unpack_from(mv, pos)
+    o.cluster_id, pos = read_compact_nullable_string(mv, pos)
+    (o.controller_id,) = _S4.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -824,26 +938,28 @@ def _d39(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d38(mv, pos)
             append(item)
-    (v_cluster_authorized_operations,) = _S4.unpack_from(mv, pos)
+    (o.cluster_authorized_operations,) = _S4.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics, v_cluster_authorized_operations, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d40(mv, pos):
-    (v_error_code,) = _S5.unpack_from(mv, pos)
+    o = new_object(_MetadataResponse_MetadataResponseTopic)
+    (o.error_code,) = _S5.unpack_from(mv, pos)
     pos += 2
-    v_name, pos = read_compact_string(mv, pos)
-    (v_topic_id, v_is_internal,) = _S8.unpack_from(mv, pos)
+    o.name, pos = read_compact_string(mv, pos)
+    (o.topic_id, o.is_internal,) = _S8.unpack_from(mv, pos)
     pos += 17
     n = mv[pos]
     if n < 128:
@@ -856,23 +972,25 @@ def _d40(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d37(mv, pos)
             append(item)
-    (v_topic_authorized_operations,) = _S4.unpack_from(mv, pos)
+    (o.topic_authorized_operations,) = _S4.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _MetadataResponse_MetadataResponseTopic(v_error_code, v_name, v_topic_id, v_is_internal, v_partitions, v_topic_authorized_operations, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d41(mv, pos):
-    (v_throttle_time_ms,) = _S4.unpack_from(mv, pos)
+    o = new_object(MetadataResponse)
+    (o.throttle_time_ms,) = _S4.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -885,13 +1003,13 @@ def _d41(mv, pos):
     if n < 0:
         raise ProtocolError('null brokers')
     else:
-        v_brokers = []
-        append = v_brokers.append
+        o.brokers = []
+        append = o.brokers.append
         for _ in range(n):
             item, pos = _d36(mv, pos)
             append(item)
-    v_cluster_id, pos = read_compact_nullable_string(mv, pos)
-    (v_controller_id,) = _S4.unpack_from(mv, pos)
+    o.cluster_id, pos = read_compact_nullable_string(mv, pos)
+    (o.controller_id,) = _S4.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -904,23 +1022,25 @@ def _d41(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d40(mv, pos)
             append(item)
-    (v_cluster_authorized_operations,) = _S4.unpack_from(mv, pos)
+    (o.cluster_authorized_operations,) = _S4.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics, v_cluster_authorized_operations, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d42(mv, pos):
-    (v_throttle_time_ms,) = _S4.unpack_from(mv, pos)
+    o = new_object(MetadataResponse)
+    (o.throttle_time_ms,) = _S4.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -933,13 +1053,13 @@ def _d42(mv, pos):
     if n < 0:
         raise ProtocolError('null brokers')
     else:
-        v_brokers = []
-        append = v_brokers.append
+        o.brokers = []
+        append = o.brokers.append
         for _ in range(n):
             item, pos = _d36(mv, pos)
             append(item)
-    v_cluster_id, pos = read_compact_nullable_string(mv, pos)
-    (v_controller_id,) = _S4.unpack_from(mv, pos)
+    o.cluster_id, pos = read_compact_nullable_string(mv, pos)
+    (o.controller_id,) = _S4.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -952,8 +1072,8 @@ def _d42(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d40(mv, pos)
             append(item)
@@ -962,14 +1082,17 @@ def _d42(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics, -2147483648, unknown), pos
+    o.cluster_authorized_operations = -2147483648
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d43(mv, pos):
-    (v_error_code,) = _S5.unpack_from(mv, pos)
+    o = new_object(_MetadataResponse_MetadataResponseTopic)
+    (o.error_code,) = _S5.unpack_from(mv, pos)
     pos += 2
-    v_name, pos = read_compact_nullable_string(mv, pos)
-    (v_topic_id, v_is_internal,) = _S8.unpack_from(mv, pos)
+    o.name, pos = read_compact_nullable_string(mv, pos)
+    (o.topic_id, o.is_internal,) = _S8.unpack_from(mv, pos)
     pos += 17
     n = mv[pos]
     if n < 128:
@@ -982,23 +1105,25 @@ def _d43(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d37(mv, pos)
             append(item)
-    (v_topic_authorized_operations,) = _S4.unpack_from(mv, pos)
+    (o.topic_authorized_operations,) = _S4.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _MetadataResponse_MetadataResponseTopic(v_error_code, v_name, v_topic_id, v_is_internal, v_partitions, v_topic_authorized_operations, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d44(mv, pos):
-    (v_throttle_time_ms,) = _S4.unpack_from(mv, pos)
+    o = new_object(MetadataResponse)
+    (o.throttle_time_ms,) = _S4.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -1011,13 +1136,13 @@ def _d44(mv, pos):
     if n < 0:
         raise ProtocolError('null brokers')
     else:
-        v_brokers = []
-        append = v_brokers.append
+        o.brokers = []
+        append = o.brokers.append
         for _ in range(n):
             item, pos = _d36(mv, pos)
             append(item)
-    v_cluster_id, pos = read_compact_nullable_string(mv, pos)
-    (v_controller_id,) = _S4.unpack_from(mv, pos)
+    o.cluster_id, pos = read_compact_nullable_string(mv, pos)
+    (o.controller_id,) = _S4.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -1030,8 +1155,8 @@ def _d44(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d43(mv, pos)
             append(item)
@@ -1040,7 +1165,9 @@ def _d44(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics, -2147483648, unknown), pos
+    o.cluster_authorized_operations = -2147483648
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e45(o, b, sp):

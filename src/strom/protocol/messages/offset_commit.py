@@ -136,184 +136,228 @@ class OffsetCommitResponse:
 
 
 def _d0(mv, pos):
-    (v_partition_index, v_committed_offset,) = _S0.unpack_from(mv, pos)
+    o = new_object(_OffsetCommitRequest_OffsetCommitRequestPartition)
+    (o.partition_index, o.committed_offset,) = _S0.unpack_from(mv, pos)
     pos += 12
-    v_committed_metadata, pos = read_nullable_string(mv, pos)
-    return _OffsetCommitRequest_OffsetCommitRequestPartition(v_partition_index, v_committed_offset, -1, -1, v_committed_metadata, None), pos
+    o.committed_metadata, pos = read_nullable_string(mv, pos)
+    o.committed_leader_epoch = -1
+    o.commit_timestamp = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_OffsetCommitRequest_OffsetCommitRequestTopic)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 14)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return _OffsetCommitRequest_OffsetCommitRequestTopic(v_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
+    o = new_object(OffsetCommitRequest)
+    o.group_id, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    return OffsetCommitRequest(v_group_id, -1, '', None, -1, v_topics, None), pos
+    o.generation_id_or_member_epoch = -1
+    o.member_id = ''
+    o.group_instance_id = None
+    o.retention_time_ms = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
-    (v_partition_index, v_committed_offset, v_commit_timestamp,) = _S2.unpack_from(mv, pos)
+    o = new_object(_OffsetCommitRequest_OffsetCommitRequestPartition)
+    (o.partition_index, o.committed_offset, o.commit_timestamp,) = _S2.unpack_from(mv, pos)
     pos += 20
-    v_committed_metadata, pos = read_nullable_string(mv, pos)
-    return _OffsetCommitRequest_OffsetCommitRequestPartition(v_partition_index, v_committed_offset, -1, v_commit_timestamp, v_committed_metadata, None), pos
+    o.committed_metadata, pos = read_nullable_string(mv, pos)
+    o.committed_leader_epoch = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d4(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_OffsetCommitRequest_OffsetCommitRequestTopic)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 22)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
-    return _OffsetCommitRequest_OffsetCommitRequestTopic(v_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d5(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
-    (v_generation_id_or_member_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(OffsetCommitRequest)
+    o.group_id, pos = read_string(mv, pos)
+    (o.generation_id_or_member_epoch,) = _S1.unpack_from(mv, pos)
     pos += 4
-    v_member_id, pos = read_string(mv, pos)
+    o.member_id, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, None, -1, v_topics, None), pos
+    o.group_instance_id = None
+    o.retention_time_ms = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d6(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
-    (v_generation_id_or_member_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(OffsetCommitRequest)
+    o.group_id, pos = read_string(mv, pos)
+    (o.generation_id_or_member_epoch,) = _S1.unpack_from(mv, pos)
     pos += 4
-    v_member_id, pos = read_string(mv, pos)
-    (v_retention_time_ms,) = _S3.unpack_from(mv, pos)
+    o.member_id, pos = read_string(mv, pos)
+    (o.retention_time_ms,) = _S3.unpack_from(mv, pos)
     pos += 8
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, None, v_retention_time_ms, v_topics, None), pos
+    o.group_instance_id = None
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d7(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
-    (v_generation_id_or_member_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(OffsetCommitRequest)
+    o.group_id, pos = read_string(mv, pos)
+    (o.generation_id_or_member_epoch,) = _S1.unpack_from(mv, pos)
     pos += 4
-    v_member_id, pos = read_string(mv, pos)
+    o.member_id, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, None, -1, v_topics, None), pos
+    o.group_instance_id = None
+    o.retention_time_ms = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d8(mv, pos):
-    (v_partition_index, v_committed_offset, v_committed_leader_epoch,) = _S4.unpack_from(mv, pos)
+    o = new_object(_OffsetCommitRequest_OffsetCommitRequestPartition)
+    (o.partition_index, o.committed_offset, o.committed_leader_epoch,) = _S4.unpack_from(mv, pos)
     pos += 16
-    v_committed_metadata, pos = read_nullable_string(mv, pos)
-    return _OffsetCommitRequest_OffsetCommitRequestPartition(v_partition_index, v_committed_offset, v_committed_leader_epoch, -1, v_committed_metadata, None), pos
+    o.committed_metadata, pos = read_nullable_string(mv, pos)
+    o.commit_timestamp = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d9(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_OffsetCommitRequest_OffsetCommitRequestTopic)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 18)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
-    return _OffsetCommitRequest_OffsetCommitRequestTopic(v_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d10(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
-    (v_generation_id_or_member_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(OffsetCommitRequest)
+    o.group_id, pos = read_string(mv, pos)
+    (o.generation_id_or_member_epoch,) = _S1.unpack_from(mv, pos)
     pos += 4
-    v_member_id, pos = read_string(mv, pos)
+    o.member_id, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d9(mv, pos)
             append(item)
-    return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, None, -1, v_topics, None), pos
+    o.group_instance_id = None
+    o.retention_time_ms = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d11(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
-    (v_generation_id_or_member_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(OffsetCommitRequest)
+    o.group_id, pos = read_string(mv, pos)
+    (o.generation_id_or_member_epoch,) = _S1.unpack_from(mv, pos)
     pos += 4
-    v_member_id, pos = read_string(mv, pos)
-    v_group_instance_id, pos = read_nullable_string(mv, pos)
+    o.member_id, pos = read_string(mv, pos)
+    o.group_instance_id, pos = read_nullable_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d9(mv, pos)
             append(item)
-    return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, v_group_instance_id, -1, v_topics, None), pos
+    o.retention_time_ms = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d12(mv, pos):
-    (v_partition_index, v_committed_offset, v_committed_leader_epoch,) = _S4.unpack_from(mv, pos)
+    o = new_object(_OffsetCommitRequest_OffsetCommitRequestPartition)
+    (o.partition_index, o.committed_offset, o.committed_leader_epoch,) = _S4.unpack_from(mv, pos)
     pos += 16
-    v_committed_metadata, pos = read_compact_nullable_string(mv, pos)
+    o.committed_metadata, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _OffsetCommitRequest_OffsetCommitRequestPartition(v_partition_index, v_committed_offset, v_committed_leader_epoch, -1, v_committed_metadata, unknown), pos
+    o.commit_timestamp = -1
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d13(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_OffsetCommitRequest_OffsetCommitRequestTopic)
+    o.name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -325,8 +369,8 @@ def _d13(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
@@ -335,15 +379,17 @@ def _d13(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _OffsetCommitRequest_OffsetCommitRequestTopic(v_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d14(mv, pos):
-    v_group_id, pos = read_compact_string(mv, pos)
-    (v_generation_id_or_member_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(OffsetCommitRequest)
+    o.group_id, pos = read_compact_string(mv, pos)
+    (o.generation_id_or_member_epoch,) = _S1.unpack_from(mv, pos)
     pos += 4
-    v_member_id, pos = read_compact_string(mv, pos)
-    v_group_instance_id, pos = read_compact_nullable_string(mv, pos)
+    o.member_id, pos = read_compact_string(mv, pos)
+    o.group_instance_id, pos = read_compact_nullable_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -355,8 +401,8 @@ def _d14(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
@@ -365,7 +411,9 @@ def _d14(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, v_group_instance_id, -1, v_topics, unknown), pos
+    o.retention_time_ms = -1
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e15(o, b, sp):
@@ -506,66 +554,78 @@ def _e29(o, b, sp):
 
 
 def _d30(mv, pos):
-    (v_partition_index, v_error_code,) = _S5.unpack_from(mv, pos)
+    o = new_object(_OffsetCommitResponse_OffsetCommitResponsePartition)
+    (o.partition_index, o.error_code,) = _S5.unpack_from(mv, pos)
     pos += 6
-    return _OffsetCommitResponse_OffsetCommitResponsePartition(v_partition_index, v_error_code, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d31(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_OffsetCommitResponse_OffsetCommitResponseTopic)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d30(mv, pos)
             append(item)
-    return _OffsetCommitResponse_OffsetCommitResponseTopic(v_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d32(mv, pos):
+    o = new_object(OffsetCommitResponse)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d31(mv, pos)
             append(item)
-    return OffsetCommitResponse(0, v_topics, None), pos
+    o.throttle_time_ms = 0
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d33(mv, pos):
-    (v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
+    o = new_object(OffsetCommitResponse)
+    (o.throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d31(mv, pos)
             append(item)
-    return OffsetCommitResponse(v_throttle_time_ms, v_topics, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d34(mv, pos):
-    (v_partition_index, v_error_code,) = _S5.unpack_from(mv, pos)
+    o = new_object(_OffsetCommitResponse_OffsetCommitResponsePartition)
+    (o.partition_index, o.error_code,) = _S5.unpack_from(mv, pos)
     pos += 6
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _OffsetCommitResponse_OffsetCommitResponsePartition(v_partition_index, v_error_code, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d35(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_OffsetCommitResponse_OffsetCommitResponseTopic)
+    o.name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -577,8 +637,8 @@ def _d35(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d34(mv, pos)
             append(item)
@@ -587,11 +647,13 @@ def _d35(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _OffsetCommitResponse_OffsetCommitResponseTopic(v_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d36(mv, pos):
-    (v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
+    o = new_object(OffsetCommitResponse)
+    (o.throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -604,8 +666,8 @@ def _d36(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d35(mv, pos)
             append(item)
@@ -614,7 +676,8 @@ def _d36(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return OffsetCommitResponse(v_throttle_time_ms, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e37(o, b, sp):

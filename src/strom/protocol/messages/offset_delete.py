@@ -126,37 +126,43 @@ class OffsetDeleteResponse:
 
 
 def _d0(mv, pos):
-    (v_partition_index,) = _S0.unpack_from(mv, pos)
+    o = new_object(_OffsetDeleteRequest_OffsetDeleteRequestPartition)
+    (o.partition_index,) = _S0.unpack_from(mv, pos)
     pos += 4
-    return _OffsetDeleteRequest_OffsetDeleteRequestPartition(v_partition_index, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_OffsetDeleteRequest_OffsetDeleteRequestTopic)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 4)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return _OffsetDeleteRequest_OffsetDeleteRequestTopic(v_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
+    o = new_object(OffsetDeleteRequest)
+    o.group_id, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    return OffsetDeleteRequest(v_group_id, v_topics, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _e3(o, b, sp):
@@ -180,38 +186,44 @@ def _e5(o, b, sp):
 
 
 def _d6(mv, pos):
-    (v_partition_index, v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(_OffsetDeleteResponse_OffsetDeleteResponsePartition)
+    (o.partition_index, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
-    return _OffsetDeleteResponse_OffsetDeleteResponsePartition(v_partition_index, v_error_code, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d7(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_OffsetDeleteResponse_OffsetDeleteResponseTopic)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    return _OffsetDeleteResponse_OffsetDeleteResponseTopic(v_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d8(mv, pos):
-    (v_error_code, v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
+    o = new_object(OffsetDeleteResponse)
+    (o.error_code, o.throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 6
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
-    return OffsetDeleteResponse(v_error_code, v_throttle_time_ms, v_topics, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _e9(o, b, sp):

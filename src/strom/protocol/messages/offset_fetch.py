@@ -173,56 +173,74 @@ class OffsetFetchResponse:
 
 
 def _d0(mv, pos):
-    v_name, pos = read_string(mv, pos)
-    v_partition_indexes, pos = read_array(mv, pos, _AF_i, 4)
-    if v_partition_indexes is None:
+    o = new_object(_OffsetFetchRequest_OffsetFetchRequestTopic)
+    o.name, pos = read_string(mv, pos)
+    o.partition_indexes, pos = read_array(mv, pos, _AF_i, 4)
+    if o.partition_indexes is None:
         raise ProtocolError('null partition_indexes')
-    return _OffsetFetchRequest_OffsetFetchRequestTopic(v_name, v_partition_indexes, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
+    o = new_object(OffsetFetchRequest)
+    o.group_id, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return OffsetFetchRequest(v_group_id, v_topics, [], False, None), pos
+    o.groups = []
+    o.require_stable = False
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
+    o = new_object(OffsetFetchRequest)
+    o.group_id, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
-        v_topics = None
+        o.topics = None
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return OffsetFetchRequest(v_group_id, v_topics, [], False, None), pos
+    o.groups = []
+    o.require_stable = False
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    v_partition_indexes, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_partition_indexes is None:
-        raise ProtocolError('null partition_indexes')
+    o = new_object(_OffsetFetchRequest_OffsetFetchRequestTopic)
+    o.name, pos = read_compact_string(mv, pos)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.partition_indexes = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.partition_indexes, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.partition_indexes is None:
+            raise ProtocolError('null partition_indexes')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _OffsetFetchRequest_OffsetFetchRequestTopic(v_name, v_partition_indexes, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d4(mv, pos):
-    v_group_id, pos = read_compact_string(mv, pos)
+    o = new_object(OffsetFetchRequest)
+    o.group_id, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -232,10 +250,10 @@ def _d4(mv, pos):
     if n > 0 and n * 3 > len(mv) - pos:
         raise_count(n, len(mv) - pos)
     if n < 0:
-        v_topics = None
+        o.topics = None
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
@@ -244,11 +262,15 @@ def _d4(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return OffsetFetchRequest(v_group_id, v_topics, [], False, unknown), pos
+    o.groups = []
+    o.require_stable = False
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
-    v_group_id, pos = read_compact_string(mv, pos)
+    o = new_object(OffsetFetchRequest)
+    o.group_id, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -258,38 +280,48 @@ def _d5(mv, pos):
     if n > 0 and n * 3 > len(mv) - pos:
         raise_count(n, len(mv) - pos)
     if n < 0:
-        v_topics = None
+        o.topics = None
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
-    (v_require_stable,) = _S0.unpack_from(mv, pos)
+    (o.require_stable,) = _S0.unpack_from(mv, pos)
     pos += 1
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return OffsetFetchRequest(v_group_id, v_topics, [], v_require_stable, unknown), pos
+    o.groups = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d6(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    v_partition_indexes, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_partition_indexes is None:
-        raise ProtocolError('null partition_indexes')
+    o = new_object(_OffsetFetchRequest_OffsetFetchRequestTopics)
+    o.name, pos = read_compact_string(mv, pos)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.partition_indexes = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.partition_indexes, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.partition_indexes is None:
+            raise ProtocolError('null partition_indexes')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _OffsetFetchRequest_OffsetFetchRequestTopics(v_name, v_partition_indexes, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d7(mv, pos):
-    v_group_id, pos = read_compact_string(mv, pos)
+    o = new_object(_OffsetFetchRequest_OffsetFetchRequestGroup)
+    o.group_id, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -299,10 +331,10 @@ def _d7(mv, pos):
     if n > 0 and n * 3 > len(mv) - pos:
         raise_count(n, len(mv) - pos)
     if n < 0:
-        v_topics = None
+        o.topics = None
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
@@ -311,10 +343,14 @@ def _d7(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _OffsetFetchRequest_OffsetFetchRequestGroup(v_group_id, None, -1, v_topics, unknown), pos
+    o.member_id = None
+    o.member_epoch = -1
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d8(mv, pos):
+    o = new_object(OffsetFetchRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -326,25 +362,29 @@ def _d8(mv, pos):
     if n < 0:
         raise ProtocolError('null groups')
     else:
-        v_groups = []
-        append = v_groups.append
+        o.groups = []
+        append = o.groups.append
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
-    (v_require_stable,) = _S0.unpack_from(mv, pos)
+    (o.require_stable,) = _S0.unpack_from(mv, pos)
     pos += 1
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return OffsetFetchRequest('', [], v_groups, v_require_stable, unknown), pos
+    o.group_id = ''
+    o.topics = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d9(mv, pos):
-    v_group_id, pos = read_compact_string(mv, pos)
-    v_member_id, pos = read_compact_nullable_string(mv, pos)
-    (v_member_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(_OffsetFetchRequest_OffsetFetchRequestGroup)
+    o.group_id, pos = read_compact_string(mv, pos)
+    o.member_id, pos = read_compact_nullable_string(mv, pos)
+    (o.member_epoch,) = _S1.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -355,10 +395,10 @@ def _d9(mv, pos):
     if n > 0 and n * 3 > len(mv) - pos:
         raise_count(n, len(mv) - pos)
     if n < 0:
-        v_topics = None
+        o.topics = None
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
@@ -367,10 +407,12 @@ def _d9(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _OffsetFetchRequest_OffsetFetchRequestGroup(v_group_id, v_member_id, v_member_epoch, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d10(mv, pos):
+    o = new_object(OffsetFetchRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -382,19 +424,22 @@ def _d10(mv, pos):
     if n < 0:
         raise ProtocolError('null groups')
     else:
-        v_groups = []
-        append = v_groups.append
+        o.groups = []
+        append = o.groups.append
         for _ in range(n):
             item, pos = _d9(mv, pos)
             append(item)
-    (v_require_stable,) = _S0.unpack_from(mv, pos)
+    (o.require_stable,) = _S0.unpack_from(mv, pos)
     pos += 1
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return OffsetFetchRequest('', [], v_groups, v_require_stable, unknown), pos
+    o.group_id = ''
+    o.topics = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e11(o, b, sp):
@@ -492,129 +537,156 @@ def _e18(o, b, sp):
 
 
 def _d19(mv, pos):
-    (v_partition_index, v_committed_offset,) = _S2.unpack_from(mv, pos)
+    o = new_object(_OffsetFetchResponse_OffsetFetchResponsePartition)
+    (o.partition_index, o.committed_offset,) = _S2.unpack_from(mv, pos)
     pos += 12
-    v_metadata, pos = read_nullable_string(mv, pos)
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o.metadata, pos = read_nullable_string(mv, pos)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    return _OffsetFetchResponse_OffsetFetchResponsePartition(v_partition_index, v_committed_offset, -1, v_metadata, v_error_code, None), pos
+    o.committed_leader_epoch = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d20(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_OffsetFetchResponse_OffsetFetchResponseTopic)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 16)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
-    return _OffsetFetchResponse_OffsetFetchResponseTopic(v_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d21(mv, pos):
+    o = new_object(OffsetFetchResponse)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d20(mv, pos)
             append(item)
-    return OffsetFetchResponse(0, v_topics, 0, [], None), pos
+    o.throttle_time_ms = 0
+    o.error_code = 0
+    o.groups = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d22(mv, pos):
+    o = new_object(OffsetFetchResponse)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d20(mv, pos)
             append(item)
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    return OffsetFetchResponse(0, v_topics, v_error_code, [], None), pos
+    o.throttle_time_ms = 0
+    o.groups = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d23(mv, pos):
-    (v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
+    o = new_object(OffsetFetchResponse)
+    (o.throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d20(mv, pos)
             append(item)
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    return OffsetFetchResponse(v_throttle_time_ms, v_topics, v_error_code, [], None), pos
+    o.groups = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d24(mv, pos):
-    (v_partition_index, v_committed_offset, v_committed_leader_epoch,) = _S4.unpack_from(mv, pos)
+    o = new_object(_OffsetFetchResponse_OffsetFetchResponsePartition)
+    (o.partition_index, o.committed_offset, o.committed_leader_epoch,) = _S4.unpack_from(mv, pos)
     pos += 16
-    v_metadata, pos = read_nullable_string(mv, pos)
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o.metadata, pos = read_nullable_string(mv, pos)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    return _OffsetFetchResponse_OffsetFetchResponsePartition(v_partition_index, v_committed_offset, v_committed_leader_epoch, v_metadata, v_error_code, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d25(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_OffsetFetchResponse_OffsetFetchResponseTopic)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 20)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d24(mv, pos)
             append(item)
-    return _OffsetFetchResponse_OffsetFetchResponseTopic(v_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d26(mv, pos):
-    (v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
+    o = new_object(OffsetFetchResponse)
+    (o.throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d25(mv, pos)
             append(item)
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    return OffsetFetchResponse(v_throttle_time_ms, v_topics, v_error_code, [], None), pos
+    o.groups = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d27(mv, pos):
-    (v_partition_index, v_committed_offset, v_committed_leader_epoch,) = _S4.unpack_from(mv, pos)
+    o = new_object(_OffsetFetchResponse_OffsetFetchResponsePartition)
+    (o.partition_index, o.committed_offset, o.committed_leader_epoch,) = _S4.unpack_from(mv, pos)
     pos += 16
-    v_metadata, pos = read_compact_nullable_string(mv, pos)
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o.metadata, pos = read_compact_nullable_string(mv, pos)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _OffsetFetchResponse_OffsetFetchResponsePartition(v_partition_index, v_committed_offset, v_committed_leader_epoch, v_metadata, v_error_code, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d28(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_OffsetFetchResponse_OffsetFetchResponseTopic)
+    o.name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -626,8 +698,8 @@ def _d28(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d27(mv, pos)
             append(item)
@@ -636,11 +708,13 @@ def _d28(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _OffsetFetchResponse_OffsetFetchResponseTopic(v_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d29(mv, pos):
-    (v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
+    o = new_object(OffsetFetchResponse)
+    (o.throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -653,37 +727,42 @@ def _d29(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d28(mv, pos)
             append(item)
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return OffsetFetchResponse(v_throttle_time_ms, v_topics, v_error_code, [], unknown), pos
+    o.groups = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d30(mv, pos):
-    (v_partition_index, v_committed_offset, v_committed_leader_epoch,) = _S4.unpack_from(mv, pos)
+    o = new_object(_OffsetFetchResponse_OffsetFetchResponsePartitions)
+    (o.partition_index, o.committed_offset, o.committed_leader_epoch,) = _S4.unpack_from(mv, pos)
     pos += 16
-    v_metadata, pos = read_compact_nullable_string(mv, pos)
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o.metadata, pos = read_compact_nullable_string(mv, pos)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _OffsetFetchResponse_OffsetFetchResponsePartitions(v_partition_index, v_committed_offset, v_committed_leader_epoch, v_metadata, v_error_code, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d31(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_OffsetFetchResponse_OffsetFetchResponseTopics)
+    o.name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -695,8 +774,8 @@ def _d31(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d30(mv, pos)
             append(item)
@@ -705,11 +784,13 @@ def _d31(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _OffsetFetchResponse_OffsetFetchResponseTopics(v_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d32(mv, pos):
-    v_group_id, pos = read_compact_string(mv, pos)
+    o = new_object(_OffsetFetchResponse_OffsetFetchResponseGroup)
+    o.group_id, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -721,23 +802,25 @@ def _d32(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d31(mv, pos)
             append(item)
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _OffsetFetchResponse_OffsetFetchResponseGroup(v_group_id, v_topics, v_error_code, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d33(mv, pos):
-    (v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
+    o = new_object(OffsetFetchResponse)
+    (o.throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -750,8 +833,8 @@ def _d33(mv, pos):
     if n < 0:
         raise ProtocolError('null groups')
     else:
-        v_groups = []
-        append = v_groups.append
+        o.groups = []
+        append = o.groups.append
         for _ in range(n):
             item, pos = _d32(mv, pos)
             append(item)
@@ -760,7 +843,10 @@ def _d33(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return OffsetFetchResponse(v_throttle_time_ms, [], 0, v_groups, unknown), pos
+    o.topics = []
+    o.error_code = 0
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e34(o, b, sp):

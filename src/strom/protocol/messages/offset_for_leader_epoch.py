@@ -131,99 +131,119 @@ class OffsetForLeaderEpochResponse:
 
 
 def _d0(mv, pos):
-    (v_partition, v_leader_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(_OffsetForLeaderEpochRequest_OffsetForLeaderPartition)
+    (o.partition, o.leader_epoch,) = _S0.unpack_from(mv, pos)
     pos += 8
-    return _OffsetForLeaderEpochRequest_OffsetForLeaderPartition(v_partition, -1, v_leader_epoch, None), pos
+    o.current_leader_epoch = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_topic, pos = read_string(mv, pos)
+    o = new_object(_OffsetForLeaderEpochRequest_OffsetForLeaderTopic)
+    o.topic, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 8)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return _OffsetForLeaderEpochRequest_OffsetForLeaderTopic(v_topic, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
+    o = new_object(OffsetForLeaderEpochRequest)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    return OffsetForLeaderEpochRequest(-2, v_topics, None), pos
+    o.replica_id = -2
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
-    (v_partition, v_current_leader_epoch, v_leader_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(_OffsetForLeaderEpochRequest_OffsetForLeaderPartition)
+    (o.partition, o.current_leader_epoch, o.leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 12
-    return _OffsetForLeaderEpochRequest_OffsetForLeaderPartition(v_partition, v_current_leader_epoch, v_leader_epoch, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d4(mv, pos):
-    v_topic, pos = read_string(mv, pos)
+    o = new_object(_OffsetForLeaderEpochRequest_OffsetForLeaderTopic)
+    o.topic, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 12)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
-    return _OffsetForLeaderEpochRequest_OffsetForLeaderTopic(v_topic, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d5(mv, pos):
+    o = new_object(OffsetForLeaderEpochRequest)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    return OffsetForLeaderEpochRequest(-2, v_topics, None), pos
+    o.replica_id = -2
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d6(mv, pos):
-    (v_replica_id,) = _S2.unpack_from(mv, pos)
+    o = new_object(OffsetForLeaderEpochRequest)
+    (o.replica_id,) = _S2.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    return OffsetForLeaderEpochRequest(v_replica_id, v_topics, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d7(mv, pos):
-    (v_partition, v_current_leader_epoch, v_leader_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(_OffsetForLeaderEpochRequest_OffsetForLeaderPartition)
+    (o.partition, o.current_leader_epoch, o.leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 12
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _OffsetForLeaderEpochRequest_OffsetForLeaderPartition(v_partition, v_current_leader_epoch, v_leader_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d8(mv, pos):
-    v_topic, pos = read_compact_string(mv, pos)
+    o = new_object(_OffsetForLeaderEpochRequest_OffsetForLeaderTopic)
+    o.topic, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -235,8 +255,8 @@ def _d8(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
@@ -245,11 +265,13 @@ def _d8(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _OffsetForLeaderEpochRequest_OffsetForLeaderTopic(v_topic, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d9(mv, pos):
-    (v_replica_id,) = _S2.unpack_from(mv, pos)
+    o = new_object(OffsetForLeaderEpochRequest)
+    (o.replica_id,) = _S2.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -262,8 +284,8 @@ def _d9(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
@@ -272,7 +294,8 @@ def _d9(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return OffsetForLeaderEpochRequest(v_replica_id, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e10(o, b, sp):
@@ -356,99 +379,119 @@ def _e19(o, b, sp):
 
 
 def _d20(mv, pos):
-    (v_error_code, v_partition, v_end_offset,) = _S3.unpack_from(mv, pos)
+    o = new_object(_OffsetForLeaderEpochResponse_EpochEndOffset)
+    (o.error_code, o.partition, o.end_offset,) = _S3.unpack_from(mv, pos)
     pos += 14
-    return _OffsetForLeaderEpochResponse_EpochEndOffset(v_error_code, v_partition, -1, v_end_offset, None), pos
+    o.leader_epoch = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d21(mv, pos):
-    v_topic, pos = read_string(mv, pos)
+    o = new_object(_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult)
+    o.topic, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 14)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d20(mv, pos)
             append(item)
-    return _OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(v_topic, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d22(mv, pos):
+    o = new_object(OffsetForLeaderEpochResponse)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d21(mv, pos)
             append(item)
-    return OffsetForLeaderEpochResponse(0, v_topics, None), pos
+    o.throttle_time_ms = 0
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d23(mv, pos):
-    (v_error_code, v_partition, v_leader_epoch, v_end_offset,) = _S4.unpack_from(mv, pos)
+    o = new_object(_OffsetForLeaderEpochResponse_EpochEndOffset)
+    (o.error_code, o.partition, o.leader_epoch, o.end_offset,) = _S4.unpack_from(mv, pos)
     pos += 18
-    return _OffsetForLeaderEpochResponse_EpochEndOffset(v_error_code, v_partition, v_leader_epoch, v_end_offset, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d24(mv, pos):
-    v_topic, pos = read_string(mv, pos)
+    o = new_object(_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult)
+    o.topic, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 18)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d23(mv, pos)
             append(item)
-    return _OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(v_topic, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d25(mv, pos):
+    o = new_object(OffsetForLeaderEpochResponse)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d24(mv, pos)
             append(item)
-    return OffsetForLeaderEpochResponse(0, v_topics, None), pos
+    o.throttle_time_ms = 0
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d26(mv, pos):
-    (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
+    o = new_object(OffsetForLeaderEpochResponse)
+    (o.throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d24(mv, pos)
             append(item)
-    return OffsetForLeaderEpochResponse(v_throttle_time_ms, v_topics, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d27(mv, pos):
-    (v_error_code, v_partition, v_leader_epoch, v_end_offset,) = _S4.unpack_from(mv, pos)
+    o = new_object(_OffsetForLeaderEpochResponse_EpochEndOffset)
+    (o.error_code, o.partition, o.leader_epoch, o.end_offset,) = _S4.unpack_from(mv, pos)
     pos += 18
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _OffsetForLeaderEpochResponse_EpochEndOffset(v_error_code, v_partition, v_leader_epoch, v_end_offset, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d28(mv, pos):
-    v_topic, pos = read_compact_string(mv, pos)
+    o = new_object(_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult)
+    o.topic, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -460,8 +503,8 @@ def _d28(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d27(mv, pos)
             append(item)
@@ -470,11 +513,13 @@ def _d28(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(v_topic, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d29(mv, pos):
-    (v_throttle_time_ms,) = _S2.unpack_from(mv, pos)
+    o = new_object(OffsetForLeaderEpochResponse)
+    (o.throttle_time_ms,) = _S2.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -487,8 +532,8 @@ def _d29(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d28(mv, pos)
             append(item)
@@ -497,7 +542,8 @@ def _d29(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return OffsetForLeaderEpochResponse(v_throttle_time_ms, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e30(o, b, sp):

@@ -164,71 +164,83 @@ class ProduceResponse:
 
 
 def _d0(mv, pos):
-    (v_index,) = _S1.unpack_from(mv, pos)
+    o = new_object(_ProduceRequest_PartitionProduceData)
+    (o.index,) = _S1.unpack_from(mv, pos)
     pos += 4
-    v_records, pos = read_records(mv, pos)
-    return _ProduceRequest_PartitionProduceData(v_index, v_records, None), pos
+    o.records, pos = read_records(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_ProduceRequest_TopicProduceData)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 8)
     if n < 0:
         raise ProtocolError('null partition_data')
     else:
-        v_partition_data = []
-        append = v_partition_data.append
+        o.partition_data = []
+        append = o.partition_data.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return _ProduceRequest_TopicProduceData(v_name, v_partition_data, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    (v_acks, v_timeout_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(ProduceRequest)
+    (o.acks, o.timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 6
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topic_data')
     else:
-        v_topic_data = []
-        append = v_topic_data.append
+        o.topic_data = []
+        append = o.topic_data.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    return ProduceRequest(None, v_acks, v_timeout_ms, v_topic_data, None), pos
+    o.transactional_id = None
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
-    v_transactional_id, pos = read_nullable_string(mv, pos)
-    (v_acks, v_timeout_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(ProduceRequest)
+    o.transactional_id, pos = read_nullable_string(mv, pos)
+    (o.acks, o.timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 6
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topic_data')
     else:
-        v_topic_data = []
-        append = v_topic_data.append
+        o.topic_data = []
+        append = o.topic_data.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    return ProduceRequest(v_transactional_id, v_acks, v_timeout_ms, v_topic_data, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d4(mv, pos):
-    (v_index,) = _S1.unpack_from(mv, pos)
+    o = new_object(_ProduceRequest_PartitionProduceData)
+    (o.index,) = _S1.unpack_from(mv, pos)
     pos += 4
-    v_records, pos = read_compact_records(mv, pos)
+    o.records, pos = read_compact_records(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ProduceRequest_PartitionProduceData(v_index, v_records, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_ProduceRequest_TopicProduceData)
+    o.name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -240,8 +252,8 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null partition_data')
     else:
-        v_partition_data = []
-        append = v_partition_data.append
+        o.partition_data = []
+        append = o.partition_data.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
@@ -250,12 +262,14 @@ def _d5(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ProduceRequest_TopicProduceData(v_name, v_partition_data, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d6(mv, pos):
-    v_transactional_id, pos = read_compact_nullable_string(mv, pos)
-    (v_acks, v_timeout_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(ProduceRequest)
+    o.transactional_id, pos = read_compact_nullable_string(mv, pos)
+    (o.acks, o.timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 6
     n = mv[pos]
     if n < 128:
@@ -268,8 +282,8 @@ def _d6(mv, pos):
     if n < 0:
         raise ProtocolError('null topic_data')
     else:
-        v_topic_data = []
-        append = v_topic_data.append
+        o.topic_data = []
+        append = o.topic_data.append
         for _ in range(n):
             item, pos = _d5(mv, pos)
             append(item)
@@ -278,7 +292,8 @@ def _d6(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ProduceRequest(v_transactional_id, v_acks, v_timeout_ms, v_topic_data, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e7(o, b, sp):
@@ -348,189 +363,239 @@ def _e13(o, b, sp):
 
 
 def _d14(mv, pos):
-    (v_index, v_error_code, v_base_offset,) = _S2.unpack_from(mv, pos)
+    o = new_object(_ProduceResponse_PartitionProduceResponse)
+    (o.index, o.error_code, o.base_offset,) = _S2.unpack_from(mv, pos)
     pos += 14
-    return _ProduceResponse_PartitionProduceResponse(v_index, v_error_code, v_base_offset, -1, -1, [], None, _ProduceResponse_LeaderIdAndEpoch(), None), pos
+    o.log_append_time_ms = -1
+    o.log_start_offset = -1
+    o.record_errors = []
+    o.error_message = None
+    o.current_leader = _ProduceResponse_LeaderIdAndEpoch()
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d15(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_ProduceResponse_TopicProduceResponse)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 14)
     if n < 0:
         raise ProtocolError('null partition_responses')
     else:
-        v_partition_responses = []
-        append = v_partition_responses.append
+        o.partition_responses = []
+        append = o.partition_responses.append
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
-    return _ProduceResponse_TopicProduceResponse(v_name, v_partition_responses, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d16(mv, pos):
+    o = new_object(ProduceResponse)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d15(mv, pos)
             append(item)
-    return ProduceResponse(v_responses, 0, [], None), pos
+    o.throttle_time_ms = 0
+    o.node_endpoints = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d17(mv, pos):
+    o = new_object(ProduceResponse)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d15(mv, pos)
             append(item)
-    (v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
+    (o.throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
-    return ProduceResponse(v_responses, v_throttle_time_ms, [], None), pos
+    o.node_endpoints = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d18(mv, pos):
-    (v_index, v_error_code, v_base_offset, v_log_append_time_ms,) = _S3.unpack_from(mv, pos)
+    o = new_object(_ProduceResponse_PartitionProduceResponse)
+    (o.index, o.error_code, o.base_offset, o.log_append_time_ms,) = _S3.unpack_from(mv, pos)
     pos += 22
-    return _ProduceResponse_PartitionProduceResponse(v_index, v_error_code, v_base_offset, v_log_append_time_ms, -1, [], None, _ProduceResponse_LeaderIdAndEpoch(), None), pos
+    o.log_start_offset = -1
+    o.record_errors = []
+    o.error_message = None
+    o.current_leader = _ProduceResponse_LeaderIdAndEpoch()
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d19(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_ProduceResponse_TopicProduceResponse)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 22)
     if n < 0:
         raise ProtocolError('null partition_responses')
     else:
-        v_partition_responses = []
-        append = v_partition_responses.append
+        o.partition_responses = []
+        append = o.partition_responses.append
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
-    return _ProduceResponse_TopicProduceResponse(v_name, v_partition_responses, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d20(mv, pos):
+    o = new_object(ProduceResponse)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
-    (v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
+    (o.throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
-    return ProduceResponse(v_responses, v_throttle_time_ms, [], None), pos
+    o.node_endpoints = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d21(mv, pos):
-    (v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset,) = _S4.unpack_from(mv, pos)
+    o = new_object(_ProduceResponse_PartitionProduceResponse)
+    (o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset,) = _S4.unpack_from(mv, pos)
     pos += 30
-    return _ProduceResponse_PartitionProduceResponse(v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset, [], None, _ProduceResponse_LeaderIdAndEpoch(), None), pos
+    o.record_errors = []
+    o.error_message = None
+    o.current_leader = _ProduceResponse_LeaderIdAndEpoch()
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d22(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_ProduceResponse_TopicProduceResponse)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 30)
     if n < 0:
         raise ProtocolError('null partition_responses')
     else:
-        v_partition_responses = []
-        append = v_partition_responses.append
+        o.partition_responses = []
+        append = o.partition_responses.append
         for _ in range(n):
             item, pos = _d21(mv, pos)
             append(item)
-    return _ProduceResponse_TopicProduceResponse(v_name, v_partition_responses, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d23(mv, pos):
+    o = new_object(ProduceResponse)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d22(mv, pos)
             append(item)
-    (v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
+    (o.throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
-    return ProduceResponse(v_responses, v_throttle_time_ms, [], None), pos
+    o.node_endpoints = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d24(mv, pos):
-    (v_batch_index,) = _S1.unpack_from(mv, pos)
+    o = new_object(_ProduceResponse_BatchIndexAndErrorMessage)
+    (o.batch_index,) = _S1.unpack_from(mv, pos)
     pos += 4
-    v_batch_index_error_message, pos = read_nullable_string(mv, pos)
-    return _ProduceResponse_BatchIndexAndErrorMessage(v_batch_index, v_batch_index_error_message, None), pos
+    o.batch_index_error_message, pos = read_nullable_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d25(mv, pos):
-    (v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset,) = _S4.unpack_from(mv, pos)
+    o = new_object(_ProduceResponse_PartitionProduceResponse)
+    (o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset,) = _S4.unpack_from(mv, pos)
     pos += 30
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null record_errors')
     else:
-        v_record_errors = []
-        append = v_record_errors.append
+        o.record_errors = []
+        append = o.record_errors.append
         for _ in range(n):
             item, pos = _d24(mv, pos)
             append(item)
-    v_error_message, pos = read_nullable_string(mv, pos)
-    return _ProduceResponse_PartitionProduceResponse(v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset, v_record_errors, v_error_message, _ProduceResponse_LeaderIdAndEpoch(), None), pos
+    o.error_message, pos = read_nullable_string(mv, pos)
+    o.current_leader = _ProduceResponse_LeaderIdAndEpoch()
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d26(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_ProduceResponse_TopicProduceResponse)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 36)
     if n < 0:
         raise ProtocolError('null partition_responses')
     else:
-        v_partition_responses = []
-        append = v_partition_responses.append
+        o.partition_responses = []
+        append = o.partition_responses.append
         for _ in range(n):
             item, pos = _d25(mv, pos)
             append(item)
-    return _ProduceResponse_TopicProduceResponse(v_name, v_partition_responses, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d27(mv, pos):
+    o = new_object(ProduceResponse)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d26(mv, pos)
             append(item)
-    (v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
+    (o.throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
-    return ProduceResponse(v_responses, v_throttle_time_ms, [], None), pos
+    o.node_endpoints = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d28(mv, pos):
-    (v_batch_index,) = _S1.unpack_from(mv, pos)
+    o = new_object(_ProduceResponse_BatchIndexAndErrorMessage)
+    (o.batch_index,) = _S1.unpack_from(mv, pos)
     pos += 4
-    v_batch_index_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.batch_index_error_message, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ProduceResponse_BatchIndexAndErrorMessage(v_batch_index, v_batch_index_error_message, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d29(mv, pos):
-    (v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset,) = _S4.unpack_from(mv, pos)
+    o = new_object(_ProduceResponse_PartitionProduceResponse)
+    (o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset,) = _S4.unpack_from(mv, pos)
     pos += 30
     n = mv[pos]
     if n < 128:
@@ -543,22 +608,25 @@ def _d29(mv, pos):
     if n < 0:
         raise ProtocolError('null record_errors')
     else:
-        v_record_errors = []
-        append = v_record_errors.append
+        o.record_errors = []
+        append = o.record_errors.append
         for _ in range(n):
             item, pos = _d28(mv, pos)
             append(item)
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ProduceResponse_PartitionProduceResponse(v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset, v_record_errors, v_error_message, _ProduceResponse_LeaderIdAndEpoch(), unknown), pos
+    o.current_leader = _ProduceResponse_LeaderIdAndEpoch()
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d30(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_ProduceResponse_TopicProduceResponse)
+    o.name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -570,8 +638,8 @@ def _d30(mv, pos):
     if n < 0:
         raise ProtocolError('null partition_responses')
     else:
-        v_partition_responses = []
-        append = v_partition_responses.append
+        o.partition_responses = []
+        append = o.partition_responses.append
         for _ in range(n):
             item, pos = _d29(mv, pos)
             append(item)
@@ -580,10 +648,12 @@ def _d30(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ProduceResponse_TopicProduceResponse(v_name, v_partition_responses, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d31(mv, pos):
+    o = new_object(ProduceResponse)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -595,34 +665,39 @@ def _d31(mv, pos):
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d30(mv, pos)
             append(item)
-    (v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
+    (o.throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ProduceResponse(v_responses, v_throttle_time_ms, [], unknown), pos
+    o.node_endpoints = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d32(mv, pos):
-    (v_leader_id, v_leader_epoch,) = _S5.unpack_from(mv, pos)
+    o = new_object(_ProduceResponse_LeaderIdAndEpoch)
+    (o.leader_id, o.leader_epoch,) = _S5.unpack_from(mv, pos)
     pos += 8
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ProduceResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d33(mv, pos):
-    (v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset,) = _S4.unpack_from(mv, pos)
+    o = new_object(_ProduceResponse_PartitionProduceResponse)
+    (o.index, o.error_code, o.base_offset, o.log_append_time_ms, o.log_start_offset,) = _S4.unpack_from(mv, pos)
     pos += 30
     n = mv[pos]
     if n < 128:
@@ -635,30 +710,32 @@ def _d33(mv, pos):
     if n < 0:
         raise ProtocolError('null record_errors')
     else:
-        v_record_errors = []
-        append = v_record_errors.append
+        o.record_errors = []
+        append = o.record_errors.append
         for _ in range(n):
             item, pos = _d28(mv, pos)
             append(item)
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
-    v_current_leader = _ProduceResponse_LeaderIdAndEpoch()
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
+    o.current_leader = _ProduceResponse_LeaderIdAndEpoch()
     unknown = None
     n_tags, pos = read_uvarint(mv, pos)
     for _ in range(n_tags):
         tag, pos, end = read_tag_header(mv, pos)
         if tag == 0:
-            v_current_leader, pos = _d32(mv, pos)
+            o.current_leader, pos = _d32(mv, pos)
             check_tag_end(pos, end, 0)
         else:
             if unknown is None:
                 unknown = []
             unknown.append((tag, bytes(mv[pos:end])))
             pos = end
-    return _ProduceResponse_PartitionProduceResponse(v_index, v_error_code, v_base_offset, v_log_append_time_ms, v_log_start_offset, v_record_errors, v_error_message, v_current_leader, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d34(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_ProduceResponse_TopicProduceResponse)
+    o.name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -670,8 +747,8 @@ def _d34(mv, pos):
     if n < 0:
         raise ProtocolError('null partition_responses')
     else:
-        v_partition_responses = []
-        append = v_partition_responses.append
+        o.partition_responses = []
+        append = o.partition_responses.append
         for _ in range(n):
             item, pos = _d33(mv, pos)
             append(item)
@@ -680,25 +757,29 @@ def _d34(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ProduceResponse_TopicProduceResponse(v_name, v_partition_responses, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d35(mv, pos):
-    (v_node_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(_ProduceResponse_NodeEndpoint)
+    (o.node_id,) = _S1.unpack_from(mv, pos)
     pos += 4
-    v_host, pos = read_compact_string(mv, pos)
-    (v_port,) = _S1.unpack_from(mv, pos)
+    o.host, pos = read_compact_string(mv, pos)
+    (o.port,) = _S1.unpack_from(mv, pos)
     pos += 4
-    v_rack, pos = read_compact_nullable_string(mv, pos)
+    o.rack, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ProduceResponse_NodeEndpoint(v_node_id, v_host, v_port, v_rack, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d36(mv, pos):
+    o = new_object(ProduceResponse)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -710,14 +791,14 @@ def _d36(mv, pos):
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d34(mv, pos)
             append(item)
-    (v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
+    (o.throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 4
-    v_node_endpoints = []
+    o.node_endpoints = []
     unknown = None
     n_tags, pos = read_uvarint(mv, pos)
     for _ in range(n_tags):
@@ -734,8 +815,8 @@ def _d36(mv, pos):
             if n < 0:
                 raise ProtocolError('null node_endpoints')
             else:
-                v_node_endpoints = []
-                append = v_node_endpoints.append
+                o.node_endpoints = []
+                append = o.node_endpoints.append
                 for _ in range(n):
                     item, pos = _d35(mv, pos)
                     append(item)
@@ -745,7 +826,8 @@ def _d36(mv, pos):
                 unknown = []
             unknown.append((tag, bytes(mv[pos:end])))
             pos = end
-    return ProduceResponse(v_responses, v_throttle_time_ms, v_node_endpoints, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e37(o, b, sp):

@@ -96,15 +96,17 @@ class PushTelemetryResponse:
 
 
 def _d0(mv, pos):
-    (v_client_instance_id, v_subscription_id, v_terminating, v_compression_type,) = _S0.unpack_from(mv, pos)
+    o = new_object(PushTelemetryRequest)
+    (o.client_instance_id, o.subscription_id, o.terminating, o.compression_type,) = _S0.unpack_from(mv, pos)
     pos += 22
-    v_metrics, pos = read_compact_bytes(mv, pos)
+    o.metrics, pos = read_compact_bytes(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return PushTelemetryRequest(v_client_instance_id, v_subscription_id, v_terminating, v_compression_type, v_metrics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e1(o, b, sp):
@@ -117,14 +119,16 @@ def _e1(o, b, sp):
 
 
 def _d2(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(PushTelemetryResponse)
+    (o.throttle_time_ms, o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return PushTelemetryResponse(v_throttle_time_ms, v_error_code, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e3(o, b, sp):

@@ -141,18 +141,21 @@ class ReadShareGroupStateResponse:
 
 
 def _d0(mv, pos):
-    (v_partition, v_leader_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(_ReadShareGroupStateRequest_PartitionData)
+    (o.partition, o.leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 8
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ReadShareGroupStateRequest_PartitionData(v_partition, v_leader_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
-    (v_topic_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(_ReadShareGroupStateRequest_ReadStateData)
+    (o.topic_id,) = _S0.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -165,8 +168,8 @@ def _d1(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -175,11 +178,13 @@ def _d1(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ReadShareGroupStateRequest_ReadStateData(v_topic_id, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_group_id, pos = read_compact_string(mv, pos)
+    o = new_object(ReadShareGroupStateRequest)
+    o.group_id, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -191,8 +196,8 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
@@ -201,7 +206,8 @@ def _d2(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ReadShareGroupStateRequest(v_group_id, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e3(o, b, sp):
@@ -239,21 +245,24 @@ def _e5(o, b, sp):
 
 
 def _d6(mv, pos):
-    (v_first_offset, v_last_offset, v_delivery_state, v_delivery_count,) = _S4.unpack_from(mv, pos)
+    o = new_object(_ReadShareGroupStateResponse_StateBatch)
+    (o.first_offset, o.last_offset, o.delivery_state, o.delivery_count,) = _S4.unpack_from(mv, pos)
     pos += 19
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ReadShareGroupStateResponse_StateBatch(v_first_offset, v_last_offset, v_delivery_state, v_delivery_count, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d7(mv, pos):
-    (v_partition, v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(_ReadShareGroupStateResponse_PartitionResult)
+    (o.partition, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
-    (v_state_epoch, v_start_offset,) = _S3.unpack_from(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
+    (o.state_epoch, o.start_offset,) = _S3.unpack_from(mv, pos)
     pos += 12
     n = mv[pos]
     if n < 128:
@@ -266,8 +275,8 @@ def _d7(mv, pos):
     if n < 0:
         raise ProtocolError('null state_batches')
     else:
-        v_state_batches = []
-        append = v_state_batches.append
+        o.state_batches = []
+        append = o.state_batches.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
@@ -276,11 +285,13 @@ def _d7(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ReadShareGroupStateResponse_PartitionResult(v_partition, v_error_code, v_error_message, v_state_epoch, v_start_offset, v_state_batches, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d8(mv, pos):
-    (v_topic_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(_ReadShareGroupStateResponse_ReadStateResult)
+    (o.topic_id,) = _S0.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -293,8 +304,8 @@ def _d8(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
@@ -303,10 +314,12 @@ def _d8(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ReadShareGroupStateResponse_ReadStateResult(v_topic_id, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d9(mv, pos):
+    o = new_object(ReadShareGroupStateResponse)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -318,8 +331,8 @@ def _d9(mv, pos):
     if n < 0:
         raise ProtocolError('null results')
     else:
-        v_results = []
-        append = v_results.append
+        o.results = []
+        append = o.results.append
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
@@ -328,7 +341,8 @@ def _d9(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ReadShareGroupStateResponse(v_results, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e10(o, b, sp):

@@ -129,18 +129,21 @@ class ReadShareGroupStateSummaryResponse:
 
 
 def _d0(mv, pos):
-    (v_partition, v_leader_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(_ReadShareGroupStateSummaryRequest_PartitionData)
+    (o.partition, o.leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 8
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ReadShareGroupStateSummaryRequest_PartitionData(v_partition, v_leader_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
-    (v_topic_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(_ReadShareGroupStateSummaryRequest_ReadStateSummaryData)
+    (o.topic_id,) = _S0.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -153,8 +156,8 @@ def _d1(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -163,11 +166,13 @@ def _d1(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ReadShareGroupStateSummaryRequest_ReadStateSummaryData(v_topic_id, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_group_id, pos = read_compact_string(mv, pos)
+    o = new_object(ReadShareGroupStateSummaryRequest)
+    o.group_id, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -179,8 +184,8 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
@@ -189,7 +194,8 @@ def _d2(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ReadShareGroupStateSummaryRequest(v_group_id, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e3(o, b, sp):
@@ -227,21 +233,24 @@ def _e5(o, b, sp):
 
 
 def _d6(mv, pos):
-    (v_partition, v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(_ReadShareGroupStateSummaryResponse_PartitionResult)
+    (o.partition, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
-    (v_state_epoch, v_start_offset,) = _S3.unpack_from(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
+    (o.state_epoch, o.start_offset,) = _S3.unpack_from(mv, pos)
     pos += 12
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ReadShareGroupStateSummaryResponse_PartitionResult(v_partition, v_error_code, v_error_message, v_state_epoch, v_start_offset, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d7(mv, pos):
-    (v_topic_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult)
+    (o.topic_id,) = _S0.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -254,8 +263,8 @@ def _d7(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
@@ -264,10 +273,12 @@ def _d7(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ReadShareGroupStateSummaryResponse_ReadStateSummaryResult(v_topic_id, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d8(mv, pos):
+    o = new_object(ReadShareGroupStateSummaryResponse)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -279,8 +290,8 @@ def _d8(mv, pos):
     if n < 0:
         raise ProtocolError('null results')
     else:
-        v_results = []
-        append = v_results.append
+        o.results = []
+        append = o.results.append
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
@@ -289,7 +300,8 @@ def _d8(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ReadShareGroupStateSummaryResponse(v_results, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e9(o, b, sp):

@@ -95,15 +95,17 @@ class RemoveRaftVoterResponse:
 
 
 def _d0(mv, pos):
-    v_cluster_id, pos = read_compact_nullable_string(mv, pos)
-    (v_voter_id, v_voter_directory_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(RemoveRaftVoterRequest)
+    o.cluster_id, pos = read_compact_nullable_string(mv, pos)
+    (o.voter_id, o.voter_directory_id,) = _S0.unpack_from(mv, pos)
     pos += 20
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return RemoveRaftVoterRequest(v_cluster_id, v_voter_id, v_voter_directory_id, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e1(o, b, sp):
@@ -116,15 +118,17 @@ def _e1(o, b, sp):
 
 
 def _d2(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(RemoveRaftVoterResponse)
+    (o.throttle_time_ms, o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return RemoveRaftVoterResponse(v_throttle_time_ms, v_error_code, v_error_message, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e3(o, b, sp):

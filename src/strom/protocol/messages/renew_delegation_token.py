@@ -94,22 +94,26 @@ class RenewDelegationTokenResponse:
 
 
 def _d0(mv, pos):
-    v_hmac, pos = read_bytes(mv, pos)
-    (v_renew_period_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(RenewDelegationTokenRequest)
+    o.hmac, pos = read_bytes(mv, pos)
+    (o.renew_period_ms,) = _S0.unpack_from(mv, pos)
     pos += 8
-    return RenewDelegationTokenRequest(v_hmac, v_renew_period_ms, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_hmac, pos = read_compact_bytes(mv, pos)
-    (v_renew_period_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(RenewDelegationTokenRequest)
+    o.hmac, pos = read_compact_bytes(mv, pos)
+    (o.renew_period_ms,) = _S0.unpack_from(mv, pos)
     pos += 8
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return RenewDelegationTokenRequest(v_hmac, v_renew_period_ms, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e2(o, b, sp):
@@ -127,20 +131,24 @@ def _e3(o, b, sp):
 
 
 def _d4(mv, pos):
-    (v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
+    o = new_object(RenewDelegationTokenResponse)
+    (o.error_code, o.expiry_timestamp_ms, o.throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 14
-    return RenewDelegationTokenResponse(v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d5(mv, pos):
-    (v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms,) = _S1.unpack_from(mv, pos)
+    o = new_object(RenewDelegationTokenResponse)
+    (o.error_code, o.expiry_timestamp_ms, o.throttle_time_ms,) = _S1.unpack_from(mv, pos)
     pos += 14
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return RenewDelegationTokenResponse(v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e6(o, b, sp):

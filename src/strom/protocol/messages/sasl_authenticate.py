@@ -94,18 +94,22 @@ class SaslAuthenticateResponse:
 
 
 def _d0(mv, pos):
-    v_auth_bytes, pos = read_bytes(mv, pos)
-    return SaslAuthenticateRequest(v_auth_bytes, None), pos
+    o = new_object(SaslAuthenticateRequest)
+    o.auth_bytes, pos = read_bytes(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_auth_bytes, pos = read_compact_bytes(mv, pos)
+    o = new_object(SaslAuthenticateRequest)
+    o.auth_bytes, pos = read_compact_bytes(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return SaslAuthenticateRequest(v_auth_bytes, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e2(o, b, sp):
@@ -121,36 +125,43 @@ def _e3(o, b, sp):
 
 
 def _d4(mv, pos):
-    (v_error_code,) = _S0.unpack_from(mv, pos)
+    o = new_object(SaslAuthenticateResponse)
+    (o.error_code,) = _S0.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_nullable_string(mv, pos)
-    v_auth_bytes, pos = read_bytes(mv, pos)
-    return SaslAuthenticateResponse(v_error_code, v_error_message, v_auth_bytes, 0, None), pos
+    o.error_message, pos = read_nullable_string(mv, pos)
+    o.auth_bytes, pos = read_bytes(mv, pos)
+    o.session_lifetime_ms = 0
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d5(mv, pos):
-    (v_error_code,) = _S0.unpack_from(mv, pos)
+    o = new_object(SaslAuthenticateResponse)
+    (o.error_code,) = _S0.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_nullable_string(mv, pos)
-    v_auth_bytes, pos = read_bytes(mv, pos)
-    (v_session_lifetime_ms,) = _S1.unpack_from(mv, pos)
+    o.error_message, pos = read_nullable_string(mv, pos)
+    o.auth_bytes, pos = read_bytes(mv, pos)
+    (o.session_lifetime_ms,) = _S1.unpack_from(mv, pos)
     pos += 8
-    return SaslAuthenticateResponse(v_error_code, v_error_message, v_auth_bytes, v_session_lifetime_ms, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d6(mv, pos):
-    (v_error_code,) = _S0.unpack_from(mv, pos)
+    o = new_object(SaslAuthenticateResponse)
+    (o.error_code,) = _S0.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
-    v_auth_bytes, pos = read_compact_bytes(mv, pos)
-    (v_session_lifetime_ms,) = _S1.unpack_from(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
+    o.auth_bytes, pos = read_compact_bytes(mv, pos)
+    (o.session_lifetime_ms,) = _S1.unpack_from(mv, pos)
     pos += 8
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return SaslAuthenticateResponse(v_error_code, v_error_message, v_auth_bytes, v_session_lifetime_ms, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e7(o, b, sp):

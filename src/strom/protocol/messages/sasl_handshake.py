@@ -91,8 +91,10 @@ class SaslHandshakeResponse:
 
 
 def _d0(mv, pos):
-    v_mechanism, pos = read_string(mv, pos)
-    return SaslHandshakeRequest(v_mechanism, None), pos
+    o = new_object(SaslHandshakeRequest)
+    o.mechanism, pos = read_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _e1(o, b, sp):
@@ -100,14 +102,16 @@ def _e1(o, b, sp):
 
 
 def _d2(mv, pos):
-    (v_error_code,) = _S0.unpack_from(mv, pos)
+    o = new_object(SaslHandshakeResponse)
+    (o.error_code,) = _S0.unpack_from(mv, pos)
     pos += 2
     n, pos = read_count(mv, pos, 2)
     if n < 0:
         raise ProtocolError('null mechanisms')
     else:
-        v_mechanisms, pos = read_string_array(mv, pos, n, False)
-    return SaslHandshakeResponse(v_error_code, v_mechanisms, None), pos
+        o.mechanisms, pos = read_string_array(mv, pos, n, False)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _e3(o, b, sp):

@@ -162,21 +162,29 @@ class ShareAcknowledgeResponse:
 
 
 def _d0(mv, pos):
-    (v_first_offset, v_last_offset,) = _S2.unpack_from(mv, pos)
+    o = new_object(_ShareAcknowledgeRequest_AcknowledgementBatch)
+    (o.first_offset, o.last_offset,) = _S2.unpack_from(mv, pos)
     pos += 16
-    v_acknowledge_types, pos = read_compact_array(mv, pos, _AF_b, 1)
-    if v_acknowledge_types is None:
-        raise ProtocolError('null acknowledge_types')
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.acknowledge_types = list(unpack_from(_AF_b[n], mv, pos + 1))
+        pos += 1 + 1 * n
+    else:
+        o.acknowledge_types, pos = read_compact_array(mv, pos, _AF_b, 1)
+        if o.acknowledge_types is None:
+            raise ProtocolError('null acknowledge_types')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ShareAcknowledgeRequest_AcknowledgementBatch(v_first_offset, v_last_offset, v_acknowledge_types, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
-    (v_partition_index,) = _S0.unpack_from(mv, pos)
+    o = new_object(_ShareAcknowledgeRequest_AcknowledgePartition)
+    (o.partition_index,) = _S0.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -189,8 +197,8 @@ def _d1(mv, pos):
     if n < 0:
         raise ProtocolError('null acknowledgement_batches')
     else:
-        v_acknowledgement_batches = []
-        append = v_acknowledgement_batches.append
+        o.acknowledgement_batches = []
+        append = o.acknowledgement_batches.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -199,11 +207,13 @@ def _d1(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ShareAcknowledgeRequest_AcknowledgePartition(v_partition_index, v_acknowledgement_batches, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d2(mv, pos):
-    (v_topic_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(_ShareAcknowledgeRequest_AcknowledgeTopic)
+    (o.topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -216,8 +226,8 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
@@ -226,13 +236,15 @@ def _d2(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ShareAcknowledgeRequest_AcknowledgeTopic(v_topic_id, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d3(mv, pos):
-    v_group_id, pos = read_compact_nullable_string(mv, pos)
-    v_member_id, pos = read_compact_nullable_string(mv, pos)
-    (v_share_session_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(ShareAcknowledgeRequest)
+    o.group_id, pos = read_compact_nullable_string(mv, pos)
+    o.member_id, pos = read_compact_nullable_string(mv, pos)
+    (o.share_session_epoch,) = _S0.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -245,8 +257,8 @@ def _d3(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
@@ -255,7 +267,8 @@ def _d3(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ShareAcknowledgeRequest(v_group_id, v_member_id, v_share_session_epoch, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e4(o, b, sp):
@@ -313,31 +326,36 @@ def _e7(o, b, sp):
 
 
 def _d8(mv, pos):
-    (v_leader_id, v_leader_epoch,) = _S4.unpack_from(mv, pos)
+    o = new_object(_ShareAcknowledgeResponse_LeaderIdAndEpoch)
+    (o.leader_id, o.leader_epoch,) = _S4.unpack_from(mv, pos)
     pos += 8
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ShareAcknowledgeResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d9(mv, pos):
-    (v_partition_index, v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(_ShareAcknowledgeResponse_PartitionData)
+    (o.partition_index, o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
-    v_current_leader, pos = _d8(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
+    o.current_leader, pos = _d8(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ShareAcknowledgeResponse_PartitionData(v_partition_index, v_error_code, v_error_message, v_current_leader, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d10(mv, pos):
-    (v_topic_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse)
+    (o.topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -350,8 +368,8 @@ def _d10(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d9(mv, pos)
             append(item)
@@ -360,28 +378,32 @@ def _d10(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse(v_topic_id, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d11(mv, pos):
-    (v_node_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(_ShareAcknowledgeResponse_NodeEndpoint)
+    (o.node_id,) = _S0.unpack_from(mv, pos)
     pos += 4
-    v_host, pos = read_compact_string(mv, pos)
-    (v_port,) = _S0.unpack_from(mv, pos)
+    o.host, pos = read_compact_string(mv, pos)
+    (o.port,) = _S0.unpack_from(mv, pos)
     pos += 4
-    v_rack, pos = read_compact_nullable_string(mv, pos)
+    o.rack, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ShareAcknowledgeResponse_NodeEndpoint(v_node_id, v_host, v_port, v_rack, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d12(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(ShareAcknowledgeResponse)
+    (o.throttle_time_ms, o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -393,8 +415,8 @@ def _d12(mv, pos):
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d10(mv, pos)
             append(item)
@@ -409,8 +431,8 @@ def _d12(mv, pos):
     if n < 0:
         raise ProtocolError('null node_endpoints')
     else:
-        v_node_endpoints = []
-        append = v_node_endpoints.append
+        o.node_endpoints = []
+        append = o.node_endpoints.append
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
@@ -419,7 +441,8 @@ def _d12(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ShareAcknowledgeResponse(v_throttle_time_ms, v_error_code, v_error_message, v_responses, v_node_endpoints, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e13(o, b, sp):

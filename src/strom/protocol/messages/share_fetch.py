@@ -191,21 +191,29 @@ class ShareFetchResponse:
 
 
 def _d0(mv, pos):
-    (v_first_offset, v_last_offset,) = _S3.unpack_from(mv, pos)
+    o = new_object(_ShareFetchRequest_AcknowledgementBatch)
+    (o.first_offset, o.last_offset,) = _S3.unpack_from(mv, pos)
     pos += 16
-    v_acknowledge_types, pos = read_compact_array(mv, pos, _AF_b, 1)
-    if v_acknowledge_types is None:
-        raise ProtocolError('null acknowledge_types')
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.acknowledge_types = list(unpack_from(_AF_b[n], mv, pos + 1))
+        pos += 1 + 1 * n
+    else:
+        o.acknowledge_types, pos = read_compact_array(mv, pos, _AF_b, 1)
+        if o.acknowledge_types is None:
+            raise ProtocolError('null acknowledge_types')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ShareFetchRequest_AcknowledgementBatch(v_first_offset, v_last_offset, v_acknowledge_types, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
-    (v_partition_index, v_partition_max_bytes,) = _S2.unpack_from(mv, pos)
+    o = new_object(_ShareFetchRequest_FetchPartition)
+    (o.partition_index, o.partition_max_bytes,) = _S2.unpack_from(mv, pos)
     pos += 8
     n = mv[pos]
     if n < 128:
@@ -218,8 +226,8 @@ def _d1(mv, pos):
     if n < 0:
         raise ProtocolError('null acknowledgement_batches')
     else:
-        v_acknowledgement_batches = []
-        append = v_acknowledgement_batches.append
+        o.acknowledgement_batches = []
+        append = o.acknowledgement_batches.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -228,11 +236,13 @@ def _d1(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ShareFetchRequest_FetchPartition(v_partition_index, v_partition_max_bytes, v_acknowledgement_batches, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d2(mv, pos):
-    (v_topic_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(_ShareFetchRequest_FetchTopic)
+    (o.topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -245,8 +255,8 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
@@ -255,27 +265,36 @@ def _d2(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ShareFetchRequest_FetchTopic(v_topic_id, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d3(mv, pos):
-    (v_topic_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(_ShareFetchRequest_ForgottenTopic)
+    (o.topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
-    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_partitions is None:
-        raise ProtocolError('null partitions')
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.partitions = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.partitions is None:
+            raise ProtocolError('null partitions')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ShareFetchRequest_ForgottenTopic(v_topic_id, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d4(mv, pos):
-    v_group_id, pos = read_compact_nullable_string(mv, pos)
-    v_member_id, pos = read_compact_nullable_string(mv, pos)
-    (v_share_session_epoch, v_max_wait_ms, v_min_bytes, v_max_bytes,) = _S0.unpack_from(mv, pos)
+    o = new_object(ShareFetchRequest)
+    o.group_id, pos = read_compact_nullable_string(mv, pos)
+    o.member_id, pos = read_compact_nullable_string(mv, pos)
+    (o.share_session_epoch, o.max_wait_ms, o.min_bytes, o.max_bytes,) = _S0.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -288,8 +307,8 @@ def _d4(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
@@ -304,8 +323,8 @@ def _d4(mv, pos):
     if n < 0:
         raise ProtocolError('null forgotten_topics_data')
     else:
-        v_forgotten_topics_data = []
-        append = v_forgotten_topics_data.append
+        o.forgotten_topics_data = []
+        append = o.forgotten_topics_data.append
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
@@ -314,7 +333,8 @@ def _d4(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ShareFetchRequest(v_group_id, v_member_id, v_share_session_epoch, v_max_wait_ms, v_min_bytes, v_max_bytes, v_topics, v_forgotten_topics_data, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e5(o, b, sp):
@@ -390,36 +410,41 @@ def _e9(o, b, sp):
 
 
 def _d10(mv, pos):
-    (v_leader_id, v_leader_epoch,) = _S2.unpack_from(mv, pos)
+    o = new_object(_ShareFetchResponse_LeaderIdAndEpoch)
+    (o.leader_id, o.leader_epoch,) = _S2.unpack_from(mv, pos)
     pos += 8
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ShareFetchResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d11(mv, pos):
-    (v_first_offset, v_last_offset, v_delivery_count,) = _S6.unpack_from(mv, pos)
+    o = new_object(_ShareFetchResponse_AcquiredRecords)
+    (o.first_offset, o.last_offset, o.delivery_count,) = _S6.unpack_from(mv, pos)
     pos += 18
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ShareFetchResponse_AcquiredRecords(v_first_offset, v_last_offset, v_delivery_count, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d12(mv, pos):
-    (v_partition_index, v_error_code,) = _S4.unpack_from(mv, pos)
+    o = new_object(_ShareFetchResponse_PartitionData)
+    (o.partition_index, o.error_code,) = _S4.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
-    (v_acknowledge_error_code,) = _S5.unpack_from(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
+    (o.acknowledge_error_code,) = _S5.unpack_from(mv, pos)
     pos += 2
-    v_acknowledge_error_message, pos = read_compact_nullable_string(mv, pos)
-    v_current_leader, pos = _d10(mv, pos)
-    v_records, pos = read_compact_records(mv, pos)
+    o.acknowledge_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.current_leader, pos = _d10(mv, pos)
+    o.records, pos = read_compact_records(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -431,8 +456,8 @@ def _d12(mv, pos):
     if n < 0:
         raise ProtocolError('null acquired_records')
     else:
-        v_acquired_records = []
-        append = v_acquired_records.append
+        o.acquired_records = []
+        append = o.acquired_records.append
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
@@ -441,11 +466,13 @@ def _d12(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ShareFetchResponse_PartitionData(v_partition_index, v_error_code, v_error_message, v_acknowledge_error_code, v_acknowledge_error_message, v_current_leader, v_records, v_acquired_records, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d13(mv, pos):
-    (v_topic_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(_ShareFetchResponse_ShareFetchableTopicResponse)
+    (o.topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -458,8 +485,8 @@ def _d13(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
@@ -468,28 +495,32 @@ def _d13(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ShareFetchResponse_ShareFetchableTopicResponse(v_topic_id, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d14(mv, pos):
-    (v_node_id,) = _S7.unpack_from(mv, pos)
+    o = new_object(_ShareFetchResponse_NodeEndpoint)
+    (o.node_id,) = _S7.unpack_from(mv, pos)
     pos += 4
-    v_host, pos = read_compact_string(mv, pos)
-    (v_port,) = _S7.unpack_from(mv, pos)
+    o.host, pos = read_compact_string(mv, pos)
+    (o.port,) = _S7.unpack_from(mv, pos)
     pos += 4
-    v_rack, pos = read_compact_nullable_string(mv, pos)
+    o.rack, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ShareFetchResponse_NodeEndpoint(v_node_id, v_host, v_port, v_rack, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d15(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S4.unpack_from(mv, pos)
+    o = new_object(ShareFetchResponse)
+    (o.throttle_time_ms, o.error_code,) = _S4.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -501,8 +532,8 @@ def _d15(mv, pos):
     if n < 0:
         raise ProtocolError('null responses')
     else:
-        v_responses = []
-        append = v_responses.append
+        o.responses = []
+        append = o.responses.append
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
@@ -517,8 +548,8 @@ def _d15(mv, pos):
     if n < 0:
         raise ProtocolError('null node_endpoints')
     else:
-        v_node_endpoints = []
-        append = v_node_endpoints.append
+        o.node_endpoints = []
+        append = o.node_endpoints.append
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
@@ -527,7 +558,8 @@ def _d15(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ShareFetchResponse(v_throttle_time_ms, v_error_code, v_error_message, v_responses, v_node_endpoints, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e16(o, b, sp):

@@ -119,11 +119,12 @@ class ShareGroupHeartbeatResponse:
 
 
 def _d0(mv, pos):
-    v_group_id, pos = read_compact_string(mv, pos)
-    v_member_id, pos = read_compact_string(mv, pos)
-    (v_member_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(ShareGroupHeartbeatRequest)
+    o.group_id, pos = read_compact_string(mv, pos)
+    o.member_id, pos = read_compact_string(mv, pos)
+    (o.member_epoch,) = _S0.unpack_from(mv, pos)
     pos += 4
-    v_rack_id, pos = read_compact_nullable_string(mv, pos)
+    o.rack_id, pos = read_compact_nullable_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -133,15 +134,16 @@ def _d0(mv, pos):
     if n > 0 and n * 1 > len(mv) - pos:
         raise_count(n, len(mv) - pos)
     if n < 0:
-        v_subscribed_topic_names = None
+        o.subscribed_topic_names = None
     else:
-        v_subscribed_topic_names, pos = read_string_array(mv, pos, n, True)
+        o.subscribed_topic_names, pos = read_string_array(mv, pos, n, True)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ShareGroupHeartbeatRequest(v_group_id, v_member_id, v_member_epoch, v_rack_id, v_subscribed_topic_names, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e1(o, b, sp):
@@ -160,20 +162,28 @@ def _e1(o, b, sp):
 
 
 def _d2(mv, pos):
-    (v_topic_id,) = _S3.unpack_from(mv, pos)
+    o = new_object(_ShareGroupHeartbeatResponse_TopicPartitions)
+    (o.topic_id,) = _S3.unpack_from(mv, pos)
     pos += 16
-    v_partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_partitions is None:
-        raise ProtocolError('null partitions')
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.partitions = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.partitions, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.partitions is None:
+            raise ProtocolError('null partitions')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ShareGroupHeartbeatResponse_TopicPartitions(v_topic_id, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d3(mv, pos):
+    o = new_object(_ShareGroupHeartbeatResponse_Assignment)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -185,8 +195,8 @@ def _d3(mv, pos):
     if n < 0:
         raise ProtocolError('null topic_partitions')
     else:
-        v_topic_partitions = []
-        append = v_topic_partitions.append
+        o.topic_partitions = []
+        append = o.topic_partitions.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
@@ -195,28 +205,31 @@ def _d3(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _ShareGroupHeartbeatResponse_Assignment(v_topic_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d4(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(ShareGroupHeartbeatResponse)
+    (o.throttle_time_ms, o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
-    v_member_id, pos = read_compact_nullable_string(mv, pos)
-    (v_member_epoch, v_heartbeat_interval_ms,) = _S2.unpack_from(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
+    o.member_id, pos = read_compact_nullable_string(mv, pos)
+    (o.member_epoch, o.heartbeat_interval_ms,) = _S2.unpack_from(mv, pos)
     pos += 8
     (present,) = _S4.unpack_from(mv, pos)
     pos += 1
     if present < 0:
-        v_assignment = None
+        o.assignment = None
     else:
-        v_assignment, pos = _d3(mv, pos)
+        o.assignment, pos = _d3(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return ShareGroupHeartbeatResponse(v_throttle_time_ms, v_error_code, v_error_message, v_member_id, v_member_epoch, v_heartbeat_interval_ms, v_assignment, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e5(o, b, sp):

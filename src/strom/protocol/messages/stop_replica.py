@@ -146,65 +146,88 @@ class StopReplicaResponse:
 
 
 def _d0(mv, pos):
-    v_topic_name, pos = read_string(mv, pos)
-    (v_partition_index,) = _S1.unpack_from(mv, pos)
+    o = new_object(_StopReplicaRequest_StopReplicaPartitionV0)
+    o.topic_name, pos = read_string(mv, pos)
+    (o.partition_index,) = _S1.unpack_from(mv, pos)
     pos += 4
-    return _StopReplicaRequest_StopReplicaPartitionV0(v_topic_name, v_partition_index, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    (v_controller_id, v_controller_epoch, v_delete_partitions,) = _S0.unpack_from(mv, pos)
+    o = new_object(StopReplicaRequest)
+    (o.controller_id, o.controller_epoch, o.delete_partitions,) = _S0.unpack_from(mv, pos)
     pos += 9
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null ungrouped_partitions')
     else:
-        v_ungrouped_partitions = []
-        append = v_ungrouped_partitions.append
+        o.ungrouped_partitions = []
+        append = o.ungrouped_partitions.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return StopReplicaRequest(v_controller_id, False, v_controller_epoch, -1, v_delete_partitions, v_ungrouped_partitions, [], [], None), pos
+    o.is_k_raft_controller = False
+    o.broker_epoch = -1
+    o.topics = []
+    o.topic_states = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_name, pos = read_string(mv, pos)
-    v_partition_indexes, pos = read_array(mv, pos, _AF_i, 4)
-    if v_partition_indexes is None:
+    o = new_object(_StopReplicaRequest_StopReplicaTopicV1)
+    o.name, pos = read_string(mv, pos)
+    o.partition_indexes, pos = read_array(mv, pos, _AF_i, 4)
+    if o.partition_indexes is None:
         raise ProtocolError('null partition_indexes')
-    return _StopReplicaRequest_StopReplicaTopicV1(v_name, v_partition_indexes, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
-    (v_controller_id, v_controller_epoch, v_broker_epoch, v_delete_partitions,) = _S2.unpack_from(mv, pos)
+    o = new_object(StopReplicaRequest)
+    (o.controller_id, o.controller_epoch, o.broker_epoch, o.delete_partitions,) = _S2.unpack_from(mv, pos)
     pos += 17
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
-    return StopReplicaRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, v_delete_partitions, [], v_topics, [], None), pos
+    o.is_k_raft_controller = False
+    o.ungrouped_partitions = []
+    o.topic_states = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d4(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    v_partition_indexes, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_partition_indexes is None:
-        raise ProtocolError('null partition_indexes')
+    o = new_object(_StopReplicaRequest_StopReplicaTopicV1)
+    o.name, pos = read_compact_string(mv, pos)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.partition_indexes = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.partition_indexes, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.partition_indexes is None:
+            raise ProtocolError('null partition_indexes')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _StopReplicaRequest_StopReplicaTopicV1(v_name, v_partition_indexes, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
-    (v_controller_id, v_controller_epoch, v_broker_epoch, v_delete_partitions,) = _S2.unpack_from(mv, pos)
+    o = new_object(StopReplicaRequest)
+    (o.controller_id, o.controller_epoch, o.broker_epoch, o.delete_partitions,) = _S2.unpack_from(mv, pos)
     pos += 17
     n = mv[pos]
     if n < 128:
@@ -217,8 +240,8 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
@@ -227,22 +250,29 @@ def _d5(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return StopReplicaRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, v_delete_partitions, [], v_topics, [], unknown), pos
+    o.is_k_raft_controller = False
+    o.ungrouped_partitions = []
+    o.topic_states = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d6(mv, pos):
-    (v_partition_index, v_leader_epoch, v_delete_partition,) = _S0.unpack_from(mv, pos)
+    o = new_object(_StopReplicaRequest_StopReplicaPartitionState)
+    (o.partition_index, o.leader_epoch, o.delete_partition,) = _S0.unpack_from(mv, pos)
     pos += 9
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _StopReplicaRequest_StopReplicaPartitionState(v_partition_index, v_leader_epoch, v_delete_partition, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d7(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
+    o = new_object(_StopReplicaRequest_StopReplicaTopicState)
+    o.topic_name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -254,8 +284,8 @@ def _d7(mv, pos):
     if n < 0:
         raise ProtocolError('null partition_states')
     else:
-        v_partition_states = []
-        append = v_partition_states.append
+        o.partition_states = []
+        append = o.partition_states.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
@@ -264,11 +294,13 @@ def _d7(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _StopReplicaRequest_StopReplicaTopicState(v_topic_name, v_partition_states, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d8(mv, pos):
-    (v_controller_id, v_controller_epoch, v_broker_epoch,) = _S3.unpack_from(mv, pos)
+    o = new_object(StopReplicaRequest)
+    (o.controller_id, o.controller_epoch, o.broker_epoch,) = _S3.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -281,8 +313,8 @@ def _d8(mv, pos):
     if n < 0:
         raise ProtocolError('null topic_states')
     else:
-        v_topic_states = []
-        append = v_topic_states.append
+        o.topic_states = []
+        append = o.topic_states.append
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
@@ -291,11 +323,17 @@ def _d8(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return StopReplicaRequest(v_controller_id, False, v_controller_epoch, v_broker_epoch, False, [], [], v_topic_states, unknown), pos
+    o.is_k_raft_controller = False
+    o.delete_partitions = False
+    o.ungrouped_partitions = []
+    o.topics = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d9(mv, pos):
-    (v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch,) = _S4.unpack_from(mv, pos)
+    o = new_object(StopReplicaRequest)
+    (o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch,) = _S4.unpack_from(mv, pos)
     pos += 17
     n = mv[pos]
     if n < 128:
@@ -308,8 +346,8 @@ def _d9(mv, pos):
     if n < 0:
         raise ProtocolError('null topic_states')
     else:
-        v_topic_states = []
-        append = v_topic_states.append
+        o.topic_states = []
+        append = o.topic_states.append
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
@@ -318,7 +356,11 @@ def _d9(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return StopReplicaRequest(v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch, False, [], [], v_topic_states, unknown), pos
+    o.delete_partitions = False
+    o.ungrouped_partitions = []
+    o.topics = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e10(o, b, sp):
@@ -424,41 +466,48 @@ def _e19(o, b, sp):
 
 
 def _d20(mv, pos):
-    v_topic_name, pos = read_string(mv, pos)
-    (v_partition_index, v_error_code,) = _S6.unpack_from(mv, pos)
+    o = new_object(_StopReplicaResponse_StopReplicaPartitionError)
+    o.topic_name, pos = read_string(mv, pos)
+    (o.partition_index, o.error_code,) = _S6.unpack_from(mv, pos)
     pos += 6
-    return _StopReplicaResponse_StopReplicaPartitionError(v_topic_name, v_partition_index, v_error_code, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d21(mv, pos):
-    (v_error_code,) = _S5.unpack_from(mv, pos)
+    o = new_object(StopReplicaResponse)
+    (o.error_code,) = _S5.unpack_from(mv, pos)
     pos += 2
     n, pos = read_count(mv, pos, 8)
     if n < 0:
         raise ProtocolError('null partition_errors')
     else:
-        v_partition_errors = []
-        append = v_partition_errors.append
+        o.partition_errors = []
+        append = o.partition_errors.append
         for _ in range(n):
             item, pos = _d20(mv, pos)
             append(item)
-    return StopReplicaResponse(v_error_code, v_partition_errors, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d22(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
-    (v_partition_index, v_error_code,) = _S6.unpack_from(mv, pos)
+    o = new_object(_StopReplicaResponse_StopReplicaPartitionError)
+    o.topic_name, pos = read_compact_string(mv, pos)
+    (o.partition_index, o.error_code,) = _S6.unpack_from(mv, pos)
     pos += 6
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _StopReplicaResponse_StopReplicaPartitionError(v_topic_name, v_partition_index, v_error_code, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d23(mv, pos):
-    (v_error_code,) = _S5.unpack_from(mv, pos)
+    o = new_object(StopReplicaResponse)
+    (o.error_code,) = _S5.unpack_from(mv, pos)
     pos += 2
     n = mv[pos]
     if n < 128:
@@ -471,8 +520,8 @@ def _d23(mv, pos):
     if n < 0:
         raise ProtocolError('null partition_errors')
     else:
-        v_partition_errors = []
-        append = v_partition_errors.append
+        o.partition_errors = []
+        append = o.partition_errors.append
         for _ in range(n):
             item, pos = _d22(mv, pos)
             append(item)
@@ -481,7 +530,8 @@ def _d23(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return StopReplicaResponse(v_error_code, v_partition_errors, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e24(o, b, sp):

@@ -110,63 +110,77 @@ class SyncGroupResponse:
 
 
 def _d0(mv, pos):
-    v_member_id, pos = read_string(mv, pos)
-    v_assignment, pos = read_bytes(mv, pos)
-    return _SyncGroupRequest_SyncGroupRequestAssignment(v_member_id, v_assignment, None), pos
+    o = new_object(_SyncGroupRequest_SyncGroupRequestAssignment)
+    o.member_id, pos = read_string(mv, pos)
+    o.assignment, pos = read_bytes(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
-    (v_generation_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(SyncGroupRequest)
+    o.group_id, pos = read_string(mv, pos)
+    (o.generation_id,) = _S0.unpack_from(mv, pos)
     pos += 4
-    v_member_id, pos = read_string(mv, pos)
+    o.member_id, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null assignments')
     else:
-        v_assignments = []
-        append = v_assignments.append
+        o.assignments = []
+        append = o.assignments.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return SyncGroupRequest(v_group_id, v_generation_id, v_member_id, None, None, None, v_assignments, None), pos
+    o.group_instance_id = None
+    o.protocol_type = None
+    o.protocol_name = None
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_group_id, pos = read_string(mv, pos)
-    (v_generation_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(SyncGroupRequest)
+    o.group_id, pos = read_string(mv, pos)
+    (o.generation_id,) = _S0.unpack_from(mv, pos)
     pos += 4
-    v_member_id, pos = read_string(mv, pos)
-    v_group_instance_id, pos = read_nullable_string(mv, pos)
+    o.member_id, pos = read_string(mv, pos)
+    o.group_instance_id, pos = read_nullable_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null assignments')
     else:
-        v_assignments = []
-        append = v_assignments.append
+        o.assignments = []
+        append = o.assignments.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return SyncGroupRequest(v_group_id, v_generation_id, v_member_id, v_group_instance_id, None, None, v_assignments, None), pos
+    o.protocol_type = None
+    o.protocol_name = None
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
-    v_member_id, pos = read_compact_string(mv, pos)
-    v_assignment, pos = read_compact_bytes(mv, pos)
+    o = new_object(_SyncGroupRequest_SyncGroupRequestAssignment)
+    o.member_id, pos = read_compact_string(mv, pos)
+    o.assignment, pos = read_compact_bytes(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _SyncGroupRequest_SyncGroupRequestAssignment(v_member_id, v_assignment, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d4(mv, pos):
-    v_group_id, pos = read_compact_string(mv, pos)
-    (v_generation_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(SyncGroupRequest)
+    o.group_id, pos = read_compact_string(mv, pos)
+    (o.generation_id,) = _S0.unpack_from(mv, pos)
     pos += 4
-    v_member_id, pos = read_compact_string(mv, pos)
-    v_group_instance_id, pos = read_compact_nullable_string(mv, pos)
+    o.member_id, pos = read_compact_string(mv, pos)
+    o.group_instance_id, pos = read_compact_nullable_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -178,8 +192,8 @@ def _d4(mv, pos):
     if n < 0:
         raise ProtocolError('null assignments')
     else:
-        v_assignments = []
-        append = v_assignments.append
+        o.assignments = []
+        append = o.assignments.append
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
@@ -188,17 +202,21 @@ def _d4(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return SyncGroupRequest(v_group_id, v_generation_id, v_member_id, v_group_instance_id, None, None, v_assignments, unknown), pos
+    o.protocol_type = None
+    o.protocol_name = None
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
-    v_group_id, pos = read_compact_string(mv, pos)
-    (v_generation_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(SyncGroupRequest)
+    o.group_id, pos = read_compact_string(mv, pos)
+    (o.generation_id,) = _S0.unpack_from(mv, pos)
     pos += 4
-    v_member_id, pos = read_compact_string(mv, pos)
-    v_group_instance_id, pos = read_compact_nullable_string(mv, pos)
-    v_protocol_type, pos = read_compact_nullable_string(mv, pos)
-    v_protocol_name, pos = read_compact_nullable_string(mv, pos)
+    o.member_id, pos = read_compact_string(mv, pos)
+    o.group_instance_id, pos = read_compact_nullable_string(mv, pos)
+    o.protocol_type, pos = read_compact_nullable_string(mv, pos)
+    o.protocol_name, pos = read_compact_nullable_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -210,8 +228,8 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null assignments')
     else:
-        v_assignments = []
-        append = v_assignments.append
+        o.assignments = []
+        append = o.assignments.append
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
@@ -220,7 +238,8 @@ def _d5(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return SyncGroupRequest(v_group_id, v_generation_id, v_member_id, v_group_instance_id, v_protocol_type, v_protocol_name, v_assignments, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e6(o, b, sp):
@@ -293,43 +312,58 @@ def _e11(o, b, sp):
 
 
 def _d12(mv, pos):
-    (v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(SyncGroupResponse)
+    (o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 2
-    v_assignment, pos = read_bytes(mv, pos)
-    return SyncGroupResponse(0, v_error_code, None, None, v_assignment, None), pos
+    o.assignment, pos = read_bytes(mv, pos)
+    o.throttle_time_ms = 0
+    o.protocol_type = None
+    o.protocol_name = None
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d13(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(SyncGroupResponse)
+    (o.throttle_time_ms, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
-    v_assignment, pos = read_bytes(mv, pos)
-    return SyncGroupResponse(v_throttle_time_ms, v_error_code, None, None, v_assignment, None), pos
+    o.assignment, pos = read_bytes(mv, pos)
+    o.protocol_type = None
+    o.protocol_name = None
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d14(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(SyncGroupResponse)
+    (o.throttle_time_ms, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
-    v_assignment, pos = read_compact_bytes(mv, pos)
+    o.assignment, pos = read_compact_bytes(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return SyncGroupResponse(v_throttle_time_ms, v_error_code, None, None, v_assignment, unknown), pos
+    o.protocol_type = None
+    o.protocol_name = None
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d15(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S2.unpack_from(mv, pos)
+    o = new_object(SyncGroupResponse)
+    (o.throttle_time_ms, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
-    v_protocol_type, pos = read_compact_nullable_string(mv, pos)
-    v_protocol_name, pos = read_compact_nullable_string(mv, pos)
-    v_assignment, pos = read_compact_bytes(mv, pos)
+    o.protocol_type, pos = read_compact_nullable_string(mv, pos)
+    o.protocol_name, pos = read_compact_nullable_string(mv, pos)
+    o.assignment, pos = read_compact_bytes(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return SyncGroupResponse(v_throttle_time_ms, v_error_code, v_protocol_type, v_protocol_name, v_assignment, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e16(o, b, sp):

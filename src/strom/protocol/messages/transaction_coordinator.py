@@ -103,8 +103,10 @@ class TransactionLogValue:
 
 
 def _d0(mv, pos):
-    v_transactional_id, pos = read_string(mv, pos)
-    return TransactionLogKey(v_transactional_id, None), pos
+    o = new_object(TransactionLogKey)
+    o.transactional_id, pos = read_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _e1(o, b, sp):
@@ -112,45 +114,57 @@ def _e1(o, b, sp):
 
 
 def _d2(mv, pos):
-    v_topic, pos = read_string(mv, pos)
-    v_partition_ids, pos = read_array(mv, pos, _AF_i, 4)
-    if v_partition_ids is None:
+    o = new_object(_TransactionLogValue_PartitionsSchema)
+    o.topic, pos = read_string(mv, pos)
+    o.partition_ids, pos = read_array(mv, pos, _AF_i, 4)
+    if o.partition_ids is None:
         raise ProtocolError('null partition_ids')
-    return _TransactionLogValue_PartitionsSchema(v_topic, v_partition_ids, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
-    (v_producer_id, v_producer_epoch, v_transaction_timeout_ms, v_transaction_status,) = _S0.unpack_from(mv, pos)
+    o = new_object(TransactionLogValue)
+    (o.producer_id, o.producer_epoch, o.transaction_timeout_ms, o.transaction_status,) = _S0.unpack_from(mv, pos)
     pos += 15
     n, pos = read_count(mv, pos, 6)
     if n < 0:
-        v_transaction_partitions = None
+        o.transaction_partitions = None
     else:
-        v_transaction_partitions = []
-        append = v_transaction_partitions.append
+        o.transaction_partitions = []
+        append = o.transaction_partitions.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
-    (v_transaction_last_update_timestamp_ms, v_transaction_start_timestamp_ms,) = _S1.unpack_from(mv, pos)
+    (o.transaction_last_update_timestamp_ms, o.transaction_start_timestamp_ms,) = _S1.unpack_from(mv, pos)
     pos += 16
-    return TransactionLogValue(v_producer_id, v_producer_epoch, v_transaction_timeout_ms, v_transaction_status, v_transaction_partitions, v_transaction_last_update_timestamp_ms, v_transaction_start_timestamp_ms, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d4(mv, pos):
-    v_topic, pos = read_compact_string(mv, pos)
-    v_partition_ids, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_partition_ids is None:
-        raise ProtocolError('null partition_ids')
+    o = new_object(_TransactionLogValue_PartitionsSchema)
+    o.topic, pos = read_compact_string(mv, pos)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.partition_ids = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.partition_ids, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.partition_ids is None:
+            raise ProtocolError('null partition_ids')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _TransactionLogValue_PartitionsSchema(v_topic, v_partition_ids, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
-    (v_producer_id, v_producer_epoch, v_transaction_timeout_ms, v_transaction_status,) = _S0.unpack_from(mv, pos)
+    o = new_object(TransactionLogValue)
+    (o.producer_id, o.producer_epoch, o.transaction_timeout_ms, o.transaction_status,) = _S0.unpack_from(mv, pos)
     pos += 15
     n = mv[pos]
     if n < 128:
@@ -161,21 +175,22 @@ def _d5(mv, pos):
     if n > 0 and n * 3 > len(mv) - pos:
         raise_count(n, len(mv) - pos)
     if n < 0:
-        v_transaction_partitions = None
+        o.transaction_partitions = None
     else:
-        v_transaction_partitions = []
-        append = v_transaction_partitions.append
+        o.transaction_partitions = []
+        append = o.transaction_partitions.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    (v_transaction_last_update_timestamp_ms, v_transaction_start_timestamp_ms,) = _S1.unpack_from(mv, pos)
+    (o.transaction_last_update_timestamp_ms, o.transaction_start_timestamp_ms,) = _S1.unpack_from(mv, pos)
     pos += 16
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return TransactionLogValue(v_producer_id, v_producer_epoch, v_transaction_timeout_ms, v_transaction_status, v_transaction_partitions, v_transaction_last_update_timestamp_ms, v_transaction_start_timestamp_ms, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e6(o, b, sp):

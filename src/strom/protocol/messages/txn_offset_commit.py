@@ -137,95 +137,117 @@ class TxnOffsetCommitResponse:
 
 
 def _d0(mv, pos):
-    (v_partition_index, v_committed_offset,) = _S1.unpack_from(mv, pos)
+    o = new_object(_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition)
+    (o.partition_index, o.committed_offset,) = _S1.unpack_from(mv, pos)
     pos += 12
-    v_committed_metadata, pos = read_nullable_string(mv, pos)
-    return _TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition(v_partition_index, v_committed_offset, -1, v_committed_metadata, None), pos
+    o.committed_metadata, pos = read_nullable_string(mv, pos)
+    o.committed_leader_epoch = -1
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 14)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    return _TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(v_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_transactional_id, pos = read_string(mv, pos)
-    v_group_id, pos = read_string(mv, pos)
-    (v_producer_id, v_producer_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(TxnOffsetCommitRequest)
+    o.transactional_id, pos = read_string(mv, pos)
+    o.group_id, pos = read_string(mv, pos)
+    (o.producer_id, o.producer_epoch,) = _S0.unpack_from(mv, pos)
     pos += 10
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    return TxnOffsetCommitRequest(v_transactional_id, v_group_id, v_producer_id, v_producer_epoch, -1, '', None, v_topics, None), pos
+    o.generation_id = -1
+    o.member_id = ''
+    o.group_instance_id = None
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
-    (v_partition_index, v_committed_offset, v_committed_leader_epoch,) = _S2.unpack_from(mv, pos)
+    o = new_object(_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition)
+    (o.partition_index, o.committed_offset, o.committed_leader_epoch,) = _S2.unpack_from(mv, pos)
     pos += 16
-    v_committed_metadata, pos = read_nullable_string(mv, pos)
-    return _TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition(v_partition_index, v_committed_offset, v_committed_leader_epoch, v_committed_metadata, None), pos
+    o.committed_metadata, pos = read_nullable_string(mv, pos)
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d4(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 18)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
-    return _TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(v_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d5(mv, pos):
-    v_transactional_id, pos = read_string(mv, pos)
-    v_group_id, pos = read_string(mv, pos)
-    (v_producer_id, v_producer_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(TxnOffsetCommitRequest)
+    o.transactional_id, pos = read_string(mv, pos)
+    o.group_id, pos = read_string(mv, pos)
+    (o.producer_id, o.producer_epoch,) = _S0.unpack_from(mv, pos)
     pos += 10
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    return TxnOffsetCommitRequest(v_transactional_id, v_group_id, v_producer_id, v_producer_epoch, -1, '', None, v_topics, None), pos
+    o.generation_id = -1
+    o.member_id = ''
+    o.group_instance_id = None
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d6(mv, pos):
-    (v_partition_index, v_committed_offset, v_committed_leader_epoch,) = _S2.unpack_from(mv, pos)
+    o = new_object(_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition)
+    (o.partition_index, o.committed_offset, o.committed_leader_epoch,) = _S2.unpack_from(mv, pos)
     pos += 16
-    v_committed_metadata, pos = read_compact_nullable_string(mv, pos)
+    o.committed_metadata, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition(v_partition_index, v_committed_offset, v_committed_leader_epoch, v_committed_metadata, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d7(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic)
+    o.name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -237,8 +259,8 @@ def _d7(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
@@ -247,16 +269,18 @@ def _d7(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(v_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d8(mv, pos):
-    v_transactional_id, pos = read_compact_string(mv, pos)
-    v_group_id, pos = read_compact_string(mv, pos)
-    (v_producer_id, v_producer_epoch, v_generation_id,) = _S3.unpack_from(mv, pos)
+    o = new_object(TxnOffsetCommitRequest)
+    o.transactional_id, pos = read_compact_string(mv, pos)
+    o.group_id, pos = read_compact_string(mv, pos)
+    (o.producer_id, o.producer_epoch, o.generation_id,) = _S3.unpack_from(mv, pos)
     pos += 14
-    v_member_id, pos = read_compact_string(mv, pos)
-    v_group_instance_id, pos = read_compact_nullable_string(mv, pos)
+    o.member_id, pos = read_compact_string(mv, pos)
+    o.group_instance_id, pos = read_compact_nullable_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -268,8 +292,8 @@ def _d8(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d7(mv, pos)
             append(item)
@@ -278,7 +302,8 @@ def _d8(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return TxnOffsetCommitRequest(v_transactional_id, v_group_id, v_producer_id, v_producer_epoch, v_generation_id, v_member_id, v_group_instance_id, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e9(o, b, sp):
@@ -367,53 +392,62 @@ def _e17(o, b, sp):
 
 
 def _d18(mv, pos):
-    (v_partition_index, v_error_code,) = _S5.unpack_from(mv, pos)
+    o = new_object(_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition)
+    (o.partition_index, o.error_code,) = _S5.unpack_from(mv, pos)
     pos += 6
-    return _TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition(v_partition_index, v_error_code, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d19(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
-    return _TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic(v_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d20(mv, pos):
-    (v_throttle_time_ms,) = _S4.unpack_from(mv, pos)
+    o = new_object(TxnOffsetCommitResponse)
+    (o.throttle_time_ms,) = _S4.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
-    return TxnOffsetCommitResponse(v_throttle_time_ms, v_topics, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d21(mv, pos):
-    (v_partition_index, v_error_code,) = _S5.unpack_from(mv, pos)
+    o = new_object(_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition)
+    (o.partition_index, o.error_code,) = _S5.unpack_from(mv, pos)
     pos += 6
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition(v_partition_index, v_error_code, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d22(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic)
+    o.name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -425,8 +459,8 @@ def _d22(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d21(mv, pos)
             append(item)
@@ -435,11 +469,13 @@ def _d22(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic(v_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d23(mv, pos):
-    (v_throttle_time_ms,) = _S4.unpack_from(mv, pos)
+    o = new_object(TxnOffsetCommitResponse)
+    (o.throttle_time_ms,) = _S4.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -452,8 +488,8 @@ def _d23(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d22(mv, pos)
             append(item)
@@ -462,7 +498,8 @@ def _d23(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return TxnOffsetCommitResponse(v_throttle_time_ms, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e24(o, b, sp):

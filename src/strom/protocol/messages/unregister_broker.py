@@ -93,14 +93,16 @@ class UnregisterBrokerResponse:
 
 
 def _d0(mv, pos):
-    (v_broker_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(UnregisterBrokerRequest)
+    (o.broker_id,) = _S0.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return UnregisterBrokerRequest(v_broker_id, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e1(o, b, sp):
@@ -112,15 +114,17 @@ def _e1(o, b, sp):
 
 
 def _d2(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S1.unpack_from(mv, pos)
+    o = new_object(UnregisterBrokerResponse)
+    (o.throttle_time_ms, o.error_code,) = _S1.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return UnregisterBrokerResponse(v_throttle_time_ms, v_error_code, v_error_message, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e3(o, b, sp):

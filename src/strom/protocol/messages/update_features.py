@@ -119,19 +119,23 @@ class UpdateFeaturesResponse:
 
 
 def _d0(mv, pos):
-    v_feature, pos = read_compact_string(mv, pos)
-    (v_max_version_level, v_allow_downgrade,) = _S1.unpack_from(mv, pos)
+    o = new_object(_UpdateFeaturesRequest_FeatureUpdateKey)
+    o.feature, pos = read_compact_string(mv, pos)
+    (o.max_version_level, o.allow_downgrade,) = _S1.unpack_from(mv, pos)
     pos += 3
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _UpdateFeaturesRequest_FeatureUpdateKey(v_feature, v_max_version_level, v_allow_downgrade, 1, unknown), pos
+    o.upgrade_type = 1
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
-    (v_timeout_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(UpdateFeaturesRequest)
+    (o.timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -144,8 +148,8 @@ def _d1(mv, pos):
     if n < 0:
         raise ProtocolError('null feature_updates')
     else:
-        v_feature_updates = []
-        append = v_feature_updates.append
+        o.feature_updates = []
+        append = o.feature_updates.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -154,23 +158,29 @@ def _d1(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return UpdateFeaturesRequest(v_timeout_ms, v_feature_updates, False, unknown), pos
+    o.validate_only = False
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_feature, pos = read_compact_string(mv, pos)
-    (v_max_version_level, v_upgrade_type,) = _S2.unpack_from(mv, pos)
+    o = new_object(_UpdateFeaturesRequest_FeatureUpdateKey)
+    o.feature, pos = read_compact_string(mv, pos)
+    (o.max_version_level, o.upgrade_type,) = _S2.unpack_from(mv, pos)
     pos += 3
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _UpdateFeaturesRequest_FeatureUpdateKey(v_feature, v_max_version_level, False, v_upgrade_type, unknown), pos
+    o.allow_downgrade = False
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d3(mv, pos):
-    (v_timeout_ms,) = _S0.unpack_from(mv, pos)
+    o = new_object(UpdateFeaturesRequest)
+    (o.timeout_ms,) = _S0.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -183,19 +193,20 @@ def _d3(mv, pos):
     if n < 0:
         raise ProtocolError('null feature_updates')
     else:
-        v_feature_updates = []
-        append = v_feature_updates.append
+        o.feature_updates = []
+        append = o.feature_updates.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
-    (v_validate_only,) = _S3.unpack_from(mv, pos)
+    (o.validate_only,) = _S3.unpack_from(mv, pos)
     pos += 1
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return UpdateFeaturesRequest(v_timeout_ms, v_feature_updates, v_validate_only, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e4(o, b, sp):
@@ -244,22 +255,25 @@ def _e7(o, b, sp):
 
 
 def _d8(mv, pos):
-    v_feature, pos = read_compact_string(mv, pos)
-    (v_error_code,) = _S5.unpack_from(mv, pos)
+    o = new_object(_UpdateFeaturesResponse_UpdatableFeatureResult)
+    o.feature, pos = read_compact_string(mv, pos)
+    (o.error_code,) = _S5.unpack_from(mv, pos)
     pos += 2
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _UpdateFeaturesResponse_UpdatableFeatureResult(v_feature, v_error_code, v_error_message, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d9(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S4.unpack_from(mv, pos)
+    o = new_object(UpdateFeaturesResponse)
+    (o.throttle_time_ms, o.error_code,) = _S4.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -271,8 +285,8 @@ def _d9(mv, pos):
     if n < 0:
         raise ProtocolError('null results')
     else:
-        v_results = []
-        append = v_results.append
+        o.results = []
+        append = o.results.append
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
@@ -281,7 +295,8 @@ def _d9(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return UpdateFeaturesResponse(v_throttle_time_ms, v_error_code, v_error_message, v_results, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e10(o, b, sp):

@@ -149,38 +149,46 @@ class UpdateMetadataResponse:
 
 
 def _d0(mv, pos):
-    v_topic_name, pos = read_string(mv, pos)
-    (v_partition_index, v_controller_epoch, v_leader, v_leader_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(_UpdateMetadataRequest_UpdateMetadataPartitionState)
+    o.topic_name, pos = read_string(mv, pos)
+    (o.partition_index, o.controller_epoch, o.leader, o.leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 16
-    v_isr, pos = read_array(mv, pos, _AF_i, 4)
-    if v_isr is None:
+    o.isr, pos = read_array(mv, pos, _AF_i, 4)
+    if o.isr is None:
         raise ProtocolError('null isr')
-    (v_zk_version,) = _S2.unpack_from(mv, pos)
+    (o.zk_version,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_replicas, pos = read_array(mv, pos, _AF_i, 4)
-    if v_replicas is None:
+    o.replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if o.replicas is None:
         raise ProtocolError('null replicas')
-    return _UpdateMetadataRequest_UpdateMetadataPartitionState(v_topic_name, v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_zk_version, v_replicas, [], None), pos
+    o.offline_replicas = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    (v_id,) = _S2.unpack_from(mv, pos)
+    o = new_object(_UpdateMetadataRequest_UpdateMetadataBroker)
+    (o.id,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_v0_host, pos = read_string(mv, pos)
-    (v_v0_port,) = _S2.unpack_from(mv, pos)
+    o.v0_host, pos = read_string(mv, pos)
+    (o.v0_port,) = _S2.unpack_from(mv, pos)
     pos += 4
-    return _UpdateMetadataRequest_UpdateMetadataBroker(v_id, v_v0_host, v_v0_port, [], '', None), pos
+    o.endpoints = []
+    o.rack = ''
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
-    (v_controller_id, v_controller_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(UpdateMetadataRequest)
+    (o.controller_id, o.controller_epoch,) = _S0.unpack_from(mv, pos)
     pos += 8
     n, pos = read_count(mv, pos, 30)
     if n < 0:
         raise ProtocolError('null ungrouped_partition_states')
     else:
-        v_ungrouped_partition_states = []
-        append = v_ungrouped_partition_states.append
+        o.ungrouped_partition_states = []
+        append = o.ungrouped_partition_states.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -188,47 +196,61 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null live_brokers')
     else:
-        v_live_brokers = []
-        append = v_live_brokers.append
+        o.live_brokers = []
+        append = o.live_brokers.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, -1, v_ungrouped_partition_states, [], v_live_brokers, None), pos
+    o.is_k_raft_controller = False
+    o.type = 0
+    o.broker_epoch = -1
+    o.topic_states = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
-    (v_port,) = _S2.unpack_from(mv, pos)
+    o = new_object(_UpdateMetadataRequest_UpdateMetadataEndpoint)
+    (o.port,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_host, pos = read_string(mv, pos)
-    (v_security_protocol,) = _S3.unpack_from(mv, pos)
+    o.host, pos = read_string(mv, pos)
+    (o.security_protocol,) = _S3.unpack_from(mv, pos)
     pos += 2
-    return _UpdateMetadataRequest_UpdateMetadataEndpoint(v_port, v_host, '', v_security_protocol, None), pos
+    o.listener = ''
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d4(mv, pos):
-    (v_id,) = _S2.unpack_from(mv, pos)
+    o = new_object(_UpdateMetadataRequest_UpdateMetadataBroker)
+    (o.id,) = _S2.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 8)
     if n < 0:
         raise ProtocolError('null endpoints')
     else:
-        v_endpoints = []
-        append = v_endpoints.append
+        o.endpoints = []
+        append = o.endpoints.append
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
-    return _UpdateMetadataRequest_UpdateMetadataBroker(v_id, '', 0, v_endpoints, '', None), pos
+    o.v0_host = ''
+    o.v0_port = 0
+    o.rack = ''
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d5(mv, pos):
-    (v_controller_id, v_controller_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(UpdateMetadataRequest)
+    (o.controller_id, o.controller_epoch,) = _S0.unpack_from(mv, pos)
     pos += 8
     n, pos = read_count(mv, pos, 30)
     if n < 0:
         raise ProtocolError('null ungrouped_partition_states')
     else:
-        v_ungrouped_partition_states = []
-        append = v_ungrouped_partition_states.append
+        o.ungrouped_partition_states = []
+        append = o.ungrouped_partition_states.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -236,39 +258,49 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null live_brokers')
     else:
-        v_live_brokers = []
-        append = v_live_brokers.append
+        o.live_brokers = []
+        append = o.live_brokers.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
-    return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, -1, v_ungrouped_partition_states, [], v_live_brokers, None), pos
+    o.is_k_raft_controller = False
+    o.type = 0
+    o.broker_epoch = -1
+    o.topic_states = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d6(mv, pos):
-    (v_id,) = _S2.unpack_from(mv, pos)
+    o = new_object(_UpdateMetadataRequest_UpdateMetadataBroker)
+    (o.id,) = _S2.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 8)
     if n < 0:
         raise ProtocolError('null endpoints')
     else:
-        v_endpoints = []
-        append = v_endpoints.append
+        o.endpoints = []
+        append = o.endpoints.append
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
-    v_rack, pos = read_nullable_string(mv, pos)
-    return _UpdateMetadataRequest_UpdateMetadataBroker(v_id, '', 0, v_endpoints, v_rack, None), pos
+    o.rack, pos = read_nullable_string(mv, pos)
+    o.v0_host = ''
+    o.v0_port = 0
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d7(mv, pos):
-    (v_controller_id, v_controller_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(UpdateMetadataRequest)
+    (o.controller_id, o.controller_epoch,) = _S0.unpack_from(mv, pos)
     pos += 8
     n, pos = read_count(mv, pos, 30)
     if n < 0:
         raise ProtocolError('null ungrouped_partition_states')
     else:
-        v_ungrouped_partition_states = []
-        append = v_ungrouped_partition_states.append
+        o.ungrouped_partition_states = []
+        append = o.ungrouped_partition_states.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -276,49 +308,61 @@ def _d7(mv, pos):
     if n < 0:
         raise ProtocolError('null live_brokers')
     else:
-        v_live_brokers = []
-        append = v_live_brokers.append
+        o.live_brokers = []
+        append = o.live_brokers.append
         for _ in range(n):
             item, pos = _d6(mv, pos)
             append(item)
-    return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, -1, v_ungrouped_partition_states, [], v_live_brokers, None), pos
+    o.is_k_raft_controller = False
+    o.type = 0
+    o.broker_epoch = -1
+    o.topic_states = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d8(mv, pos):
-    (v_port,) = _S2.unpack_from(mv, pos)
+    o = new_object(_UpdateMetadataRequest_UpdateMetadataEndpoint)
+    (o.port,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_host, pos = read_string(mv, pos)
-    v_listener, pos = read_string(mv, pos)
-    (v_security_protocol,) = _S3.unpack_from(mv, pos)
+    o.host, pos = read_string(mv, pos)
+    o.listener, pos = read_string(mv, pos)
+    (o.security_protocol,) = _S3.unpack_from(mv, pos)
     pos += 2
-    return _UpdateMetadataRequest_UpdateMetadataEndpoint(v_port, v_host, v_listener, v_security_protocol, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d9(mv, pos):
-    (v_id,) = _S2.unpack_from(mv, pos)
+    o = new_object(_UpdateMetadataRequest_UpdateMetadataBroker)
+    (o.id,) = _S2.unpack_from(mv, pos)
     pos += 4
     n, pos = read_count(mv, pos, 10)
     if n < 0:
         raise ProtocolError('null endpoints')
     else:
-        v_endpoints = []
-        append = v_endpoints.append
+        o.endpoints = []
+        append = o.endpoints.append
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
-    v_rack, pos = read_nullable_string(mv, pos)
-    return _UpdateMetadataRequest_UpdateMetadataBroker(v_id, '', 0, v_endpoints, v_rack, None), pos
+    o.rack, pos = read_nullable_string(mv, pos)
+    o.v0_host = ''
+    o.v0_port = 0
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d10(mv, pos):
-    (v_controller_id, v_controller_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(UpdateMetadataRequest)
+    (o.controller_id, o.controller_epoch,) = _S0.unpack_from(mv, pos)
     pos += 8
     n, pos = read_count(mv, pos, 30)
     if n < 0:
         raise ProtocolError('null ungrouped_partition_states')
     else:
-        v_ungrouped_partition_states = []
-        append = v_ungrouped_partition_states.append
+        o.ungrouped_partition_states = []
+        append = o.ungrouped_partition_states.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -326,41 +370,49 @@ def _d10(mv, pos):
     if n < 0:
         raise ProtocolError('null live_brokers')
     else:
-        v_live_brokers = []
-        append = v_live_brokers.append
+        o.live_brokers = []
+        append = o.live_brokers.append
         for _ in range(n):
             item, pos = _d9(mv, pos)
             append(item)
-    return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, -1, v_ungrouped_partition_states, [], v_live_brokers, None), pos
+    o.is_k_raft_controller = False
+    o.type = 0
+    o.broker_epoch = -1
+    o.topic_states = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d11(mv, pos):
-    v_topic_name, pos = read_string(mv, pos)
-    (v_partition_index, v_controller_epoch, v_leader, v_leader_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(_UpdateMetadataRequest_UpdateMetadataPartitionState)
+    o.topic_name, pos = read_string(mv, pos)
+    (o.partition_index, o.controller_epoch, o.leader, o.leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 16
-    v_isr, pos = read_array(mv, pos, _AF_i, 4)
-    if v_isr is None:
+    o.isr, pos = read_array(mv, pos, _AF_i, 4)
+    if o.isr is None:
         raise ProtocolError('null isr')
-    (v_zk_version,) = _S2.unpack_from(mv, pos)
+    (o.zk_version,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_replicas, pos = read_array(mv, pos, _AF_i, 4)
-    if v_replicas is None:
+    o.replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if o.replicas is None:
         raise ProtocolError('null replicas')
-    v_offline_replicas, pos = read_array(mv, pos, _AF_i, 4)
-    if v_offline_replicas is None:
+    o.offline_replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if o.offline_replicas is None:
         raise ProtocolError('null offline_replicas')
-    return _UpdateMetadataRequest_UpdateMetadataPartitionState(v_topic_name, v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_zk_version, v_replicas, v_offline_replicas, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d12(mv, pos):
-    (v_controller_id, v_controller_epoch,) = _S0.unpack_from(mv, pos)
+    o = new_object(UpdateMetadataRequest)
+    (o.controller_id, o.controller_epoch,) = _S0.unpack_from(mv, pos)
     pos += 8
     n, pos = read_count(mv, pos, 34)
     if n < 0:
         raise ProtocolError('null ungrouped_partition_states')
     else:
-        v_ungrouped_partition_states = []
-        append = v_ungrouped_partition_states.append
+        o.ungrouped_partition_states = []
+        append = o.ungrouped_partition_states.append
         for _ in range(n):
             item, pos = _d11(mv, pos)
             append(item)
@@ -368,54 +420,66 @@ def _d12(mv, pos):
     if n < 0:
         raise ProtocolError('null live_brokers')
     else:
-        v_live_brokers = []
-        append = v_live_brokers.append
+        o.live_brokers = []
+        append = o.live_brokers.append
         for _ in range(n):
             item, pos = _d9(mv, pos)
             append(item)
-    return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, -1, v_ungrouped_partition_states, [], v_live_brokers, None), pos
+    o.is_k_raft_controller = False
+    o.type = 0
+    o.broker_epoch = -1
+    o.topic_states = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d13(mv, pos):
-    (v_partition_index, v_controller_epoch, v_leader, v_leader_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(_UpdateMetadataRequest_UpdateMetadataPartitionState)
+    (o.partition_index, o.controller_epoch, o.leader, o.leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 16
-    v_isr, pos = read_array(mv, pos, _AF_i, 4)
-    if v_isr is None:
+    o.isr, pos = read_array(mv, pos, _AF_i, 4)
+    if o.isr is None:
         raise ProtocolError('null isr')
-    (v_zk_version,) = _S2.unpack_from(mv, pos)
+    (o.zk_version,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_replicas, pos = read_array(mv, pos, _AF_i, 4)
-    if v_replicas is None:
+    o.replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if o.replicas is None:
         raise ProtocolError('null replicas')
-    v_offline_replicas, pos = read_array(mv, pos, _AF_i, 4)
-    if v_offline_replicas is None:
+    o.offline_replicas, pos = read_array(mv, pos, _AF_i, 4)
+    if o.offline_replicas is None:
         raise ProtocolError('null offline_replicas')
-    return _UpdateMetadataRequest_UpdateMetadataPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_zk_version, v_replicas, v_offline_replicas, None), pos
+    o.topic_name = ''
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d14(mv, pos):
-    v_topic_name, pos = read_string(mv, pos)
+    o = new_object(_UpdateMetadataRequest_UpdateMetadataTopicState)
+    o.topic_name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 32)
     if n < 0:
         raise ProtocolError('null partition_states')
     else:
-        v_partition_states = []
-        append = v_partition_states.append
+        o.partition_states = []
+        append = o.partition_states.append
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
-    return _UpdateMetadataRequest_UpdateMetadataTopicState(v_topic_name, ZERO_UUID, v_partition_states, None), pos
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d15(mv, pos):
-    (v_controller_id, v_controller_epoch, v_broker_epoch,) = _S4.unpack_from(mv, pos)
+    o = new_object(UpdateMetadataRequest)
+    (o.controller_id, o.controller_epoch, o.broker_epoch,) = _S4.unpack_from(mv, pos)
     pos += 16
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topic_states')
     else:
-        v_topic_states = []
-        append = v_topic_states.append
+        o.topic_states = []
+        append = o.topic_states.append
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
@@ -423,38 +487,61 @@ def _d15(mv, pos):
     if n < 0:
         raise ProtocolError('null live_brokers')
     else:
-        v_live_brokers = []
-        append = v_live_brokers.append
+        o.live_brokers = []
+        append = o.live_brokers.append
         for _ in range(n):
             item, pos = _d9(mv, pos)
             append(item)
-    return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, v_broker_epoch, [], v_topic_states, v_live_brokers, None), pos
+    o.is_k_raft_controller = False
+    o.type = 0
+    o.ungrouped_partition_states = []
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d16(mv, pos):
-    (v_partition_index, v_controller_epoch, v_leader, v_leader_epoch,) = _S1.unpack_from(mv, pos)
+    o = new_object(_UpdateMetadataRequest_UpdateMetadataPartitionState)
+    (o.partition_index, o.controller_epoch, o.leader, o.leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 16
-    v_isr, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_isr is None:
-        raise ProtocolError('null isr')
-    (v_zk_version,) = _S2.unpack_from(mv, pos)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.isr = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.isr, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.isr is None:
+            raise ProtocolError('null isr')
+    (o.zk_version,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_replicas is None:
-        raise ProtocolError('null replicas')
-    v_offline_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_offline_replicas is None:
-        raise ProtocolError('null offline_replicas')
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.replicas is None:
+            raise ProtocolError('null replicas')
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.offline_replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.offline_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.offline_replicas is None:
+            raise ProtocolError('null offline_replicas')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _UpdateMetadataRequest_UpdateMetadataPartitionState('', v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_zk_version, v_replicas, v_offline_replicas, unknown), pos
+    o.topic_name = ''
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d17(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
+    o = new_object(_UpdateMetadataRequest_UpdateMetadataTopicState)
+    o.topic_name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -466,8 +553,8 @@ def _d17(mv, pos):
     if n < 0:
         raise ProtocolError('null partition_states')
     else:
-        v_partition_states = []
-        append = v_partition_states.append
+        o.partition_states = []
+        append = o.partition_states.append
         for _ in range(n):
             item, pos = _d16(mv, pos)
             append(item)
@@ -476,26 +563,31 @@ def _d17(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _UpdateMetadataRequest_UpdateMetadataTopicState(v_topic_name, ZERO_UUID, v_partition_states, unknown), pos
+    o.topic_id = ZERO_UUID
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d18(mv, pos):
-    (v_port,) = _S2.unpack_from(mv, pos)
+    o = new_object(_UpdateMetadataRequest_UpdateMetadataEndpoint)
+    (o.port,) = _S2.unpack_from(mv, pos)
     pos += 4
-    v_host, pos = read_compact_string(mv, pos)
-    v_listener, pos = read_compact_string(mv, pos)
-    (v_security_protocol,) = _S3.unpack_from(mv, pos)
+    o.host, pos = read_compact_string(mv, pos)
+    o.listener, pos = read_compact_string(mv, pos)
+    (o.security_protocol,) = _S3.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _UpdateMetadataRequest_UpdateMetadataEndpoint(v_port, v_host, v_listener, v_security_protocol, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d19(mv, pos):
-    (v_id,) = _S2.unpack_from(mv, pos)
+    o = new_object(_UpdateMetadataRequest_UpdateMetadataBroker)
+    (o.id,) = _S2.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -508,22 +600,26 @@ def _d19(mv, pos):
     if n < 0:
         raise ProtocolError('null endpoints')
     else:
-        v_endpoints = []
-        append = v_endpoints.append
+        o.endpoints = []
+        append = o.endpoints.append
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
-    v_rack, pos = read_compact_nullable_string(mv, pos)
+    o.rack, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _UpdateMetadataRequest_UpdateMetadataBroker(v_id, '', 0, v_endpoints, v_rack, unknown), pos
+    o.v0_host = ''
+    o.v0_port = 0
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d20(mv, pos):
-    (v_controller_id, v_controller_epoch, v_broker_epoch,) = _S4.unpack_from(mv, pos)
+    o = new_object(UpdateMetadataRequest)
+    (o.controller_id, o.controller_epoch, o.broker_epoch,) = _S4.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -536,8 +632,8 @@ def _d20(mv, pos):
     if n < 0:
         raise ProtocolError('null topic_states')
     else:
-        v_topic_states = []
-        append = v_topic_states.append
+        o.topic_states = []
+        append = o.topic_states.append
         for _ in range(n):
             item, pos = _d17(mv, pos)
             append(item)
@@ -552,8 +648,8 @@ def _d20(mv, pos):
     if n < 0:
         raise ProtocolError('null live_brokers')
     else:
-        v_live_brokers = []
-        append = v_live_brokers.append
+        o.live_brokers = []
+        append = o.live_brokers.append
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
@@ -562,12 +658,17 @@ def _d20(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, v_broker_epoch, [], v_topic_states, v_live_brokers, unknown), pos
+    o.is_k_raft_controller = False
+    o.type = 0
+    o.ungrouped_partition_states = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d21(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
-    (v_topic_id,) = _S5.unpack_from(mv, pos)
+    o = new_object(_UpdateMetadataRequest_UpdateMetadataTopicState)
+    o.topic_name, pos = read_compact_string(mv, pos)
+    (o.topic_id,) = _S5.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -580,8 +681,8 @@ def _d21(mv, pos):
     if n < 0:
         raise ProtocolError('null partition_states')
     else:
-        v_partition_states = []
-        append = v_partition_states.append
+        o.partition_states = []
+        append = o.partition_states.append
         for _ in range(n):
             item, pos = _d16(mv, pos)
             append(item)
@@ -590,11 +691,13 @@ def _d21(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _UpdateMetadataRequest_UpdateMetadataTopicState(v_topic_name, v_topic_id, v_partition_states, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d22(mv, pos):
-    (v_controller_id, v_controller_epoch, v_broker_epoch,) = _S4.unpack_from(mv, pos)
+    o = new_object(UpdateMetadataRequest)
+    (o.controller_id, o.controller_epoch, o.broker_epoch,) = _S4.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -607,8 +710,8 @@ def _d22(mv, pos):
     if n < 0:
         raise ProtocolError('null topic_states')
     else:
-        v_topic_states = []
-        append = v_topic_states.append
+        o.topic_states = []
+        append = o.topic_states.append
         for _ in range(n):
             item, pos = _d21(mv, pos)
             append(item)
@@ -623,8 +726,8 @@ def _d22(mv, pos):
     if n < 0:
         raise ProtocolError('null live_brokers')
     else:
-        v_live_brokers = []
-        append = v_live_brokers.append
+        o.live_brokers = []
+        append = o.live_brokers.append
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
@@ -633,11 +736,16 @@ def _d22(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return UpdateMetadataRequest(v_controller_id, False, 0, v_controller_epoch, v_broker_epoch, [], v_topic_states, v_live_brokers, unknown), pos
+    o.is_k_raft_controller = False
+    o.type = 0
+    o.ungrouped_partition_states = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d23(mv, pos):
-    (v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch,) = _S6.unpack_from(mv, pos)
+    o = new_object(UpdateMetadataRequest)
+    (o.controller_id, o.is_k_raft_controller, o.controller_epoch, o.broker_epoch,) = _S6.unpack_from(mv, pos)
     pos += 17
     n = mv[pos]
     if n < 128:
@@ -650,8 +758,8 @@ def _d23(mv, pos):
     if n < 0:
         raise ProtocolError('null topic_states')
     else:
-        v_topic_states = []
-        append = v_topic_states.append
+        o.topic_states = []
+        append = o.topic_states.append
         for _ in range(n):
             item, pos = _d21(mv, pos)
             append(item)
@@ -666,18 +774,18 @@ def _d23(mv, pos):
     if n < 0:
         raise ProtocolError('null live_brokers')
     else:
-        v_live_brokers = []
-        append = v_live_brokers.append
+        o.live_brokers = []
+        append = o.live_brokers.append
         for _ in range(n):
             item, pos = _d19(mv, pos)
             append(item)
-    v_type = 0
+    o.type = 0
     unknown = None
     n_tags, pos = read_uvarint(mv, pos)
     for _ in range(n_tags):
         tag, pos, end = read_tag_header(mv, pos)
         if tag == 0:
-            (v_type,) = _S7.unpack_from(mv, pos)
+            (o.type,) = _S7.unpack_from(mv, pos)
             pos += 1
             check_tag_end(pos, end, 0)
         else:
@@ -685,7 +793,9 @@ def _d23(mv, pos):
                 unknown = []
             unknown.append((tag, bytes(mv[pos:end])))
             pos = end
-    return UpdateMetadataRequest(v_controller_id, v_is_k_raft_controller, v_type, v_controller_epoch, v_broker_epoch, [], v_topic_states, v_live_brokers, unknown), pos
+    o.ungrouped_partition_states = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e24(o, b, sp):
@@ -998,20 +1108,24 @@ def _e47(o, b, sp):
 
 
 def _d48(mv, pos):
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(UpdateMetadataResponse)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
-    return UpdateMetadataResponse(v_error_code, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d49(mv, pos):
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(UpdateMetadataResponse)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return UpdateMetadataResponse(v_error_code, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e50(o, b, sp):

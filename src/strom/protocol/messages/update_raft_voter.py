@@ -129,32 +129,37 @@ class UpdateRaftVoterResponse:
 
 
 def _d0(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    v_host, pos = read_compact_string(mv, pos)
-    (v_port,) = _S1.unpack_from(mv, pos)
+    o = new_object(_UpdateRaftVoterRequest_Listener)
+    o.name, pos = read_compact_string(mv, pos)
+    o.host, pos = read_compact_string(mv, pos)
+    (o.port,) = _S1.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _UpdateRaftVoterRequest_Listener(v_name, v_host, v_port, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
-    (v_min_supported_version, v_max_supported_version,) = _S2.unpack_from(mv, pos)
+    o = new_object(_UpdateRaftVoterRequest_KRaftVersionFeature)
+    (o.min_supported_version, o.max_supported_version,) = _S2.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _UpdateRaftVoterRequest_KRaftVersionFeature(v_min_supported_version, v_max_supported_version, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_cluster_id, pos = read_compact_nullable_string(mv, pos)
-    (v_current_leader_epoch, v_voter_id, v_voter_directory_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(UpdateRaftVoterRequest)
+    o.cluster_id, pos = read_compact_nullable_string(mv, pos)
+    (o.current_leader_epoch, o.voter_id, o.voter_directory_id,) = _S0.unpack_from(mv, pos)
     pos += 24
     n = mv[pos]
     if n < 128:
@@ -167,18 +172,19 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null listeners')
     else:
-        v_listeners = []
-        append = v_listeners.append
+        o.listeners = []
+        append = o.listeners.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    v_k_raft_version_feature, pos = _d1(mv, pos)
+    o.k_raft_version_feature, pos = _d1(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return UpdateRaftVoterRequest(v_cluster_id, v_current_leader_epoch, v_voter_id, v_voter_directory_id, v_listeners, v_k_raft_version_feature, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e3(o, b, sp):
@@ -215,36 +221,40 @@ def _e5(o, b, sp):
 
 
 def _d6(mv, pos):
-    (v_leader_id, v_leader_epoch,) = _S4.unpack_from(mv, pos)
+    o = new_object(_UpdateRaftVoterResponse_CurrentLeader)
+    (o.leader_id, o.leader_epoch,) = _S4.unpack_from(mv, pos)
     pos += 8
-    v_host, pos = read_compact_string(mv, pos)
-    (v_port,) = _S5.unpack_from(mv, pos)
+    o.host, pos = read_compact_string(mv, pos)
+    (o.port,) = _S5.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _UpdateRaftVoterResponse_CurrentLeader(v_leader_id, v_leader_epoch, v_host, v_port, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d7(mv, pos):
-    (v_throttle_time_ms, v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(UpdateRaftVoterResponse)
+    (o.throttle_time_ms, o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
-    v_current_leader = _UpdateRaftVoterResponse_CurrentLeader()
+    o.current_leader = _UpdateRaftVoterResponse_CurrentLeader()
     unknown = None
     n_tags, pos = read_uvarint(mv, pos)
     for _ in range(n_tags):
         tag, pos, end = read_tag_header(mv, pos)
         if tag == 0:
-            v_current_leader, pos = _d6(mv, pos)
+            o.current_leader, pos = _d6(mv, pos)
             check_tag_end(pos, end, 0)
         else:
             if unknown is None:
                 unknown = []
             unknown.append((tag, bytes(mv[pos:end])))
             pos = end
-    return UpdateRaftVoterResponse(v_throttle_time_ms, v_error_code, v_current_leader, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e8(o, b, sp):

@@ -148,18 +148,23 @@ class VoteResponse:
 
 
 def _d0(mv, pos):
-    (v_partition_index, v_candidate_epoch, v_candidate_id, v_last_offset_epoch, v_last_offset,) = _S0.unpack_from(mv, pos)
+    o = new_object(_VoteRequest_PartitionData)
+    (o.partition_index, o.candidate_epoch, o.candidate_id, o.last_offset_epoch, o.last_offset,) = _S0.unpack_from(mv, pos)
     pos += 24
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _VoteRequest_PartitionData(v_partition_index, v_candidate_epoch, v_candidate_id, ZERO_UUID, ZERO_UUID, v_last_offset_epoch, v_last_offset, unknown), pos
+    o.candidate_directory_id = ZERO_UUID
+    o.voter_directory_id = ZERO_UUID
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
+    o = new_object(_VoteRequest_TopicData)
+    o.topic_name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -171,8 +176,8 @@ def _d1(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -181,11 +186,13 @@ def _d1(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _VoteRequest_TopicData(v_topic_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d2(mv, pos):
-    v_cluster_id, pos = read_compact_nullable_string(mv, pos)
+    o = new_object(VoteRequest)
+    o.cluster_id, pos = read_compact_nullable_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -197,8 +204,8 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
@@ -207,22 +214,27 @@ def _d2(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return VoteRequest(v_cluster_id, -1, v_topics, unknown), pos
+    o.voter_id = -1
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d3(mv, pos):
-    (v_partition_index, v_candidate_epoch, v_candidate_id, v_candidate_directory_id, v_voter_directory_id, v_last_offset_epoch, v_last_offset,) = _S2.unpack_from(mv, pos)
+    o = new_object(_VoteRequest_PartitionData)
+    (o.partition_index, o.candidate_epoch, o.candidate_id, o.candidate_directory_id, o.voter_directory_id, o.last_offset_epoch, o.last_offset,) = _S2.unpack_from(mv, pos)
     pos += 56
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _VoteRequest_PartitionData(v_partition_index, v_candidate_epoch, v_candidate_id, v_candidate_directory_id, v_voter_directory_id, v_last_offset_epoch, v_last_offset, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d4(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
+    o = new_object(_VoteRequest_TopicData)
+    o.topic_name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -234,8 +246,8 @@ def _d4(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
@@ -244,12 +256,14 @@ def _d4(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _VoteRequest_TopicData(v_topic_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
-    v_cluster_id, pos = read_compact_nullable_string(mv, pos)
-    (v_voter_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(VoteRequest)
+    o.cluster_id, pos = read_compact_nullable_string(mv, pos)
+    (o.voter_id,) = _S1.unpack_from(mv, pos)
     pos += 4
     n = mv[pos]
     if n < 128:
@@ -262,8 +276,8 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
@@ -272,7 +286,8 @@ def _d5(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return VoteRequest(v_cluster_id, v_voter_id, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e6(o, b, sp):
@@ -345,18 +360,21 @@ def _e11(o, b, sp):
 
 
 def _d12(mv, pos):
-    (v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_vote_granted,) = _S4.unpack_from(mv, pos)
+    o = new_object(_VoteResponse_PartitionData)
+    (o.partition_index, o.error_code, o.leader_id, o.leader_epoch, o.vote_granted,) = _S4.unpack_from(mv, pos)
     pos += 15
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _VoteResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_vote_granted, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d13(mv, pos):
-    v_topic_name, pos = read_compact_string(mv, pos)
+    o = new_object(_VoteResponse_TopicData)
+    o.topic_name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -368,8 +386,8 @@ def _d13(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
@@ -378,11 +396,13 @@ def _d13(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _VoteResponse_TopicData(v_topic_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d14(mv, pos):
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(VoteResponse)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
     n = mv[pos]
     if n < 128:
@@ -395,8 +415,8 @@ def _d14(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
@@ -405,25 +425,30 @@ def _d14(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return VoteResponse(v_error_code, v_topics, [], unknown), pos
+    o.node_endpoints = []
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d15(mv, pos):
-    (v_node_id,) = _S1.unpack_from(mv, pos)
+    o = new_object(_VoteResponse_NodeEndpoint)
+    (o.node_id,) = _S1.unpack_from(mv, pos)
     pos += 4
-    v_host, pos = read_compact_string(mv, pos)
-    (v_port,) = _S5.unpack_from(mv, pos)
+    o.host, pos = read_compact_string(mv, pos)
+    (o.port,) = _S5.unpack_from(mv, pos)
     pos += 2
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _VoteResponse_NodeEndpoint(v_node_id, v_host, v_port, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d16(mv, pos):
-    (v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(VoteResponse)
+    (o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 2
     n = mv[pos]
     if n < 128:
@@ -436,12 +461,12 @@ def _d16(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
-    v_node_endpoints = []
+    o.node_endpoints = []
     unknown = None
     n_tags, pos = read_uvarint(mv, pos)
     for _ in range(n_tags):
@@ -458,8 +483,8 @@ def _d16(mv, pos):
             if n < 0:
                 raise ProtocolError('null node_endpoints')
             else:
-                v_node_endpoints = []
-                append = v_node_endpoints.append
+                o.node_endpoints = []
+                append = o.node_endpoints.append
                 for _ in range(n):
                     item, pos = _d15(mv, pos)
                     append(item)
@@ -469,7 +494,8 @@ def _d16(mv, pos):
                 unknown = []
             unknown.append((tag, bytes(mv[pos:end])))
             pos = end
-    return VoteResponse(v_error_code, v_topics, v_node_endpoints, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e17(o, b, sp):

@@ -140,18 +140,21 @@ class WriteShareGroupStateResponse:
 
 
 def _d0(mv, pos):
-    (v_first_offset, v_last_offset, v_delivery_state, v_delivery_count,) = _S2.unpack_from(mv, pos)
+    o = new_object(_WriteShareGroupStateRequest_StateBatch)
+    (o.first_offset, o.last_offset, o.delivery_state, o.delivery_count,) = _S2.unpack_from(mv, pos)
     pos += 19
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _WriteShareGroupStateRequest_StateBatch(v_first_offset, v_last_offset, v_delivery_state, v_delivery_count, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d1(mv, pos):
-    (v_partition, v_state_epoch, v_leader_epoch, v_start_offset,) = _S1.unpack_from(mv, pos)
+    o = new_object(_WriteShareGroupStateRequest_PartitionData)
+    (o.partition, o.state_epoch, o.leader_epoch, o.start_offset,) = _S1.unpack_from(mv, pos)
     pos += 20
     n = mv[pos]
     if n < 128:
@@ -164,8 +167,8 @@ def _d1(mv, pos):
     if n < 0:
         raise ProtocolError('null state_batches')
     else:
-        v_state_batches = []
-        append = v_state_batches.append
+        o.state_batches = []
+        append = o.state_batches.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
@@ -174,11 +177,13 @@ def _d1(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _WriteShareGroupStateRequest_PartitionData(v_partition, v_state_epoch, v_leader_epoch, v_start_offset, v_state_batches, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d2(mv, pos):
-    (v_topic_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(_WriteShareGroupStateRequest_WriteStateData)
+    (o.topic_id,) = _S0.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -191,8 +196,8 @@ def _d2(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
@@ -201,11 +206,13 @@ def _d2(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _WriteShareGroupStateRequest_WriteStateData(v_topic_id, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d3(mv, pos):
-    v_group_id, pos = read_compact_string(mv, pos)
+    o = new_object(WriteShareGroupStateRequest)
+    o.group_id, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -217,8 +224,8 @@ def _d3(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d2(mv, pos)
             append(item)
@@ -227,7 +234,8 @@ def _d3(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return WriteShareGroupStateRequest(v_group_id, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e4(o, b, sp):
@@ -278,19 +286,22 @@ def _e7(o, b, sp):
 
 
 def _d8(mv, pos):
-    (v_partition, v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(_WriteShareGroupStateResponse_PartitionResult)
+    (o.partition, o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
-    v_error_message, pos = read_compact_nullable_string(mv, pos)
+    o.error_message, pos = read_compact_nullable_string(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _WriteShareGroupStateResponse_PartitionResult(v_partition, v_error_code, v_error_message, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d9(mv, pos):
-    (v_topic_id,) = _S0.unpack_from(mv, pos)
+    o = new_object(_WriteShareGroupStateResponse_WriteStateResult)
+    (o.topic_id,) = _S0.unpack_from(mv, pos)
     pos += 16
     n = mv[pos]
     if n < 128:
@@ -303,8 +314,8 @@ def _d9(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d8(mv, pos)
             append(item)
@@ -313,10 +324,12 @@ def _d9(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _WriteShareGroupStateResponse_WriteStateResult(v_topic_id, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d10(mv, pos):
+    o = new_object(WriteShareGroupStateResponse)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -328,8 +341,8 @@ def _d10(mv, pos):
     if n < 0:
         raise ProtocolError('null results')
     else:
-        v_results = []
-        append = v_results.append
+        o.results = []
+        append = o.results.append
         for _ in range(n):
             item, pos = _d9(mv, pos)
             append(item)
@@ -338,7 +351,8 @@ def _d10(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return WriteShareGroupStateResponse(v_results, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e11(o, b, sp):

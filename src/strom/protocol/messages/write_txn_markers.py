@@ -136,58 +136,72 @@ class WriteTxnMarkersResponse:
 
 
 def _d0(mv, pos):
-    v_name, pos = read_string(mv, pos)
-    v_partition_indexes, pos = read_array(mv, pos, _AF_i, 4)
-    if v_partition_indexes is None:
+    o = new_object(_WriteTxnMarkersRequest_WritableTxnMarkerTopic)
+    o.name, pos = read_string(mv, pos)
+    o.partition_indexes, pos = read_array(mv, pos, _AF_i, 4)
+    if o.partition_indexes is None:
         raise ProtocolError('null partition_indexes')
-    return _WriteTxnMarkersRequest_WritableTxnMarkerTopic(v_name, v_partition_indexes, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d1(mv, pos):
-    (v_producer_id, v_producer_epoch, v_transaction_result,) = _S0.unpack_from(mv, pos)
+    o = new_object(_WriteTxnMarkersRequest_WritableTxnMarker)
+    (o.producer_id, o.producer_epoch, o.transaction_result,) = _S0.unpack_from(mv, pos)
     pos += 11
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d0(mv, pos)
             append(item)
-    (v_coordinator_epoch,) = _S1.unpack_from(mv, pos)
+    (o.coordinator_epoch,) = _S1.unpack_from(mv, pos)
     pos += 4
-    return _WriteTxnMarkersRequest_WritableTxnMarker(v_producer_id, v_producer_epoch, v_transaction_result, v_topics, v_coordinator_epoch, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d2(mv, pos):
+    o = new_object(WriteTxnMarkersRequest)
     n, pos = read_count(mv, pos, 19)
     if n < 0:
         raise ProtocolError('null markers')
     else:
-        v_markers = []
-        append = v_markers.append
+        o.markers = []
+        append = o.markers.append
         for _ in range(n):
             item, pos = _d1(mv, pos)
             append(item)
-    return WriteTxnMarkersRequest(v_markers, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d3(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
-    v_partition_indexes, pos = read_compact_array(mv, pos, _AF_i, 4)
-    if v_partition_indexes is None:
-        raise ProtocolError('null partition_indexes')
+    o = new_object(_WriteTxnMarkersRequest_WritableTxnMarkerTopic)
+    o.name, pos = read_compact_string(mv, pos)
+    n = mv[pos] - 1
+    if 0 <= n < 64:
+        o.partition_indexes = list(unpack_from(_AF_i[n], mv, pos + 1))
+        pos += 1 + 4 * n
+    else:
+        o.partition_indexes, pos = read_compact_array(mv, pos, _AF_i, 4)
+        if o.partition_indexes is None:
+            raise ProtocolError('null partition_indexes')
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _WriteTxnMarkersRequest_WritableTxnMarkerTopic(v_name, v_partition_indexes, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d4(mv, pos):
-    (v_producer_id, v_producer_epoch, v_transaction_result,) = _S0.unpack_from(mv, pos)
+    o = new_object(_WriteTxnMarkersRequest_WritableTxnMarker)
+    (o.producer_id, o.producer_epoch, o.transaction_result,) = _S0.unpack_from(mv, pos)
     pos += 11
     n = mv[pos]
     if n < 128:
@@ -200,22 +214,24 @@ def _d4(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d3(mv, pos)
             append(item)
-    (v_coordinator_epoch,) = _S1.unpack_from(mv, pos)
+    (o.coordinator_epoch,) = _S1.unpack_from(mv, pos)
     pos += 4
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _WriteTxnMarkersRequest_WritableTxnMarker(v_producer_id, v_producer_epoch, v_transaction_result, v_topics, v_coordinator_epoch, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d5(mv, pos):
+    o = new_object(WriteTxnMarkersRequest)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -227,8 +243,8 @@ def _d5(mv, pos):
     if n < 0:
         raise ProtocolError('null markers')
     else:
-        v_markers = []
-        append = v_markers.append
+        o.markers = []
+        append = o.markers.append
         for _ in range(n):
             item, pos = _d4(mv, pos)
             append(item)
@@ -237,7 +253,8 @@ def _d5(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return WriteTxnMarkersRequest(v_markers, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e6(o, b, sp):
@@ -304,66 +321,77 @@ def _e11(o, b, sp):
 
 
 def _d12(mv, pos):
-    (v_partition_index, v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult)
+    (o.partition_index, o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
-    return _WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(v_partition_index, v_error_code, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d13(mv, pos):
-    v_name, pos = read_string(mv, pos)
+    o = new_object(_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult)
+    o.name, pos = read_string(mv, pos)
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d12(mv, pos)
             append(item)
-    return _WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(v_name, v_partitions, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d14(mv, pos):
-    (v_producer_id,) = _S2.unpack_from(mv, pos)
+    o = new_object(_WriteTxnMarkersResponse_WritableTxnMarkerResult)
+    (o.producer_id,) = _S2.unpack_from(mv, pos)
     pos += 8
     n, pos = read_count(mv, pos, 6)
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d13(mv, pos)
             append(item)
-    return _WriteTxnMarkersResponse_WritableTxnMarkerResult(v_producer_id, v_topics, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d15(mv, pos):
+    o = new_object(WriteTxnMarkersResponse)
     n, pos = read_count(mv, pos, 12)
     if n < 0:
         raise ProtocolError('null markers')
     else:
-        v_markers = []
-        append = v_markers.append
+        o.markers = []
+        append = o.markers.append
         for _ in range(n):
             item, pos = _d14(mv, pos)
             append(item)
-    return WriteTxnMarkersResponse(v_markers, None), pos
+    o.unknown_tags = None
+    return o, pos
 
 
 def _d16(mv, pos):
-    (v_partition_index, v_error_code,) = _S3.unpack_from(mv, pos)
+    o = new_object(_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult)
+    (o.partition_index, o.error_code,) = _S3.unpack_from(mv, pos)
     pos += 6
     if mv[pos] == 0:
         pos += 1
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(v_partition_index, v_error_code, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d17(mv, pos):
-    v_name, pos = read_compact_string(mv, pos)
+    o = new_object(_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult)
+    o.name, pos = read_compact_string(mv, pos)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -375,8 +403,8 @@ def _d17(mv, pos):
     if n < 0:
         raise ProtocolError('null partitions')
     else:
-        v_partitions = []
-        append = v_partitions.append
+        o.partitions = []
+        append = o.partitions.append
         for _ in range(n):
             item, pos = _d16(mv, pos)
             append(item)
@@ -385,11 +413,13 @@ def _d17(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(v_name, v_partitions, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d18(mv, pos):
-    (v_producer_id,) = _S2.unpack_from(mv, pos)
+    o = new_object(_WriteTxnMarkersResponse_WritableTxnMarkerResult)
+    (o.producer_id,) = _S2.unpack_from(mv, pos)
     pos += 8
     n = mv[pos]
     if n < 128:
@@ -402,8 +432,8 @@ def _d18(mv, pos):
     if n < 0:
         raise ProtocolError('null topics')
     else:
-        v_topics = []
-        append = v_topics.append
+        o.topics = []
+        append = o.topics.append
         for _ in range(n):
             item, pos = _d17(mv, pos)
             append(item)
@@ -412,10 +442,12 @@ def _d18(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return _WriteTxnMarkersResponse_WritableTxnMarkerResult(v_producer_id, v_topics, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _d19(mv, pos):
+    o = new_object(WriteTxnMarkersResponse)
     n = mv[pos]
     if n < 128:
         pos += 1
@@ -427,8 +459,8 @@ def _d19(mv, pos):
     if n < 0:
         raise ProtocolError('null markers')
     else:
-        v_markers = []
-        append = v_markers.append
+        o.markers = []
+        append = o.markers.append
         for _ in range(n):
             item, pos = _d18(mv, pos)
             append(item)
@@ -437,7 +469,8 @@ def _d19(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
-    return WriteTxnMarkersResponse(v_markers, unknown), pos
+    o.unknown_tags = unknown
+    return o, pos
 
 
 def _e20(o, b, sp):
