@@ -42,6 +42,8 @@ BROKER_KEYS: dict[str, ConfigKey] = {
         _k("log.segment.bytes", "int", 1073741824, min=14),
         _k("log.roll.ms", "long", None),
         _k("log.roll.hours", "int", 168, min=1),
+        _k("log.roll.jitter.ms", "long", None),
+        _k("log.roll.jitter.hours", "int", 0, min=0),
         _k("log.index.size.max.bytes", "int", 10485760, min=4),
         _k("log.index.interval.bytes", "int", 4096, min=0),
         _k("log.cleanup.policy", "list", ("delete",), choices=("compact", "delete")),
@@ -71,6 +73,9 @@ BROKER_KEYS: dict[str, ConfigKey] = {
             choices=("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"),
         ),
         _k("min.insync.replicas", "int", 1, min=1),
+        _k("compression.gzip.level", "int", -1, min=-1, max=9),
+        _k("compression.lz4.level", "int", 9, min=1, max=17),
+        _k("compression.zstd.level", "int", 3, min=-131072, max=22),
         _k("unclean.leader.election.enable", "boolean", False),
         _k("offsets.topic.num.partitions", "int", 50, min=1),
         _k("offsets.topic.replication.factor", "int", 3, min=1),
@@ -95,6 +100,9 @@ BROKER_KEYS: dict[str, ConfigKey] = {
 TOPIC_SYNONYMS: dict[str, tuple[str, ...]] = {
     "cleanup.policy": ("log.cleanup.policy",),
     "compression.type": ("compression.type",),
+    "compression.gzip.level": ("compression.gzip.level",),
+    "compression.lz4.level": ("compression.lz4.level",),
+    "compression.zstd.level": ("compression.zstd.level",),
     "delete.retention.ms": ("log.cleaner.delete.retention.ms",),
     "file.delete.delay.ms": ("log.segment.delete.delay.ms",),
     "flush.messages": ("log.flush.interval.messages",),
@@ -114,6 +122,7 @@ TOPIC_SYNONYMS: dict[str, tuple[str, ...]] = {
     "segment.bytes": ("log.segment.bytes",),
     "segment.index.bytes": ("log.index.size.max.bytes",),
     "segment.ms": ("log.roll.ms", "log.roll.hours"),
+    "segment.jitter.ms": ("log.roll.jitter.ms", "log.roll.jitter.hours"),
     "unclean.leader.election.enable": ("unclean.leader.election.enable",),
 }
 
@@ -122,6 +131,7 @@ _UNIT = {
     "log.retention.minutes": 60_000,
     "log.retention.hours": 3_600_000,
     "log.roll.hours": 3_600_000,
+    "log.roll.jitter.hours": 3_600_000,
 }
 
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import socket
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -85,8 +86,9 @@ class KafkaServer:
         return len(self._connections)
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._accept, self.host, self.port, reuse_address=True, limit=1 << 16
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _Connection(self), self.host, self.port, reuse_address=True
         )
         log.info("listening on %s:%d", self.host, self.bound_port)
 
@@ -102,112 +104,227 @@ class KafkaServer:
             await self._server.wait_closed()
             self._server = None
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._next_id += 1
-        cid = self._next_id
-        peername = writer.get_extra_info("peername")
-        peer = f"{peername[0]}:{peername[1]}" if peername else "?"
-        if len(self._connections) >= self.max_connections:
-            log.warning(
-                "refusing connection from %s: %d connections open", peer, self.max_connections
-            )
-            writer.close()
-            return
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        task = asyncio.current_task()
-        assert task is not None
-        self._connections[cid] = task
-        ctx = ConnectionContext(peer=peer, connection_id=cid)
+    async def serve_connection(self, conn: _Connection) -> None:
+        """Answer a connection's requests one at a time, in order, as Kafka does."""
+        ctx = conn.ctx
+        loop = asyncio.get_running_loop()
         try:
-            await self._serve(ctx, reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
+            while True:
+                frame = await asyncio.wait_for(conn.next_frame(), self.idle_timeout_s)
+                if frame is None:
+                    return
+                if not await self._answer(loop, conn, ctx, frame):
+                    return
+        except (ConnectionError, TimeoutError, asyncio.CancelledError):
             pass
-        except asyncio.CancelledError:
-            pass
-        except FrameTooLarge as e:
-            log.warning("closing connection from %s: %s", peer, e)
         except Exception:
-            log.exception("closing connection from %s after an unexpected error", peer)
+            log.exception("closing connection from %s after an unexpected error", ctx.peer)
         finally:
             ctx.closed = True
-            self._connections.pop(cid, None)
-            writer.close()
+            self._connections.pop(ctx.connection_id, None)
+            conn.transport.close()
 
-    async def _serve(
-        self, ctx: ConnectionContext, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            prefix = await asyncio.wait_for(reader.readexactly(4), self.idle_timeout_s)
-            n = frame_size(prefix, self.max_request_bytes)
-            frame = await reader.readexactly(n)
-            try:
-                header, request = decode_request(frame)
-            except UnsupportedRequest as e:
-                ctx.client_id = e.header.client_id
-                response = await self.unsupported(ctx, e)
-                if response is None:
-                    log.warning(
-                        "closing connection from %s (client %s): %s",
-                        ctx.peer,
-                        e.header.client_id,
-                        e,
-                    )
-                    return
-                await self._write(loop, writer, response)
-                continue
-            except ProtocolError as e:
-                log.warning("closing connection from %s: malformed request: %s", ctx.peer, e)
-                return
-            ctx.client_id = header.client_id
-            try:
-                response = await self.dispatch(ctx, header, request)
-            except KafkaError as e:
+    async def _answer(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        conn: _Connection,
+        ctx: ConnectionContext,
+        frame: bytearray,
+    ) -> bool:
+        """Decode, dispatch and write one request; False when the connection must close."""
+        try:
+            header, request = decode_request(frame)
+        except UnsupportedRequest as e:
+            ctx.client_id = e.header.client_id
+            response = await self.unsupported(ctx, e)
+            if response is None:
                 log.warning(
-                    "closing connection from %s (client %s): %s on api %d v%d",
-                    ctx.peer,
-                    header.client_id,
-                    e,
-                    header.api_key,
-                    header.api_version,
+                    "closing connection from %s (client %s): %s", ctx.peer, e.header.client_id, e
                 )
-                return
-            if response is not None:
-                await self._write(loop, writer, response)
+                return False
+            await conn.write(loop, response)
+            return True
+        except ProtocolError as e:
+            log.warning("closing connection from %s: malformed request: %s", ctx.peer, e)
+            return False
+        ctx.client_id = header.client_id
+        try:
+            response = await self.dispatch(ctx, header, request)
+        except KafkaError as e:
+            log.warning(
+                "closing connection from %s (client %s): %s on api %d v%d",
+                ctx.peer,
+                header.client_id,
+                e,
+                header.api_key,
+                header.api_version,
+            )
+            return False
+        if response is not None:
+            await conn.write(loop, response)
+        return True
 
-    async def _write(
-        self, loop: asyncio.AbstractEventLoop, writer: asyncio.StreamWriter, parts: list
-    ) -> None:
+
+class _Connection(asyncio.BufferedProtocol):
+    """Reads frames straight into their own writable buffers (no copy; the produce path stamps
+    offsets in place) and queues them for the connection's task; pauses reading when behind."""
+
+    SCRATCH = 65536
+    MAX_QUEUED = 16
+
+    def __init__(self, server: KafkaServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.ctx: ConnectionContext = None  # type: ignore[assignment]
+        self._scratch = bytearray(self.SCRATCH)
+        self._filled = 0  # bytes of _scratch holding data not yet framed
+        self._frame: bytearray | None = None  # a frame larger than what scratch held
+        self._frame_pos = 0
+        self._frames: deque[bytearray | None] = deque()
+        self._waiter: asyncio.Future | None = None
+        self._drained: asyncio.Future | None = None
+        self._paused = False
+
+    # -- asyncio callbacks -------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        server = self.server
+        self.transport = transport  # type: ignore[assignment]
+        server._next_id += 1
+        peername = transport.get_extra_info("peername")
+        peer = f"{peername[0]}:{peername[1]}" if peername else "?"
+        self.ctx = ConnectionContext(peer=peer, connection_id=server._next_id)
+        if len(server._connections) >= server.max_connections:
+            log.warning(
+                "refusing connection from %s: %d connections open", peer, server.max_connections
+            )
+            transport.close()
+            return
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        task = asyncio.get_running_loop().create_task(server.serve_connection(self))
+        server._connections[self.ctx.connection_id] = task
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        if self._frame is not None:
+            return memoryview(self._frame)[self._frame_pos :]
+        return memoryview(self._scratch)[self._filled :]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self._frame is not None:
+            self._frame_pos += nbytes
+            if self._frame_pos == len(self._frame):
+                self._push(self._frame)
+                self._frame = None
+            return
+        self._filled += nbytes
+        self._cut_frames()
+
+    def _cut_frames(self) -> None:
+        """Take every whole frame out of scratch; start a big buffer for one that won't fit."""
+        buf = self._scratch
+        pos = 0
+        filled = self._filled
+        while filled - pos >= 4:
+            try:
+                n = frame_size(memoryview(buf)[pos : pos + 4], self.server.max_request_bytes)
+            except FrameTooLarge as e:
+                log.warning("closing connection from %s: %s", self.ctx.peer, e)
+                self._push(None)
+                self.transport.close()
+                self._filled = 0
+                return
+            start = pos + 4
+            if filled - start >= n:
+                self._push(buf[start : start + n])
+                pos = start + n
+                continue
+            if n > len(buf) - start:
+                frame = bytearray(n)  # sized by a checked length, filled as bytes arrive
+                have = filled - start
+                frame[:have] = buf[start:filled]
+                self._frame = frame
+                self._frame_pos = have
+                self._filled = 0
+                return
+            break
+        if pos:
+            rest = filled - pos
+            buf[:rest] = buf[pos:filled]
+            self._filled = rest
+
+    def _push(self, frame: bytearray | None) -> None:
+        self._frames.append(frame)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+        if len(self._frames) >= self.MAX_QUEUED and not self._paused:
+            self._paused = True
+            self.transport.pause_reading()
+
+    def eof_received(self) -> bool:
+        self._push(None)
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._push(None)
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_exception(ConnectionError("connection lost"))
+
+    def pause_writing(self) -> None:
+        if self._drained is None or self._drained.done():
+            self._drained = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
+
+    # -- used by the connection's task -------------------------------------------------------
+    async def next_frame(self) -> bytearray | None:
+        """The next request frame (None at end of stream)."""
+        while not self._frames:
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+            self._waiter = None
+        frame = self._frames.popleft()
+        if self._paused and len(self._frames) < self.MAX_QUEUED // 2:
+            self._paused = False
+            self.transport.resume_reading()
+        return frame
+
+    async def write(self, loop: asyncio.AbstractEventLoop, parts: list) -> None:
         """Write a response: buffers as they are; file ranges by sendfile, never through Python."""
+        transport = self.transport
         pending: list = []
         try:
             for part in parts:
                 if isinstance(part, FileRange):
                     if pending:
-                        writer.writelines(pending)
+                        transport.writelines(pending)
                         pending = []
-                    await _sendfile(loop, writer, part)
+                    await self._drain()
+                    await _sendfile(loop, transport, part)
                 else:
                     pending.append(part)
             if pending:
-                writer.writelines(pending)
-            await writer.drain()
+                transport.writelines(pending)
+            await self._drain()
         finally:
             for part in parts:
                 if isinstance(part, FileRange) and part.release is not None:
                     part.release()
 
+    async def _drain(self) -> None:
+        if self.transport.is_closing():
+            raise ConnectionError("connection closed")
+        if self._drained is not None and not self._drained.done():
+            await self._drained
+
 
 async def _sendfile(
-    loop: asyncio.AbstractEventLoop, writer: asyncio.StreamWriter, part: FileRange
+    loop: asyncio.AbstractEventLoop, transport: asyncio.Transport, part: FileRange
 ) -> None:
-    await writer.drain()
-    transport = writer.transport
-    sock = transport.get_extra_info("socket")
-    # asyncio's sendfile wants a file object; wrap the fd without taking ownership of it
+    # asyncio's sendfile wants a file object; wrap a duplicate of the fd, which stays ours
     with os.fdopen(os.dup(part.fd), "rb", buffering=0) as f:
         sent = await loop.sendfile(transport, f, part.offset, part.length, fallback=True)
     if sent != part.length:
-        raise ConnectionError(f"sent {sent} of {part.length} bytes to {sock}")
+        raise ConnectionError(f"sent {sent} of {part.length} bytes")

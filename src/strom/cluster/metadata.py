@@ -3,32 +3,11 @@
 from __future__ import annotations
 
 import base64
-import re
 import uuid
 from dataclasses import dataclass, field
 
-from strom.protocol.errors import ErrorCode, KafkaError
-
 ZERO_UUID = bytes(16)
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
-MAX_TOPIC_NAME = 249
-_LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]+$")
-
-
-def validate_topic_name(name: str) -> None:
-    """Raise INVALID_TOPIC_EXCEPTION for a name Kafka would refuse."""
-    if not name or name in (".", ".."):
-        raise KafkaError(f"topic name {name!r} is illegal", ErrorCode.INVALID_TOPIC_EXCEPTION)
-    if len(name) > MAX_TOPIC_NAME:
-        raise KafkaError(
-            f"topic name is longer than {MAX_TOPIC_NAME} characters",
-            ErrorCode.INVALID_TOPIC_EXCEPTION,
-        )
-    if not _LEGAL_TOPIC.match(name):
-        raise KafkaError(
-            f"topic name {name!r} has characters other than ASCII alphanumerics, '.', '_', '-'",
-            ErrorCode.INVALID_TOPIC_EXCEPTION,
-        )
 
 
 def new_topic_id() -> bytes:

@@ -1,0 +1,301 @@
+"""Broker benchmarks with librdkafka (confluent-kafka) against a real `strom serve` process.
+
+    .venv/bin/python bench/broker.py [--quick]
+
+Reports produce throughput (1 KiB records; acks=1 and acks=all; 1 and 6 partitions), consume
+throughput, end-to-end latency p50/p99 at a fixed rate, broker RSS idle and under load, and
+broker CPU seconds per GB produced. Client and broker share this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import confluent_kafka as ck
+from confluent_kafka.admin import AdminClient, NewTopic
+
+RECORD = 1024
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Broker:
+    def __init__(self, data_dir: str) -> None:
+        self.port = free_port()
+        self.log = open(os.path.join(data_dir, "broker.log"), "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "strom.cli.main",
+                "serve",
+                "--data-dir",
+                data_dir + "/d",
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                "--log-level",
+                "WARNING",
+            ],
+            stdout=self.log,
+            stderr=self.log,
+        )
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.5).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("broker did not start")
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def rss_mb(self) -> float:
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(30)
+
+
+def create_topic(bootstrap: str, name: str, partitions: int) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for f in admin.create_topics([NewTopic(name, partitions, 1)]).values():
+        f.result(20)
+
+
+def produce(bootstrap: str, topic: str, total_bytes: int, acks: str) -> tuple[float, int]:
+    """Seconds to produce and have acknowledged total_bytes of 1 KiB records."""
+    p = ck.Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "acks": acks,
+            "linger.ms": 5,
+            "batch.size": 1 << 20,
+            "queue.buffering.max.kbytes": 1 << 20,
+            "queue.buffering.max.messages": 1_000_000,
+            "enable.idempotence": acks == "all",
+        }
+    )
+    value = os.urandom(RECORD)
+    n = total_bytes // RECORD
+    produce_ = p.produce
+    t0 = time.perf_counter()
+    for _ in range(n):
+        try:
+            produce_(topic, value)
+        except BufferError:
+            p.poll(0.001)
+            produce_(topic, value)
+    left = p.flush(120)
+    elapsed = time.perf_counter() - t0
+    if left:
+        raise RuntimeError(f"{left} records not delivered")
+    return elapsed, n
+
+
+def _produce_worker(args: tuple[str, str, int, str]) -> tuple[float, int]:
+    return produce(*args)
+
+
+def produce_parallel(
+    bootstrap: str, topic: str, total_bytes: int, acks: str, clients: int
+) -> tuple[float, int]:
+    """Several producer processes at once (one Python client tops out near 300k records/s)."""
+    with multiprocessing.Pool(clients) as pool:
+        t0 = time.perf_counter()
+        results = pool.map(
+            _produce_worker, [(bootstrap, topic, total_bytes // clients, acks)] * clients
+        )
+        elapsed = time.perf_counter() - t0
+    return elapsed, sum(n for _, n in results)
+
+
+def disk_write_rate(directory: str, total_bytes: int) -> float:
+    """Plain sequential os.write of 1 MiB blocks to the broker's disk, MB/s: the ceiling."""
+    path = os.path.join(directory, "baseline")
+    block = os.urandom(1 << 20)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    t0 = time.perf_counter()
+    for _ in range(total_bytes >> 20):
+        os.write(fd, block)
+    elapsed = time.perf_counter() - t0
+    os.close(fd)
+    os.unlink(path)
+    return total_bytes / elapsed / 1e6
+
+
+def consume(bootstrap: str, topic: str, partitions: int, n: int) -> float:
+    c = ck.Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "bench",
+            "enable.auto.commit": False,
+            "fetch.max.bytes": 64 << 20,
+            "max.partition.fetch.bytes": 16 << 20,
+            "fetch.wait.max.ms": 100,
+            "queued.max.messages.kbytes": 1 << 20,
+        }
+    )
+    c.assign([ck.TopicPartition(topic, p, 0) for p in range(partitions)])
+    got = 0
+    t0 = time.perf_counter()
+    while got < n:
+        msgs = c.consume(1000, 5)
+        if not msgs:
+            raise RuntimeError(f"consumer stalled at {got}/{n}")
+        got += len(msgs)
+    elapsed = time.perf_counter() - t0
+    c.close()
+    return elapsed
+
+
+def latency(bootstrap: str, topic: str, rate: int, seconds: float) -> list[float]:
+    """End-to-end latency (ms) of records produced at a fixed rate, timestamped in the value."""
+    p = ck.Producer({"bootstrap.servers": bootstrap, "acks": "1", "linger.ms": 5})
+    c = ck.Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "lat",
+            "fetch.wait.max.ms": 100,
+            "fetch.min.bytes": 1,
+            "enable.auto.commit": False,
+        }
+    )
+    c.assign([ck.TopicPartition(topic, 0, ck.OFFSET_END)])
+    lat: list[float] = []
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            for m in c.consume(1000, 0.05):
+                if not m.error():
+                    sent = float(m.value()[:20])
+                    lat.append((time.perf_counter() - sent) * 1000)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    time.sleep(1.0)  # the consumer is assigned and polling
+    pad = b"x" * (RECORD - 20)
+    n = int(rate * seconds)
+    t0 = time.perf_counter()
+    for i in range(n):
+        delay = t0 + i / rate - time.perf_counter()
+        if delay > 0.0005:
+            time.sleep(delay)
+        p.produce(topic, b"%20.6f" % time.perf_counter() + pad)
+        p.poll(0)
+    p.flush(10)
+    time.sleep(1.0)
+    stop.set()
+    t.join()
+    c.close()
+    return lat
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="smaller volumes")
+    args = ap.parse_args()
+    volume = (256 if args.quick else 1024) << 20
+    tmp = tempfile.mkdtemp(prefix="strom-bench-")
+    b = Broker(tmp)
+    rows = []
+    try:
+        time.sleep(1)
+        rows.append(("broker RSS idle", f"{b.rss_mb():.0f} MB", "< 150 MB"))
+        rows.append(
+            ("plain os.write to the same disk", f"{disk_write_rate(tmp, volume):.0f} MB/s", "")
+        )
+        cpu_total = 0.0
+        bytes_total = 0
+        peak_rss = 0.0
+        for parts in (1, 6):
+            for acks in ("1", "all"):
+                topic = f"p{parts}-a{acks}"
+                create_topic(b.bootstrap, topic, parts)
+                cpu0 = b.cpu_seconds()
+                secs, n = produce(b.bootstrap, topic, volume, acks)
+                cpu_total += b.cpu_seconds() - cpu0
+                bytes_total += n * RECORD
+                peak_rss = max(peak_rss, b.rss_mb())
+                goal = "≥ 450 MB/s" if (parts, acks) == (1, "1") else ""
+                rows.append(
+                    (
+                        f"produce acks={acks}, {parts} partition(s), 1 client",
+                        f"{n * RECORD / secs / 1e6:.0f} MB/s ({n / secs / 1e3:.0f}k rec/s)",
+                        goal,
+                    )
+                )
+                secs, n = produce_parallel(b.bootstrap, topic, volume, acks, 2)
+                rows.append(
+                    (
+                        f"produce acks={acks}, {parts} partition(s), 2 clients",
+                        f"{n * RECORD / secs / 1e6:.0f} MB/s ({n / secs / 1e3:.0f}k rec/s)",
+                        goal,
+                    )
+                )
+                if (parts, acks) == (1, "1"):
+                    secs = consume(b.bootstrap, topic, parts, 2 * n)
+                    n = 2 * n
+                    peak_rss = max(peak_rss, b.rss_mb())
+                    rows.append(
+                        (
+                            "consume, 1 partition",
+                            f"{n * RECORD / secs / 1e6:.0f} MB/s",
+                            "≥ 700 MB/s",
+                        )
+                    )
+        rows.append(("broker RSS under load (peak)", f"{peak_rss:.0f} MB", ""))
+        rows.append(
+            ("broker CPU per GB produced", f"{cpu_total / (bytes_total / 1e9):.2f} s", "< 1.5 s")
+        )
+        create_topic(b.bootstrap, "lat", 1)
+        lat = latency(b.bootstrap, "lat", 5000, 5 if args.quick else 10)
+        lat.sort()
+        p50 = statistics.median(lat)
+        p99 = lat[int(len(lat) * 0.99)]
+        rows.append(
+            (
+                "end-to-end latency at 5k rec/s",
+                f"p50 {p50:.2f} ms, p99 {p99:.2f} ms ({len(lat)})",
+                "p99 < 7 ms",
+            )
+        )
+    finally:
+        b.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    width = max(len(r[0]) for r in rows)
+    for name, value, goal in rows:
+        print(f"{name:<{width}}  {value:<40} {goal}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""FindCoordinator: which broker coordinates a group or a transactional id (this one)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from strom.protocol.errors import ErrorCode
+from strom.protocol.frames import RequestHeader
+from strom.protocol.messages.find_coordinator import (
+    FindCoordinatorRequest,
+    FindCoordinatorResponse,
+)
+
+if TYPE_CHECKING:
+    from strom.broker.broker import Broker
+
+GROUP = 0
+TRANSACTION = 1
+
+
+def _locate(broker: Broker, key_type: int) -> tuple[ErrorCode, str | None]:
+    if key_type == GROUP:
+        return ErrorCode.NONE, None
+    if key_type == TRANSACTION:
+        return ErrorCode.COORDINATOR_NOT_AVAILABLE, "transactions are not supported yet"
+    return ErrorCode.INVALID_REQUEST, f"unknown coordinator key type {key_type}"
+
+
+async def handle(
+    broker: Broker, header: RequestHeader, request: FindCoordinatorRequest
+) -> FindCoordinatorResponse:
+    me = broker.image.brokers[broker.node_id]
+    error, message = _locate(broker, request.key_type)
+    ok = error == ErrorCode.NONE
+    if header.api_version < 4:
+        return FindCoordinatorResponse(
+            error_code=error,
+            error_message=message,
+            node_id=me.node_id if ok else -1,
+            host=me.host if ok else "",
+            port=me.port if ok else -1,
+        )
+    return FindCoordinatorResponse(
+        coordinators=[
+            FindCoordinatorResponse.Coordinator(
+                key=key,
+                node_id=me.node_id if ok else -1,
+                host=me.host if ok else "",
+                port=me.port if ok else -1,
+                error_code=error,
+                error_message=message,
+            )
+            for key in request.coordinator_keys
+        ]
+    )

@@ -1,0 +1,187 @@
+"""Fetch: read each partition from its offset, wait for min_bytes, answer within fetch sessions."""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+from strom.broker.fetch_sessions import FetchSession, Key, SessionPartition
+from strom.broker.server import FileRange
+from strom.cluster.metadata import ZERO_UUID
+from strom.protocol.errors import ErrorCode, KafkaError
+from strom.protocol.frames import RequestHeader
+from strom.protocol.messages.fetch import FetchRequest, FetchResponse
+from strom.protocol.primitives import SPLICE_MIN
+
+if TYPE_CHECKING:
+    from strom.broker.broker import Broker
+
+PartData = FetchResponse.PartitionData
+TopicData = FetchResponse.FetchableTopicResponse
+READ_COMMITTED = 1
+
+
+def _wanted(
+    broker: Broker, request: FetchRequest, version: int
+) -> tuple[OrderedDict[Key, SessionPartition], list[tuple[bytes, int]]]:
+    """The partitions a request names (topic ids resolved), and ids that resolve to nothing."""
+    names = broker.image.topic_names
+    wanted: OrderedDict[Key, SessionPartition] = OrderedDict()
+    unknown: list[tuple[bytes, int]] = []
+    for t in request.topics:
+        if version >= 13:
+            name = names.get(t.topic_id)
+            if name is None:
+                unknown.extend((t.topic_id, p.partition) for p in t.partitions)
+                continue
+            tid = t.topic_id
+        else:
+            name = t.topic
+            meta = broker.image.topics.get(name)
+            tid = meta.topic_id if meta else ZERO_UUID
+        for p in t.partitions:
+            wanted[(name, p.partition)] = SessionPartition(
+                topic_id=tid,
+                fetch_offset=p.fetch_offset,
+                max_bytes=p.partition_max_bytes,
+                log_start_offset=p.log_start_offset,
+                current_leader_epoch=p.current_leader_epoch,
+            )
+    return wanted, unknown
+
+
+def _forget(broker: Broker, session: FetchSession, request: FetchRequest, version: int) -> None:
+    for f in request.forgotten_topics_data:
+        name = broker.image.topic_names.get(f.topic_id) if version >= 13 else f.topic
+        if name is None:
+            continue
+        for p in f.partitions:
+            session.partitions.pop((name, p), None)
+
+
+class _Read:
+    """One partition's part of the answer, before it is encoded."""
+
+    __slots__ = ("key", "error", "hw", "lso", "log_start", "records", "size")
+
+    def __init__(self, key: Key) -> None:
+        self.key = key
+        self.error = ErrorCode.NONE
+        self.hw = self.lso = self.log_start = -1
+        self.records: bytes | FileRange = b""
+        self.size = 0
+
+
+def _read_all(
+    broker: Broker,
+    wanted: OrderedDict[Key, SessionPartition],
+    max_bytes: int,
+    read_committed: bool,
+    hard_limit: bool,
+) -> tuple[list[_Read], int, bool]:
+    reads = []
+    total = 0
+    errors = False
+    for key, sp in wanted.items():
+        r = _Read(key)
+        reads.append(r)
+        try:
+            partition = broker.partition(*key)
+            partition.check_leader_epoch(sp.current_leader_epoch)
+            r.hw = partition.high_watermark
+            r.lso = partition.last_stable_offset()
+            r.log_start = partition.log_start_offset
+            remaining = max_bytes - total
+            limit = min(sp.max_bytes, remaining)
+            min_one = not hard_limit and total == 0
+            if limit <= 0 and not min_one:
+                continue
+            rr = partition.read(sp.fetch_offset, max(limit, 0), read_committed, min_one)
+        except KafkaError as e:
+            r.error = e.code
+            errors = True
+            continue
+        if rr.length == 0:
+            continue
+        if rr.length >= SPLICE_MIN and rr.file is not None:
+            r.records = FileRange(rr.file.pin(), rr.position, rr.length, rr.file.unpin)
+        else:
+            r.records = rr.read_bytes()
+        r.size = rr.length
+        total += rr.length
+    return reads, total, errors
+
+
+def _release(reads: list[_Read]) -> None:
+    for r in reads:
+        if isinstance(r.records, FileRange) and r.records.release is not None:
+            r.records.release()
+            r.records.release = None
+
+
+async def handle(broker: Broker, header: RequestHeader, request: FetchRequest) -> FetchResponse:
+    version = header.api_version
+    session: FetchSession | None = None
+    incremental = False
+    if version >= 7:
+        try:
+            session, incremental = broker.fetch_sessions.resolve(
+                request.session_id, request.session_epoch
+            )
+        except KafkaError as e:
+            return FetchResponse(error_code=e.code, session_id=0, responses=[])
+    wanted, unknown_ids = _wanted(broker, request, version)
+    if session is not None:
+        if incremental:
+            _forget(broker, session, request, version)
+            session.partitions.update(wanted)
+        else:
+            session.partitions = wanted
+        wanted = session.partitions
+    read_committed = request.isolation_level == READ_COMMITTED
+    max_bytes = request.max_bytes if version >= 3 else 2**31 - 1
+    hard_limit = version <= 2
+    deadline = time.monotonic() + max(request.max_wait_ms, 0) / 1000
+    while True:
+        reads, total, errors = _read_all(broker, wanted, max_bytes, read_committed, hard_limit)
+        remaining = deadline - time.monotonic()
+        if total >= request.min_bytes or errors or remaining <= 0 or not wanted:
+            break
+        _release(reads)
+        await broker.purgatory.wait_any(list(wanted), remaining)
+
+    by_topic: OrderedDict[str, list[PartData]] = OrderedDict()
+    for r in reads:
+        if session is not None:
+            changed = session.changed(r.key, r.hw, r.lso, r.log_start, r.size > 0)
+            if incremental and not changed and r.error == ErrorCode.NONE:
+                continue
+        by_topic.setdefault(r.key[0], []).append(
+            PartData(
+                partition_index=r.key[1],
+                error_code=r.error,
+                high_watermark=r.hw,
+                last_stable_offset=r.lso,
+                log_start_offset=r.log_start,
+                aborted_transactions=[] if read_committed else None,
+                records=r.records,
+            )
+        )
+    responses = []
+    for name, parts in by_topic.items():
+        meta = broker.image.topics.get(name)
+        tid = (
+            meta.topic_id if meta is not None else wanted[(name, parts[0].partition_index)].topic_id
+        )
+        responses.append(TopicData(topic=name, topic_id=tid, partitions=parts))
+    for tid, p in unknown_ids:
+        responses.append(
+            TopicData(
+                topic_id=tid,
+                partitions=[PartData(partition_index=p, error_code=ErrorCode.UNKNOWN_TOPIC_ID)],
+            )
+        )
+    return FetchResponse(
+        error_code=0, session_id=session.session_id if session else 0, responses=responses
+    )

@@ -1,0 +1,76 @@
+"""Produce: append each partition's batches; acks=0 requests get no response."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from strom.protocol.errors import ErrorCode, KafkaError
+from strom.protocol.frames import RequestHeader
+from strom.protocol.messages.produce import ProduceRequest, ProduceResponse
+
+if TYPE_CHECKING:
+    from strom.broker.broker import Broker
+
+log = logging.getLogger(__name__)
+
+PartResp = ProduceResponse.PartitionProduceResponse
+TopicResp = ProduceResponse.TopicProduceResponse
+
+
+def _error(index: int, code: ErrorCode, message: str | None = None) -> PartResp:
+    return PartResp(index=index, error_code=code, base_offset=-1, error_message=message)
+
+
+async def handle(
+    broker: Broker, header: RequestHeader, request: ProduceRequest
+) -> ProduceResponse | None:
+    acks = request.acks
+    responses = []
+    for topic in request.topic_data:
+        parts = []
+        for p in topic.partition_data:
+            if acks not in (0, 1, -1):
+                parts.append(_error(p.index, ErrorCode.INVALID_REQUIRED_ACKS))
+                continue
+            if request.transactional_id is not None:
+                parts.append(
+                    _error(
+                        p.index,
+                        ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                        "transactions are not supported yet",
+                    )
+                )
+                continue
+            try:
+                partition = broker.partition(topic.name, p.index)
+                if p.records is None or len(p.records) == 0:
+                    raise KafkaError("no record data", ErrorCode.CORRUPT_MESSAGE)
+                if header.api_version < 3 and p.records[16] != 2:
+                    raise KafkaError("message format before v2", ErrorCode.UNSUPPORTED_VERSION)
+                outcome = partition.append(p.records, acks)
+            except KafkaError as e:
+                if e.code not in (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,):
+                    log.info(
+                        "produce to %s-%d from %s refused: %s",
+                        topic.name,
+                        p.index,
+                        header.client_id,
+                        e,
+                    )
+                parts.append(_error(p.index, e.code, e.message))
+                continue
+            broker.notify_append(topic.name, p.index)
+            parts.append(
+                PartResp(
+                    index=p.index,
+                    error_code=0,
+                    base_offset=outcome.base_offset,
+                    log_append_time_ms=outcome.log_append_time,
+                    log_start_offset=outcome.log_start_offset,
+                )
+            )
+        responses.append(TopicResp(name=topic.name, partition_responses=parts))
+    if acks == 0:
+        return None
+    return ProduceResponse(responses=responses)

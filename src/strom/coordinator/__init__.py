@@ -1,0 +1,1 @@
+"""Coordinators: state machines persisted through internal topics (groups, transactions)."""

@@ -1,0 +1,1 @@
+"""Producer ids and (later) transactions, kept in __transaction_state."""

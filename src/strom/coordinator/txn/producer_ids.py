@@ -1,0 +1,40 @@
+"""Producer id allocation: ids handed out in blocks, the block's end persisted before use."""
+
+from __future__ import annotations
+
+import os
+
+BLOCK_SIZE = 1000
+FILE_NAME = "producer_id_block"
+
+
+class ProducerIdManager:
+    """Hands out unique producer ids, never reusing one across restarts."""
+
+    def __init__(self, data_dir: str) -> None:
+        self.path = os.path.join(data_dir, FILE_NAME)
+        self._next = self._read_reserved()
+        self._block_end = self._next
+
+    def _read_reserved(self) -> int:
+        try:
+            with open(self.path, encoding="ascii") as f:
+                return int(f.read().strip() or 0)
+        except FileNotFoundError:
+            return 0
+
+    def _reserve(self, end: int) -> None:
+        tmp = self.path + ".tmp"
+        with open(tmp, "w", encoding="ascii") as f:
+            f.write(f"{end}\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        self._block_end = end
+
+    def next_id(self) -> int:
+        if self._next >= self._block_end:
+            self._reserve(self._next + BLOCK_SIZE)
+        pid = self._next
+        self._next += 1
+        return pid

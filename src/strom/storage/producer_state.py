@@ -1,0 +1,268 @@
+"""Idempotent producer state of one partition: epochs, last five batch sequences, snapshots."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import zlib
+from collections import deque
+from dataclasses import dataclass, field
+
+from strom.protocol.errors import ErrorCode, KafkaError
+from strom.storage.log import BatchInfo, Log
+
+log = logging.getLogger(__name__)
+
+NO_PRODUCER_ID = -1
+NO_EPOCH = -1
+NO_SEQUENCE = -1
+MAX_CACHED_BATCHES = 5  # max.in.flight.requests.per.connection an idempotent producer may use
+INT_MAX = (1 << 31) - 1
+SNAPSHOT_SUFFIX = ".snapshot"
+
+
+@dataclass(slots=True)
+class CachedBatch:
+    """One recent batch of a producer: enough to spot a retry and answer it again."""
+
+    first_seq: int
+    last_seq: int
+    first_offset: int
+    last_offset: int
+    max_timestamp: int
+
+
+@dataclass
+class ProducerEntry:
+    producer_id: int
+    epoch: int = NO_EPOCH
+    batches: deque[CachedBatch] = field(default_factory=lambda: deque(maxlen=MAX_CACHED_BATCHES))
+    last_timestamp: int = -1
+    coordinator_epoch: int = -1
+    current_txn_first_offset: int = -1  # first offset of the open transaction, -1 if none
+
+    @property
+    def last_seq(self) -> int:
+        return self.batches[-1].last_seq if self.batches else NO_SEQUENCE
+
+    def find_duplicate(self, epoch: int, first_seq: int, last_seq: int) -> CachedBatch | None:
+        if epoch != self.epoch:
+            return None
+        for b in self.batches:
+            if b.first_seq == first_seq and b.last_seq == last_seq:
+                return b
+        return None
+
+
+class DuplicateBatch(Exception):  # noqa: N818 - an outcome, not a failure
+    """A retried batch already in the log: answered with its first offsets, not written again."""
+
+    def __init__(self, batch: CachedBatch) -> None:
+        super().__init__(f"duplicate of offsets {batch.first_offset}..{batch.last_offset}")
+        self.batch = batch
+
+
+def _in_sequence(last_seq: int, next_seq: int) -> bool:
+    return next_seq == last_seq + 1 or (last_seq == INT_MAX and next_seq == 0)
+
+
+class ProducerStateManager:
+    """Per-partition producer state, checked before an append and updated after it."""
+
+    def __init__(self, directory: str, name: str = "") -> None:
+        self.dir = directory
+        self.name = name or os.path.basename(directory)
+        self.producers: dict[int, ProducerEntry] = {}
+        self.last_snapshot_offset = -1
+
+    # -- the produce path ----------------------------------------------------------------------
+
+    def check(self, batches: list[BatchInfo]) -> None:
+        """Refuse stale epochs and sequence gaps; raise DuplicateBatch for a retried batch.
+
+        Called with the batches' final offsets just before they are written (`before_write`).
+        """
+        for b in batches:
+            if b.producer_id == NO_PRODUCER_ID or b.is_control:
+                continue
+            entry = self.producers.get(b.producer_id)
+            if entry is None:
+                continue  # unknown producer: any sequence is accepted, as Kafka does
+            if b.producer_epoch < entry.epoch:
+                raise KafkaError(
+                    f"producer {b.producer_id} epoch {b.producer_epoch} is older than "
+                    f"{entry.epoch} on {self.name}",
+                    ErrorCode.INVALID_PRODUCER_EPOCH,
+                )
+            if b.base_sequence == NO_SEQUENCE:
+                continue
+            dup = entry.find_duplicate(b.producer_epoch, b.base_sequence, b.last_sequence)
+            if dup is not None:
+                raise DuplicateBatch(dup)
+            if b.producer_epoch != entry.epoch:
+                if b.base_sequence != 0 and entry.epoch != NO_EPOCH:
+                    raise KafkaError(
+                        f"producer {b.producer_id} starts epoch {b.producer_epoch} at sequence "
+                        f"{b.base_sequence}, not 0, on {self.name}",
+                        ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
+                    )
+            elif entry.batches and not _in_sequence(entry.last_seq, b.base_sequence):
+                raise KafkaError(
+                    f"producer {b.producer_id} sent sequence {b.base_sequence} after "
+                    f"{entry.last_seq} on {self.name}",
+                    ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
+                )
+
+    def update(self, batches: list[BatchInfo]) -> None:
+        """Record appended batches (client writes, replication and log loading alike)."""
+        for b in batches:
+            if b.producer_id == NO_PRODUCER_ID:
+                continue
+            entry = self.producers.get(b.producer_id)
+            if entry is None:
+                entry = self.producers[b.producer_id] = ProducerEntry(b.producer_id)
+            if b.producer_epoch != entry.epoch:
+                entry.epoch = b.producer_epoch
+                entry.batches.clear()
+            entry.last_timestamp = max(entry.last_timestamp, b.max_timestamp)
+            if b.is_control:
+                entry.current_txn_first_offset = -1
+                continue
+            if b.is_transactional and entry.current_txn_first_offset < 0:
+                entry.current_txn_first_offset = b.base_offset
+            if b.base_sequence != NO_SEQUENCE:
+                entry.batches.append(
+                    CachedBatch(
+                        b.base_sequence,
+                        b.last_sequence,
+                        b.base_offset,
+                        b.last_offset,
+                        b.max_timestamp,
+                    )
+                )
+
+    def first_unstable_offset(self) -> int | None:
+        """The first offset of the oldest open transaction, if any (the last stable offset)."""
+        opens = [e.current_txn_first_offset for e in self.producers.values()]
+        opens = [o for o in opens if o >= 0]
+        return min(opens) if opens else None
+
+    def expire(self, now_ms: int, expiration_ms: int) -> int:
+        """Forget producers idle longer than producer.id.expiration.ms with no open txn."""
+        gone = [
+            pid
+            for pid, e in self.producers.items()
+            if e.current_txn_first_offset < 0 and now_ms - e.last_timestamp > expiration_ms
+        ]
+        for pid in gone:
+            del self.producers[pid]
+        return len(gone)
+
+    def truncate(self) -> None:
+        """Forget everything (the log was truncated); `load` rebuilds from what remains."""
+        self.producers.clear()
+        for path in self._snapshot_files():
+            os.unlink(path)
+        self.last_snapshot_offset = -1
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def _snapshot_files(self) -> list[str]:
+        try:
+            names = os.listdir(self.dir)
+        except FileNotFoundError:
+            return []
+        return sorted(os.path.join(self.dir, n) for n in names if n.endswith(SNAPSHOT_SUFFIX))
+
+    def write_snapshot(self, offset: int) -> None:
+        """Persist the state as of `offset` (the log end offset) atomically; keep one older."""
+        if offset == self.last_snapshot_offset:
+            return
+        state = [
+            [
+                e.producer_id,
+                e.epoch,
+                e.last_timestamp,
+                e.coordinator_epoch,
+                e.current_txn_first_offset,
+                [
+                    [c.first_seq, c.last_seq, c.first_offset, c.last_offset, c.max_timestamp]
+                    for c in e.batches
+                ],
+            ]
+            for e in self.producers.values()
+        ]
+        body = json.dumps({"offset": offset, "producers": state}, separators=(",", ":")).encode()
+        data = b"%08x\n" % zlib.crc32(body) + body
+        path = os.path.join(self.dir, f"{offset:020d}{SNAPSHOT_SUFFIX}")
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        self.last_snapshot_offset = offset
+        for old in self._snapshot_files()[:-2]:
+            os.unlink(old)
+
+    def _read_snapshot(self, path: str) -> tuple[int, dict[int, ProducerEntry]] | None:
+        try:
+            with open(path, "rb") as f:
+                raw = f.read()
+            crc, body = raw.split(b"\n", 1)
+            if int(crc, 16) != zlib.crc32(body):
+                raise ValueError("checksum mismatch")
+            doc = json.loads(body)
+            producers = {}
+            for pid, epoch, ts, coord, txn, batches in doc["producers"]:
+                e = ProducerEntry(
+                    pid,
+                    epoch,
+                    last_timestamp=ts,
+                    coordinator_epoch=coord,
+                    current_txn_first_offset=txn,
+                )
+                e.batches.extend(CachedBatch(*b) for b in batches)
+                producers[pid] = e
+            return int(doc["offset"]), producers
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            log.warning("ignoring unreadable producer snapshot %s: %s", path, e)
+            return None
+
+    def load(self, log_: Log) -> None:
+        """Rebuild from the newest good snapshot at or below the log end, then the log after it."""
+        leo = log_.log_end_offset
+        start = log_.log_start_offset
+        self.producers = {}
+        for path in reversed(self._snapshot_files()):
+            snap = self._read_snapshot(path)
+            if snap is not None and start <= snap[0] <= leo:
+                start, self.producers = snap
+                break
+        replayed = 0
+        for batch in log_.iter_batches(start_offset=start):
+            self.update([batch_info(batch)])
+            replayed += 1
+        if replayed:
+            log.info(
+                "%s: producer state rebuilt from offset %d (%d batches)", self.name, start, replayed
+            )
+        self.last_snapshot_offset = -1
+
+
+def batch_info(batch) -> BatchInfo:  # noqa: ANN001 - a records.BatchView
+    """The BatchInfo of a stored batch (as the log reports it for appends)."""
+    return BatchInfo(
+        base_offset=batch.base_offset,
+        last_offset=batch.last_offset,
+        producer_id=batch.producer_id,
+        producer_epoch=batch.producer_epoch,
+        base_sequence=batch.base_sequence,
+        last_sequence=batch.last_sequence,
+        is_transactional=batch.is_transactional,
+        is_control=batch.is_control,
+        max_timestamp=batch.max_timestamp,
+        records_count=batch.records_count,
+        size=batch.size,
+    )

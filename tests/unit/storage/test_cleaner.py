@@ -1,0 +1,236 @@
+"""Log compaction: latest value per key, tombstones, dirty ratio, atomic swaps."""
+
+from __future__ import annotations
+
+import os
+import random
+
+from strom.protocol.compression import Compression
+from strom.protocol.records import build_batch
+from strom.storage.cleaner import LogCleaner
+from strom.storage.log import Log
+
+from .util import records_of
+
+DAY = 86_400_000
+
+
+def _put(log: Log, items, compression=Compression.NONE, ts: int = 1000) -> None:
+    log.append(build_batch(items, compression=compression, timestamp=ts))
+
+
+def _compacted(make_log, **kw) -> Log:
+    props = dict(cleanup_policy="compact", segment_bytes=600, min_cleanable_dirty_ratio=0.01)
+    props.update(kw)
+    return make_log(**props)
+
+
+def _latest(
+    history: list[tuple[int, bytes, bytes | None]],
+) -> dict[bytes, tuple[int, bytes | None]]:
+    out: dict[bytes, tuple[int, bytes | None]] = {}
+    for off, k, v in history:
+        out[k] = (off, v)
+    return out
+
+
+def test_keeps_exactly_the_latest_value_per_key(make_log) -> None:
+    log = _compacted(make_log)
+    rng = random.Random(7)
+    history = []
+    for i in range(300):
+        k = b"key-%d" % rng.randrange(12)
+        v = b"value-%d" % i
+        r = log.append(build_batch([(k, v)], timestamp=1000))
+        history.append((r.first_offset, k, v))
+    log.high_watermark = log.log_end_offset
+    active_base = log.active_segment.base_offset
+    stats = LogCleaner().clean(log, now_ms=2000)
+    assert stats is not None and stats.records_out < stats.records_in
+    after = records_of(log)
+    cleaned = [(o, k, v) for o, k, v in after if o < active_base]
+    # Below the active segment: one record per key, the latest one there, at its original
+    # offset (the active segment is not in the offset map, so what it supersedes stays).
+    latest_below = _latest([h for h in history if h[0] < active_base])
+    assert cleaned == sorted((off, k, v) for k, (off, v) in latest_below.items())
+    # The active segment is untouched.
+    assert [h for h in after if h[0] >= active_base] == [h for h in history if h[0] >= active_base]
+    # Reading the whole log and keeping the last value per key gives the same map as before.
+    assert _latest(after) == _latest(history)
+    assert log.log_end_offset == 300
+
+
+def test_tombstones_stay_for_delete_retention_then_go(make_log) -> None:
+    log = _compacted(make_log, delete_retention_ms=DAY)
+    for i in range(20):
+        _put(log, [(b"a", b"a%d" % i), (b"b", b"b%d" % i)])
+    _put(log, [(b"a", None)])  # tombstone for a
+    for i in range(20):
+        _put(log, [(b"c", b"c%d" % i)])
+    log.high_watermark = log.log_end_offset
+    cleaner = LogCleaner()
+    t0 = 10 * DAY
+    assert cleaner.clean(log, now_ms=t0) is not None
+    recs = records_of(log)
+    keys = [(k, v) for _o, k, v in recs]
+    assert (b"a", None) in keys  # the tombstone is kept...
+    assert all(k != b"a" or v is None for k, v in keys)  # ...and every older value of a is gone
+    assert (b"b", b"b19") in keys
+    # More data so the cleaner has something dirty to do, before the retention passes.
+    for i in range(20):
+        _put(log, [(b"d", b"d%d" % i)])
+    log.high_watermark = log.log_end_offset
+    cleaner.clean(log, now_ms=t0 + DAY - 1)
+    assert (b"a", None) in [(k, v) for _o, k, v in records_of(log)]
+    # Once it has been clean for delete.retention.ms, it goes.
+    for i in range(20):
+        _put(log, [(b"e", b"e%d" % i)])
+    log.high_watermark = log.log_end_offset
+    stats = cleaner.clean(log, now_ms=t0 + DAY)
+    assert stats is not None and stats.tombstones_dropped == 1
+    assert all(k != b"a" for _o, k, _v in records_of(log))
+
+
+def test_dirty_ratio_is_respected(make_log) -> None:
+    log = _compacted(make_log, min_cleanable_dirty_ratio=0.5)
+    for i in range(40):
+        _put(log, [(b"k%d" % i, b"v" * 40)])
+    log.roll()
+    log.high_watermark = log.log_end_offset
+    cleaner = LogCleaner()
+    assert cleaner.clean(log, now_ms=1) is not None
+    # Right after cleaning, a little new data is not enough to clean again.
+    _put(log, [(b"k0", b"new")])
+    log.roll()
+    _put(log, [(b"k1", b"new")])
+    log.high_watermark = log.log_end_offset
+    rng = cleaner.cleanable_range(log, 1)
+    assert 0 < rng.dirty_ratio < 0.5
+    assert cleaner.needs_cleaning(log, 1) is None
+    assert cleaner.clean(log, now_ms=1) is None
+    assert cleaner.clean(log, now_ms=1, force=True) is not None
+
+
+def test_never_touches_the_active_segment_or_above_the_high_watermark(make_log) -> None:
+    log = _compacted(make_log, segment_bytes=10**6)
+    for i in range(50):
+        _put(log, [(b"same", b"%d" % i)])
+    log.high_watermark = log.log_end_offset
+    assert LogCleaner().clean(log, now_ms=1, force=True) is None  # a single active segment
+    assert len(records_of(log)) == 50
+    small = _compacted(make_log, name="small-0")
+    for i in range(50):
+        _put(small, [(b"same", b"%d" % i)])
+    small.high_watermark = 0
+    assert LogCleaner().clean(small, now_ms=1) is None
+    assert len(records_of(small)) == 50
+
+
+def test_partial_batches_keep_offsets_producer_and_compression(make_log) -> None:
+    log = _compacted(make_log, segment_bytes=2000)
+    items = [(b"k%d" % (i % 3), b"v%d" % i) for i in range(9)]
+    log.append(
+        build_batch(
+            items,
+            compression=Compression.LZ4,
+            producer_id=42,
+            producer_epoch=3,
+            base_sequence=100,
+            timestamp=5,
+        )
+    )
+    _put(log, [(b"k0", b"newest")])
+    log.roll()
+    log.high_watermark = log.log_end_offset
+    LogCleaner().clean(log, now_ms=10, force=True)
+    recs = records_of(log)
+    assert recs == [(7, b"k1", b"v7"), (8, b"k2", b"v8"), (9, b"k0", b"newest")]
+    first = next(log.iter_batches())
+    assert first.base_offset == 7 and first.compression == Compression.LZ4
+    assert (first.producer_id, first.producer_epoch, first.base_sequence) == (42, 3, 107)
+    assert first.crc_valid()
+
+
+def test_keyless_records_are_dropped_and_reads_skip_empty_segments(make_log) -> None:
+    log = make_log(segment_bytes=600)
+    for i in range(30):
+        _put(log, [(None if i < 10 else b"k", b"v%d" % i)])
+    log.config = log.config.with_overrides({"cleanup.policy": "compact"})
+    log.high_watermark = log.log_end_offset
+    LogCleaner().clean(log, now_ms=1, force=True)
+    recs = records_of(log)
+    active_base = log.active_segment.base_offset
+    below = [r for r in recs if r[0] < active_base]
+    assert below == [] or all(k == b"k" for _o, k, _v in below)
+    assert log.read(0, 1000).first_offset >= 10
+
+
+def test_crash_before_commit_leaves_the_old_log(make_log, tmp_path) -> None:
+    log = _compacted(make_log)
+    for i in range(60):
+        _put(log, [(b"k%d" % (i % 5), b"v%d" % i)])
+    log.close()
+    before = records_of(Log(str(tmp_path / "topic-0")))
+    d = tmp_path / "topic-0"
+    # A cleaning that died while writing its output.
+    for ext in (".log", ".index", ".timeindex"):
+        (d / f"{0:020d}{ext}.cleaned").write_bytes(b"partial")
+    (d / f"{0:020d}.index.swap").write_bytes(b"partial")  # swap of indexes, log not committed
+    log2 = Log(str(d), needs_recovery=True)
+    assert records_of(log2) == before
+    assert not [n for n in os.listdir(d) if n.endswith((".cleaned", ".swap"))]
+    log2.close()
+
+
+def test_crash_after_commit_completes_the_swap(make_log, tmp_path) -> None:
+    d = tmp_path / "topic-0"
+    log = _compacted(make_log)
+    for i in range(60):
+        _put(log, [(b"k%d" % (i % 5), b"v%d" % i)])
+    log.high_watermark = log.log_end_offset
+    segs = log.segments
+    expected_latest = _latest(records_of(log))
+    # Do a real cleaning, but stop right after the commit point (.swap in place).
+    real = Log.replace_segments
+
+    def crash_after_commit(self, old, new):
+        from strom.storage.segment import CLEANED_SUFFIX, SWAP_SUFFIX
+
+        new.rename_files(CLEANED_SUFFIX, SWAP_SUFFIX)
+        old[0].rename_files("", ".deleted")  # part of the old files already gone
+        raise KeyboardInterrupt("crash")
+
+    Log.replace_segments = crash_after_commit
+    try:
+        LogCleaner().clean(log, now_ms=1, force=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        Log.replace_segments = real
+    assert any(n.endswith(".log.swap") for n in os.listdir(d))
+    log2 = Log(str(d), needs_recovery=True)
+    recs = records_of(log2)
+    assert _latest(recs) == expected_latest
+    assert [o for o, _k, _v in recs] == sorted(o for o, _k, _v in recs)
+    assert not [n for n in os.listdir(d) if n.endswith((".swap", ".deleted"))]
+    # The first group of segments became one cleaned segment.
+    assert log2.segments[0].base_offset == segs[0].base_offset
+    assert log2.segments[0].size < segs[0].size
+    log2.close()
+
+
+def test_cleaned_log_survives_reopen_and_recovery(tmp_path) -> None:
+    from strom.storage.config import LogConfig
+
+    config = LogConfig.from_props({"cleanup.policy": "compact", "segment.bytes": "600"})
+    log = Log(str(tmp_path / "t-0"), config)
+    for i in range(80):
+        _put(log, [(b"k%d" % (i % 7), b"v%d" % i)])
+    log.high_watermark = log.log_end_offset
+    LogCleaner().clean(log, now_ms=1, force=True)
+    after = records_of(log)
+    log.close()
+    for needs_recovery in (False, True):
+        again = Log(str(tmp_path / "t-0"), config, needs_recovery=needs_recovery)
+        assert records_of(again) == after
+        again.close()
