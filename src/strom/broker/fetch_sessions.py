@@ -40,6 +40,20 @@ class FetchSession:
     partitions: OrderedDict[Key, SessionPartition] = field(default_factory=OrderedDict)
     last_used: float = 0.0
 
+    def update(self, wanted: OrderedDict[Key, SessionPartition]) -> None:
+        """An incremental request's partitions: new ones join, known ones take the new fetch
+        position but keep what was last answered."""
+        for key, sp in wanted.items():
+            known = self.partitions.get(key)
+            if known is None:
+                self.partitions[key] = sp
+            else:
+                known.topic_id = sp.topic_id
+                known.fetch_offset = sp.fetch_offset
+                known.max_bytes = sp.max_bytes
+                known.log_start_offset = sp.log_start_offset
+                known.current_leader_epoch = sp.current_leader_epoch
+
     def changed(self, key: Key, hw: int, lso: int, log_start: int, has_data: bool) -> bool:
         """Whether a partition belongs in an incremental response; remembers what is sent."""
         p = self.partitions[key]

@@ -135,7 +135,7 @@ async def handle(broker: Broker, header: RequestHeader, request: FetchRequest) -
     if session is not None:
         if incremental:
             _forget(broker, session, request, version)
-            session.partitions.update(wanted)
+            session.update(wanted)
         else:
             session.partitions = wanted
         wanted = session.partitions
