@@ -206,7 +206,9 @@ class Broker:
                 if now - last_checkpoint >= 60:
                     last_checkpoint = now
                     self.logs.checkpoint()
+                    expiry = self.config["producer.id.expiration.ms"]
                     for p in self.partitions.values():
+                        p.expire_producers(int(time.time() * 1000), expiry)
                         p.snapshot_producers()
             except Exception:
                 log.exception("periodic log upkeep failed")

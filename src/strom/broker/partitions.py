@@ -133,6 +133,10 @@ class Partition:
             return found.offset, found.timestamp, epoch
         raise KafkaError(f"invalid timestamp {timestamp}", ErrorCode.INVALID_REQUEST)
 
+    def expire_producers(self, now_ms: int, expiration_ms: int) -> None:
+        if self._producers is not None:
+            self._producers.expire(now_ms, expiration_ms)
+
     def snapshot_producers(self) -> None:
         if self._producers is not None:
             self._producers.write_snapshot(self.log.log_end_offset)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from strom.cluster.metadata import INTERNAL_TOPICS
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frames import RequestHeader
 from strom.protocol.messages.produce import ProduceRequest, ProduceResponse
@@ -43,6 +44,11 @@ async def handle(
                 )
                 continue
             try:
+                if topic.name in INTERNAL_TOPICS:
+                    raise KafkaError(
+                        f"Cannot append to internal topic {topic.name}",
+                        ErrorCode.INVALID_TOPIC_EXCEPTION,
+                    )
                 partition = broker.partition(topic.name, p.index)
                 if p.records is None or len(p.records) == 0:
                     raise KafkaError("no record data", ErrorCode.CORRUPT_MESSAGE)
