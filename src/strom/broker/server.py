@@ -169,7 +169,7 @@ class _Connection(asyncio.BufferedProtocol):
     """Reads frames straight into their own writable buffers (no copy; the produce path stamps
     offsets in place) and queues them for the connection's task; pauses reading when behind."""
 
-    SCRATCH = 65536
+    SCRATCH = 8192  # per connection: small requests are cut from it, larger get their own
     MAX_QUEUED = 16
 
     def __init__(self, server: KafkaServer) -> None:
