@@ -171,6 +171,7 @@ class _Connection(asyncio.BufferedProtocol):
 
     SCRATCH = 8192  # per connection: small requests are cut from it, larger get their own
     MAX_QUEUED = 16
+    FIRST_FRAME_BUFFER = 65536  # a larger frame's buffer starts here and doubles as bytes come
 
     def __init__(self, server: KafkaServer) -> None:
         self.server = server
@@ -180,6 +181,7 @@ class _Connection(asyncio.BufferedProtocol):
         self._filled = 0  # bytes of _scratch holding data not yet framed
         self._frame: bytearray | None = None  # a frame larger than what scratch held
         self._frame_pos = 0
+        self._frame_size = 0
         self._frames: deque[bytearray | None] = deque()
         self._waiter: asyncio.Future | None = None
         self._drained: asyncio.Future | None = None
@@ -206,14 +208,18 @@ class _Connection(asyncio.BufferedProtocol):
         server._connections[self.ctx.connection_id] = task
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        if self._frame is not None:
-            return memoryview(self._frame)[self._frame_pos :]
+        frame = self._frame
+        if frame is not None:
+            if self._frame_pos == len(frame):
+                # grow by doubling: memory follows the bytes received, never the size claimed
+                frame.extend(bytes(min(self._frame_size, 2 * len(frame)) - len(frame)))
+            return memoryview(frame)[self._frame_pos :]
         return memoryview(self._scratch)[self._filled :]
 
     def buffer_updated(self, nbytes: int) -> None:
         if self._frame is not None:
             self._frame_pos += nbytes
-            if self._frame_pos == len(self._frame):
+            if self._frame_pos == self._frame_size:
                 self._push(self._frame)
                 self._frame = None
             return
@@ -240,10 +246,11 @@ class _Connection(asyncio.BufferedProtocol):
                 pos = start + n
                 continue
             if n > len(buf) - start:
-                frame = bytearray(n)  # sized by a checked length, filled as bytes arrive
                 have = filled - start
+                frame = bytearray(min(n, max(self.FIRST_FRAME_BUFFER, 2 * have)))
                 frame[:have] = buf[start:filled]
                 self._frame = frame
+                self._frame_size = n
                 self._frame_pos = have
                 self._filled = 0
                 return

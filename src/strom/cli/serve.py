@@ -24,6 +24,14 @@ def parse_hostport(text: str, default_port: int = 9092) -> tuple[str, int]:
         raise typer.BadParameter(f"expected HOST:PORT, got {text!r}") from None
 
 
+def listener_address(listeners: str | None) -> str | None:
+    """HOST:PORT of the first entry of a Kafka listeners setting (`PLAINTEXT://host:port,...`)."""
+    if not listeners:
+        return None
+    first = listeners.split(",")[0].strip()
+    return first.split("://", 1)[-1] or None
+
+
 async def run_broker(broker: Broker, ready: asyncio.Event | None = None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -45,9 +53,13 @@ async def run_broker(broker: Broker, ready: asyncio.Event | None = None) -> None
 
 def serve(
     data_dir: Path = typer.Option(Path("./strom-data"), "--data-dir", help="Where logs live."),
-    listen: str = typer.Option("127.0.0.1:9092", "--listen", help="HOST:PORT to listen on."),
+    listen: str | None = typer.Option(
+        None, "--listen", help="HOST:PORT to listen on (default: `listeners`, or 127.0.0.1:9092)."
+    ),
     advertised: str | None = typer.Option(
-        None, "--advertised", help="HOST:PORT clients are told to use (default: --listen)."
+        None,
+        "--advertised",
+        help="HOST:PORT clients are told to use (default: `advertised.listeners`, or --listen).",
     ),
     config: Path | None = typer.Option(
         None, "--config", help="A properties file with Kafka broker settings."
@@ -64,10 +76,10 @@ def serve(
     except (OSError, KafkaError) as e:
         typer.echo(f"strom: bad configuration: {e}", err=True)
         raise typer.Exit(2) from None
+    listen = listen or listener_address(cfg.given.get("listeners")) or "127.0.0.1:9092"
+    advertised = advertised or listener_address(cfg.given.get("advertised.listeners"))
     host, port = parse_hostport(listen)
     adv = parse_hostport(advertised) if advertised else None
-    if adv is None and port == 0:
-        adv = None
     try:
         broker = Broker(cfg, str(data_dir), host, port, adv)
     except KafkaError as e:

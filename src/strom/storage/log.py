@@ -708,6 +708,9 @@ class Log:
                     f"batch timestamps [{first_ts}, {max_ts}] out of the allowed range at {now}",
                     code=ErrorCode.INVALID_TIMESTAMP,
                 )
+        # the records must decode (within max.message.bytes once decompressed, a bomb stops
+        # there) and be as many as the header says; one cheap pass, not a decode of each
+        batch.verify_records(max(config.max_message_bytes, 1 << 20) * 4)
         if config.compact:
             for record in batch.records():
                 if record.key is None:

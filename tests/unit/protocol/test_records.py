@@ -826,3 +826,41 @@ def test_librdkafka_batches_parse(codec: Compression, capture_broker: _CaptureBr
     assert [(r.timestamp, r.key, r.value, r.headers) for r in got] == [
         (ts, k, v, h) for ts, k, v, h in records
     ]
+
+
+@pytest.mark.parametrize("codec", list(Compression))
+def test_verify_records_accepts_real_batches(codec: Compression) -> None:
+    big = [(None, b"v" * 300), (b"k", None), (b"k" * 200, b"x" * 70000)]
+    for records in ([(b"k", b"v")], big, [(None, b"%d" % i) for i in range(500)]):
+        BatchView(build_batch(records, compression=codec)).verify_records()
+
+
+def _recount(batch: bytes, count: int) -> BatchView:
+    """The same batch claiming another record count (CRC recomputed, so only records differ)."""
+    raw = bytearray(batch)
+    struct.pack_into(">i", raw, 23, count - 1)  # lastOffsetDelta
+    struct.pack_into(">i", raw, 57, count)  # recordsCount
+    view = BatchView(raw)
+    struct.pack_into(">I", raw, 17, view.compute_crc())
+    return view
+
+
+def test_verify_records_refuses_miscounted_and_garbled_records() -> None:
+    good = build_batch([(b"k", b"v%d" % i) for i in range(5)])
+    with pytest.raises(CorruptRecordError):
+        _recount(good, 6).verify_records()
+    with pytest.raises(CorruptRecordError):
+        _recount(good, 4).verify_records()
+    noise = bytearray(good)
+    noise[HEADER_SIZE:] = bytes(range(len(good) - HEADER_SIZE))
+    view = BatchView(noise)
+    struct.pack_into(">I", noise, 17, view.compute_crc())
+    with pytest.raises(CorruptRecordError):
+        view.verify_records()
+
+
+def test_verify_records_stops_a_decompression_bomb() -> None:
+    bomb = build_batch([(None, bytes(8 << 20))], compression=Compression.ZSTD)
+    assert len(bomb) < 64 << 10
+    with pytest.raises(CorruptRecordError):
+        BatchView(bomb).verify_records(max_decompressed=1 << 20)
