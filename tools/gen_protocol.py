@@ -414,7 +414,10 @@ class ModuleWriter:
             # the common case inline: a one-byte count of a short array (struct checks bounds)
             out = [
                 "n = mv[pos] - 1",
-                "if 0 <= n < 64:",
+                "if n == 0:",
+                f"    {target} = []",
+                "    pos += 1",
+                "elif 0 < n < 64:",
                 f"    {target} = list(unpack_from({af}[n], mv, pos + 1))",
                 f"    pos += 1 + {size} * n",
                 "else:",

@@ -155,7 +155,10 @@ def _d0(mv, pos):
     (o.partition_index, o.leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 8
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.new_isr = []
+        pos += 1
+    elif 0 < n < 64:
         o.new_isr = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:
@@ -238,7 +241,10 @@ def _d3(mv, pos):
     (o.partition_index, o.leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 8
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.new_isr = []
+        pos += 1
+    elif 0 < n < 64:
         o.new_isr = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:
@@ -637,7 +643,10 @@ def _d24(mv, pos):
     (o.partition_index, o.error_code, o.leader_id, o.leader_epoch,) = _S6.unpack_from(mv, pos)
     pos += 14
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.isr = []
+        pos += 1
+    elif 0 < n < 64:
         o.isr = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:
@@ -719,7 +728,10 @@ def _d27(mv, pos):
     (o.partition_index, o.error_code, o.leader_id, o.leader_epoch,) = _S6.unpack_from(mv, pos)
     pos += 14
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.isr = []
+        pos += 1
+    elif 0 < n < 64:
         o.isr = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:

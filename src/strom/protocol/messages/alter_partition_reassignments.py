@@ -132,7 +132,10 @@ def _d0(mv, pos):
     (o.partition_index,) = _S0.unpack_from(mv, pos)
     pos += 4
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.replicas = []
+        pos += 1
+    elif 0 < n < 64:
         o.replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:

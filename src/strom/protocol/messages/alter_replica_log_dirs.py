@@ -168,7 +168,10 @@ def _d3(mv, pos):
     o = new_object(_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic)
     o.name, pos = read_compact_string(mv, pos)
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.partitions = []
+        pos += 1
+    elif 0 < n < 64:
         o.partitions = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:

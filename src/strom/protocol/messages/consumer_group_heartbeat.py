@@ -135,7 +135,10 @@ def _d0(mv, pos):
     (o.topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.partitions = []
+        pos += 1
+    elif 0 < n < 64:
         o.partitions = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:
@@ -239,7 +242,10 @@ def _d4(mv, pos):
     (o.topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.partitions = []
+        pos += 1
+    elif 0 < n < 64:
         o.partitions = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:

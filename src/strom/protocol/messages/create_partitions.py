@@ -166,7 +166,10 @@ def _d2(mv, pos):
 def _d3(mv, pos):
     o = new_object(_CreatePartitionsRequest_CreatePartitionsAssignment)
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.broker_ids = []
+        pos += 1
+    elif 0 < n < 64:
         o.broker_ids = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:

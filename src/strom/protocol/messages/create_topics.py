@@ -235,7 +235,10 @@ def _d5(mv, pos):
     (o.partition_index,) = _S1.unpack_from(mv, pos)
     pos += 4
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.broker_ids = []
+        pos += 1
+    elif 0 < n < 64:
         o.broker_ids = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:

@@ -134,7 +134,10 @@ def _d0(mv, pos):
     o = new_object(_DescribeProducersRequest_TopicRequest)
     o.name, pos = read_compact_string(mv, pos)
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.partition_indexes = []
+        pos += 1
+    elif 0 < n < 64:
         o.partition_indexes = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:

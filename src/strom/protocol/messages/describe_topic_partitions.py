@@ -248,7 +248,10 @@ def _d6(mv, pos):
     (o.error_code, o.partition_index, o.leader_id, o.leader_epoch,) = _S4.unpack_from(mv, pos)
     pos += 14
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.replica_nodes = []
+        pos += 1
+    elif 0 < n < 64:
         o.replica_nodes = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:
@@ -256,7 +259,10 @@ def _d6(mv, pos):
         if o.replica_nodes is None:
             raise ProtocolError('null replica_nodes')
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.isr_nodes = []
+        pos += 1
+    elif 0 < n < 64:
         o.isr_nodes = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:
@@ -264,19 +270,28 @@ def _d6(mv, pos):
         if o.isr_nodes is None:
             raise ProtocolError('null isr_nodes')
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.eligible_leader_replicas = []
+        pos += 1
+    elif 0 < n < 64:
         o.eligible_leader_replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:
         o.eligible_leader_replicas, pos = read_compact_array(mv, pos, _AF_i, 4)
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.last_known_elr = []
+        pos += 1
+    elif 0 < n < 64:
         o.last_known_elr = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:
         o.last_known_elr, pos = read_compact_array(mv, pos, _AF_i, 4)
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.offline_replicas = []
+        pos += 1
+    elif 0 < n < 64:
         o.offline_replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:

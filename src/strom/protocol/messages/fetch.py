@@ -553,7 +553,10 @@ def _d16(mv, pos):
     o = new_object(_FetchRequest_ForgottenTopic)
     o.topic, pos = read_compact_string(mv, pos)
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.partitions = []
+        pos += 1
+    elif 0 < n < 64:
         o.partitions = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:
@@ -660,7 +663,10 @@ def _d19(mv, pos):
     (o.topic_id,) = _S8.unpack_from(mv, pos)
     pos += 16
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.partitions = []
+        pos += 1
+    elif 0 < n < 64:
         o.partitions = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:

@@ -125,7 +125,10 @@ def _d2(mv, pos):
     (o.throttle_time_ms, o.error_code, o.client_instance_id, o.subscription_id,) = _S1.unpack_from(mv, pos)
     pos += 26
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.accepted_compression_types = []
+        pos += 1
+    elif 0 < n < 64:
         o.accepted_compression_types = list(unpack_from(_AF_b[n], mv, pos + 1))
         pos += 1 + 1 * n
     else:

@@ -420,7 +420,10 @@ def _d11(mv, pos):
     (o.partition_index, o.controller_epoch, o.leader, o.leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 16
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.isr = []
+        pos += 1
+    elif 0 < n < 64:
         o.isr = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:
@@ -430,7 +433,10 @@ def _d11(mv, pos):
     (o.partition_epoch,) = _S2.unpack_from(mv, pos)
     pos += 4
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.replicas = []
+        pos += 1
+    elif 0 < n < 64:
         o.replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:
@@ -438,7 +444,10 @@ def _d11(mv, pos):
         if o.replicas is None:
             raise ProtocolError('null replicas')
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.adding_replicas = []
+        pos += 1
+    elif 0 < n < 64:
         o.adding_replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:
@@ -446,7 +455,10 @@ def _d11(mv, pos):
         if o.adding_replicas is None:
             raise ProtocolError('null adding_replicas')
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.removing_replicas = []
+        pos += 1
+    elif 0 < n < 64:
         o.removing_replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:
@@ -641,7 +653,10 @@ def _d17(mv, pos):
     (o.partition_index, o.controller_epoch, o.leader, o.leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 16
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.isr = []
+        pos += 1
+    elif 0 < n < 64:
         o.isr = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:
@@ -651,7 +666,10 @@ def _d17(mv, pos):
     (o.partition_epoch,) = _S2.unpack_from(mv, pos)
     pos += 4
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.replicas = []
+        pos += 1
+    elif 0 < n < 64:
         o.replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:
@@ -659,7 +677,10 @@ def _d17(mv, pos):
         if o.replicas is None:
             raise ProtocolError('null replicas')
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.adding_replicas = []
+        pos += 1
+    elif 0 < n < 64:
         o.adding_replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:
@@ -667,7 +688,10 @@ def _d17(mv, pos):
         if o.adding_replicas is None:
             raise ProtocolError('null adding_replicas')
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.removing_replicas = []
+        pos += 1
+    elif 0 < n < 64:
         o.removing_replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:

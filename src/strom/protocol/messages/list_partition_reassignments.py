@@ -124,7 +124,10 @@ def _d0(mv, pos):
     o = new_object(_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics)
     o.name, pos = read_compact_string(mv, pos)
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.partition_indexes = []
+        pos += 1
+    elif 0 < n < 64:
         o.partition_indexes = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:
@@ -199,7 +202,10 @@ def _d4(mv, pos):
     (o.partition_index,) = _S0.unpack_from(mv, pos)
     pos += 4
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.replicas = []
+        pos += 1
+    elif 0 < n < 64:
         o.replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:
@@ -207,7 +213,10 @@ def _d4(mv, pos):
         if o.replicas is None:
             raise ProtocolError('null replicas')
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.adding_replicas = []
+        pos += 1
+    elif 0 < n < 64:
         o.adding_replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:
@@ -215,7 +224,10 @@ def _d4(mv, pos):
         if o.adding_replicas is None:
             raise ProtocolError('null adding_replicas')
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.removing_replicas = []
+        pos += 1
+    elif 0 < n < 64:
         o.removing_replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:

@@ -119,7 +119,10 @@ def _d0(mv, pos):
     else:
         o.state_filters, pos = read_string_array(mv, pos, n, True)
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.producer_id_filters = []
+        pos += 1
+    elif 0 < n < 64:
         o.producer_id_filters = list(unpack_from(_AF_q[n], mv, pos + 1))
         pos += 1 + 8 * n
     else:
@@ -151,7 +154,10 @@ def _d1(mv, pos):
     else:
         o.state_filters, pos = read_string_array(mv, pos, n, True)
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.producer_id_filters = []
+        pos += 1
+    elif 0 < n < 64:
         o.producer_id_filters = list(unpack_from(_AF_q[n], mv, pos + 1))
         pos += 1 + 8 * n
     else:

@@ -222,7 +222,10 @@ def _d3(mv, pos):
     o = new_object(_OffsetFetchRequest_OffsetFetchRequestTopic)
     o.name, pos = read_compact_string(mv, pos)
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.partition_indexes = []
+        pos += 1
+    elif 0 < n < 64:
         o.partition_indexes = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:
@@ -303,7 +306,10 @@ def _d6(mv, pos):
     o = new_object(_OffsetFetchRequest_OffsetFetchRequestTopics)
     o.name, pos = read_compact_string(mv, pos)
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.partition_indexes = []
+        pos += 1
+    elif 0 < n < 64:
         o.partition_indexes = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:

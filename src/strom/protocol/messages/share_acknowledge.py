@@ -166,7 +166,10 @@ def _d0(mv, pos):
     (o.first_offset, o.last_offset,) = _S2.unpack_from(mv, pos)
     pos += 16
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.acknowledge_types = []
+        pos += 1
+    elif 0 < n < 64:
         o.acknowledge_types = list(unpack_from(_AF_b[n], mv, pos + 1))
         pos += 1 + 1 * n
     else:

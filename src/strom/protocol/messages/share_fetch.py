@@ -195,7 +195,10 @@ def _d0(mv, pos):
     (o.first_offset, o.last_offset,) = _S3.unpack_from(mv, pos)
     pos += 16
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.acknowledge_types = []
+        pos += 1
+    elif 0 < n < 64:
         o.acknowledge_types = list(unpack_from(_AF_b[n], mv, pos + 1))
         pos += 1 + 1 * n
     else:
@@ -274,7 +277,10 @@ def _d3(mv, pos):
     (o.topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.partitions = []
+        pos += 1
+    elif 0 < n < 64:
         o.partitions = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:

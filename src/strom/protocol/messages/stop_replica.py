@@ -209,7 +209,10 @@ def _d4(mv, pos):
     o = new_object(_StopReplicaRequest_StopReplicaTopicV1)
     o.name, pos = read_compact_string(mv, pos)
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.partition_indexes = []
+        pos += 1
+    elif 0 < n < 64:
         o.partition_indexes = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:

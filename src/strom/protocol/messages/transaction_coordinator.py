@@ -146,7 +146,10 @@ def _d4(mv, pos):
     o = new_object(_TransactionLogValue_PartitionsSchema)
     o.topic, pos = read_compact_string(mv, pos)
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.partition_ids = []
+        pos += 1
+    elif 0 < n < 64:
         o.partition_ids = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:

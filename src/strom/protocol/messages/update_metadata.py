@@ -504,7 +504,10 @@ def _d16(mv, pos):
     (o.partition_index, o.controller_epoch, o.leader, o.leader_epoch,) = _S1.unpack_from(mv, pos)
     pos += 16
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.isr = []
+        pos += 1
+    elif 0 < n < 64:
         o.isr = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:
@@ -514,7 +517,10 @@ def _d16(mv, pos):
     (o.zk_version,) = _S2.unpack_from(mv, pos)
     pos += 4
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.replicas = []
+        pos += 1
+    elif 0 < n < 64:
         o.replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:
@@ -522,7 +528,10 @@ def _d16(mv, pos):
         if o.replicas is None:
             raise ProtocolError('null replicas')
     n = mv[pos] - 1
-    if 0 <= n < 64:
+    if n == 0:
+        o.offline_replicas = []
+        pos += 1
+    elif 0 < n < 64:
         o.offline_replicas = list(unpack_from(_AF_i[n], mv, pos + 1))
         pos += 1 + 4 * n
     else:
