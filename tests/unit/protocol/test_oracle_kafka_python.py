@@ -102,7 +102,8 @@ def _scalar_to_kp(value: Any, kind: str) -> Any:
     if value is None:
         return None
     if kind == "uuid":
-        return uuid.UUID(bytes=bytes(value))
+        # kafka-python's zero uuid is None (so a zero tagged uuid stays unwritten, as in Kafka)
+        return None if bytes(value) == bytes(16) else uuid.UUID(bytes=bytes(value))
     if kind in ("bytes", "records"):
         return bytes(value)
     return value
