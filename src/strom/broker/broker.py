@@ -18,6 +18,7 @@ from strom.broker.handlers import (
     configs,
     coordinator,
     fetch,
+    groups,
     metadata,
     offsets,
     partitions_admin,
@@ -67,7 +68,15 @@ APIS: dict[int, Api] = {
     1: Api(fetch.handle, 4, 16),
     2: Api(offsets.handle_list_offsets, 1, 9),
     3: Api(metadata.handle, 0, 12),
+    8: Api(groups.handle_offset_commit, 0, 9),
+    9: Api(groups.handle_offset_fetch, 0, 9),
     10: Api(coordinator.handle, 0, 5),
+    11: Api(groups.handle_join_group, 0, 9),
+    12: Api(groups.handle_heartbeat, 0, 4),
+    13: Api(groups.handle_leave_group, 0, 5),
+    14: Api(groups.handle_sync_group, 0, 5),
+    15: Api(groups.handle_describe_groups, 0, 5),
+    16: Api(groups.handle_list_groups, 0, 5),
     18: Api(_api_versions, 0, 4),
     19: Api(topics.handle_create_topics, 0, 7),
     20: Api(topics.handle_delete_topics, 0, 6),
@@ -78,8 +87,12 @@ APIS: dict[int, Api] = {
     33: Api(configs.handle_alter_configs, 0, 2),
     35: Api(cluster.handle_describe_log_dirs, 0, 4),
     37: Api(partitions_admin.handle_create_partitions, 0, 3),
+    42: Api(groups.handle_delete_groups, 0, 2),
     44: Api(configs.handle_incremental_alter_configs, 0, 1),
+    47: Api(groups.handle_offset_delete, 0, 0),
     60: Api(cluster.handle_describe_cluster, 0, 1),
+    68: Api(groups.handle_consumer_group_heartbeat, 0, 1),
+    69: Api(groups.handle_consumer_group_describe, 0, 0),
 }
 
 
@@ -138,6 +151,7 @@ class Broker:
         self.purgatory = Purgatory()
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.producer_ids = ProducerIdManager(self.data_dir)
+        self.group_coordinator = groups.create_coordinator(self)
         self.server = KafkaServer(
             host,
             port,
@@ -157,6 +171,7 @@ class Broker:
         self.controller = LocalController(
             self.node_id, self.cluster_id, self.logs, BrokerMeta(self.node_id, host, port)
         )
+        groups.start_coordinator(self)
         self._tasks.append(asyncio.create_task(self._upkeep(), name="upkeep"))
         log.info(
             "broker %d of cluster %s serving %d topics on %s:%d",
@@ -168,6 +183,7 @@ class Broker:
         )
 
     async def stop(self) -> None:
+        groups.stop_coordinator(self)
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -203,6 +219,7 @@ class Broker:
                 if self.config["log.cleaner.enable"] and now - last_clean >= cleaner_every:
                     last_clean = now
                     self.logs.run_cleaner()
+                groups.upkeep(self)
                 if now - last_checkpoint >= 60:
                     last_checkpoint = now
                     self.logs.checkpoint()
@@ -221,6 +238,7 @@ class Broker:
     async def dispatch(
         self, ctx: ConnectionContext, header: RequestHeader, request: object
     ) -> list | None:
+        groups.CLIENT_PEER.set(ctx.peer)
         api = APIS.get(header.api_key)
         if api is None or not api.min_version <= header.api_version <= api.max_version:
             raise UnsupportedRequest(

@@ -6,6 +6,7 @@ import typer
 
 from strom import __version__
 from strom.cli.consume import consume
+from strom.cli.groups import app as groups_app
 from strom.cli.produce import produce
 from strom.cli.topics import app as topics_app
 
@@ -34,6 +35,7 @@ def serve_command(ctx: typer.Context) -> None:
 
 
 app.add_typer(topics_app, name="topics")
+app.add_typer(groups_app, name="groups")
 app.command()(produce)
 app.command()(consume)
 

@@ -1,4 +1,5 @@
-"""FindCoordinator: which broker coordinates a group or a transactional id (this one)."""
+"""FindCoordinator: which broker coordinates a group or a transactional id (this one; for
+groups only once their __consumer_offsets partition is loaded)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,15 @@ GROUP = 0
 TRANSACTION = 1
 
 
-def _locate(broker: Broker, key_type: int) -> tuple[ErrorCode, str | None]:
+def _locate(broker: Broker, key_type: int, key: str) -> tuple[ErrorCode, str | None]:
     if key_type == GROUP:
+        # This node coordinates every group; while its __consumer_offsets partition is still
+        # loading (or the coordinator is not up), say so: clients retry.
+        error = broker.group_coordinator.check_available(key)
+        if error == ErrorCode.COORDINATOR_LOAD_IN_PROGRESS:
+            return error, "the group coordinator is loading the group"
+        if error != ErrorCode.NONE:
+            return error, "the group coordinator is not available"
         return ErrorCode.NONE, None
     if key_type == TRANSACTION:
         return ErrorCode.COORDINATOR_NOT_AVAILABLE, "transactions are not supported yet"
@@ -30,9 +38,9 @@ async def handle(
     broker: Broker, header: RequestHeader, request: FindCoordinatorRequest
 ) -> FindCoordinatorResponse:
     me = broker.image.brokers[broker.node_id]
-    error, message = _locate(broker, request.key_type)
-    ok = error == ErrorCode.NONE
     if header.api_version < 4:
+        error, message = _locate(broker, request.key_type, request.key)
+        ok = error == ErrorCode.NONE
         return FindCoordinatorResponse(
             error_code=error,
             error_message=message,
@@ -40,8 +48,11 @@ async def handle(
             host=me.host if ok else "",
             port=me.port if ok else -1,
         )
-    return FindCoordinatorResponse(
-        coordinators=[
+    coordinators = []
+    for key in request.coordinator_keys:
+        error, message = _locate(broker, request.key_type, key)
+        ok = error == ErrorCode.NONE
+        coordinators.append(
             FindCoordinatorResponse.Coordinator(
                 key=key,
                 node_id=me.node_id if ok else -1,
@@ -50,6 +61,5 @@ async def handle(
                 error_code=error,
                 error_message=message,
             )
-            for key in request.coordinator_keys
-        ]
-    )
+        )
+    return FindCoordinatorResponse(coordinators=coordinators)
