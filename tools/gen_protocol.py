@@ -4,6 +4,8 @@
 Each API gets one module with its request and response classes; every version in validVersions
 gets straight-line encode/decode functions (identical bodies are shared between versions).
 Only names, types, version ranges and defaults are taken from the specs, never their prose.
+tools/protocol_overlays.json adds the few versions newer than the specs that clients already
+send (written from the KIPs), so those are generated like the rest.
 
     python tools/gen_protocol.py            # write the modules
     python tools/gen_protocol.py --check    # fail if the committed modules differ
@@ -152,9 +154,24 @@ class Message:
     structs: dict[str, Struct]  # by spec name, in definition order (dependencies first)
 
 
+OVERLAYS = Path(__file__).resolve().parent / "protocol_overlays.json"
+
+
+def apply_overlay(spec: dict, overlay: dict) -> None:
+    """Newer versions than the shared specs hold: a new version range, fields inserted."""
+    spec["validVersions"] = overlay.get("validVersions", spec["validVersions"])
+    for after, added in overlay.get("insertAfter", {}).items():
+        names = [f["name"] for f in spec["fields"]]
+        at = names.index(after) + 1
+        spec["fields"][at:at] = added
+
+
 def load_message(path: Path) -> Message:
     spec = json.loads(strip_comments(path.read_text()))
     name = spec["name"]
+    overlay = json.loads(OVERLAYS.read_text()).get(name)
+    if overlay is not None:
+        apply_overlay(spec, overlay)
     structs: dict[str, Struct] = {}
     order: list[str] = []
 

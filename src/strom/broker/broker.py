@@ -32,6 +32,13 @@ from strom.broker.purgatory import Purgatory
 from strom.broker.server import ConnectionContext, KafkaServer
 from strom.cluster.controller import LocalController
 from strom.cluster.metadata import BrokerMeta, MetadataImage, TopicMeta
+from strom.coordinator.group import (
+    OFFSETS_TOPIC,
+    GroupConfig,
+    GroupCoordinator,
+    ImageTopics,
+    RecordLog,
+)
 from strom.coordinator.txn.producer_ids import ProducerIdManager
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frames import (
@@ -151,7 +158,7 @@ class Broker:
         self.purgatory = Purgatory()
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.producer_ids = ProducerIdManager(self.data_dir)
-        self.group_coordinator = groups.create_coordinator(self)
+        self.group_coordinator = self._make_group_coordinator()
         self.server = KafkaServer(
             host,
             port,
@@ -171,7 +178,7 @@ class Broker:
         self.controller = LocalController(
             self.node_id, self.cluster_id, self.logs, BrokerMeta(self.node_id, host, port)
         )
-        groups.start_coordinator(self)
+        self._start_group_coordinator()
         self._tasks.append(asyncio.create_task(self._upkeep(), name="upkeep"))
         log.info(
             "broker %d of cluster %s serving %d topics on %s:%d",
@@ -183,7 +190,7 @@ class Broker:
         )
 
     async def stop(self) -> None:
-        groups.stop_coordinator(self)
+        self.group_coordinator.shutdown()
         for t in self._tasks:
             t.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -219,7 +226,7 @@ class Broker:
                 if self.config["log.cleaner.enable"] and now - last_clean >= cleaner_every:
                     last_clean = now
                     self.logs.run_cleaner()
-                groups.upkeep(self)
+                self.group_coordinator.upkeep()
                 if now - last_checkpoint >= 60:
                     last_checkpoint = now
                     self.logs.checkpoint()
@@ -229,6 +236,45 @@ class Broker:
                         p.snapshot_producers()
             except Exception:
                 log.exception("periodic log upkeep failed")
+
+    def _make_group_coordinator(self) -> GroupCoordinator:
+        config = GroupConfig.from_props({**self.config.values, **self.config.given})
+        records = RecordLog(
+            lambda p: self.partition(OFFSETS_TOPIC, p).log,
+            lambda p: self.partition(OFFSETS_TOPIC, p).leader_epoch,
+            lambda p: self.notify_append(OFFSETS_TOPIC, p),
+        )
+        return GroupCoordinator(config, records, ImageTopics(lambda: self.image))
+
+    def _start_group_coordinator(self) -> None:
+        """Create __consumer_offsets if missing (compacted; one replica on a single node), then
+        load it in the background; group requests meanwhile get COORDINATOR_LOAD_IN_PROGRESS."""
+        assert self.controller is not None
+        coordinator = self.group_coordinator
+        config = coordinator.config
+        topic = self.image.topics.get(OFFSETS_TOPIC)
+        if topic is None:
+            self.controller.create_topic(
+                OFFSETS_TOPIC,
+                config.offsets_topic_partitions,
+                1,
+                {
+                    "cleanup.policy": "compact",
+                    "segment.bytes": str(config.offsets_topic_segment_bytes),
+                    "compression.type": "producer",
+                },
+            )
+        elif len(topic.partitions) != config.offsets_topic_partitions:
+            # groups hash over the partitions that exist; changing the count would move them
+            log.warning(
+                "%s has %d partitions, offsets.topic.num.partitions is %d: using %d",
+                OFFSETS_TOPIC,
+                len(topic.partitions),
+                config.offsets_topic_partitions,
+                len(topic.partitions),
+            )
+            config.offsets_topic_partitions = len(topic.partitions)
+        coordinator.start_loading()
 
     # -- requests --------------------------------------------------------------------------------
 

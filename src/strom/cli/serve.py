@@ -85,4 +85,9 @@ def serve(
     except KafkaError as e:
         typer.echo(f"strom: cannot open {data_dir}: {e}", err=True)
         raise typer.Exit(1) from None
-    asyncio.run(run_broker(broker))
+    try:
+        asyncio.run(run_broker(broker))
+    except OSError as e:  # the address is taken, or not ours to bind
+        typer.echo(f"strom: cannot listen on {host}:{port}: {e.strerror or e}", err=True)
+        broker.logs.close()
+        raise typer.Exit(1) from None

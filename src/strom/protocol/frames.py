@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from strom.protocol import messages, newer
+from strom.protocol import messages
 from strom.protocol.errors import ErrorCode, ProtocolError, UnsupportedVersionError
 from strom.protocol.primitives import (
     DECODE_ERRORS,
@@ -133,8 +133,6 @@ def decode_request(frame: bytes | bytearray | memoryview) -> tuple[RequestHeader
     cls = messages.REQUESTS.get(header.api_key)
     if cls is None:
         raise UnsupportedRequest(f"unknown api key {header.api_key}", header)
-    if header.api_version > cls.MAX_VERSION:
-        cls = newer.REQUESTS.get(header.api_key, cls)  # versions past the shared specs
     if not cls.MIN_VERSION <= header.api_version <= cls.MAX_VERSION:
         raise UnsupportedRequest(
             f"{cls.__name__} v{header.api_version} is not supported "
@@ -185,8 +183,6 @@ def decode_response(
     cls = messages.RESPONSES.get(api_key)
     if cls is None:
         raise UnsupportedVersionError(f"unknown api key {api_key}")
-    if version > cls.MAX_VERSION:
-        cls = newer.RESPONSES.get(api_key, cls)  # versions past the shared specs
     try:
         (correlation_id,) = _CORR.unpack_from(mv, 0)
         pos = 4

@@ -27,10 +27,6 @@ CASES = [
 
 def _request(key: int, version: int) -> object:
     cls = messages.REQUESTS[key]
-    if key == 68 and version >= 1:
-        from strom.protocol.newer import ConsumerGroupHeartbeatRequest
-
-        cls = ConsumerGroupHeartbeatRequest
     body = cls()
     for name, value in (("group_id", "g"), ("member_id", "m")):
         if hasattr(body, name):

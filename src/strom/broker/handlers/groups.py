@@ -1,7 +1,6 @@
 """Group APIs: JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch,
 OffsetDelete, ListGroups, DescribeGroups, DeleteGroups, ConsumerGroupHeartbeat and
-ConsumerGroupDescribe. Thin: decode, call the group coordinator, encode. Also how the broker
-makes, starts and stops its coordinator."""
+ConsumerGroupDescribe. Thin: decode, call the group coordinator, encode."""
 
 from __future__ import annotations
 
@@ -9,20 +8,17 @@ import contextvars
 import logging
 from typing import TYPE_CHECKING
 
-from strom.coordinator.group import (
-    OFFSETS_TOPIC,
-    GroupConfig,
-    GroupCoordinator,
-    ImageTopics,
-    OffsetToCommit,
-    RecordLog,
-)
+from strom.coordinator.group import OffsetToCommit
 from strom.coordinator.group.consumer_ops import ConsumerHeartbeat
 from strom.protocol.errors import ErrorCode
 from strom.protocol.frames import RequestHeader
 from strom.protocol.messages.consumer_group_describe import (
     ConsumerGroupDescribeRequest,
     ConsumerGroupDescribeResponse,
+)
+from strom.protocol.messages.consumer_group_heartbeat import (
+    ConsumerGroupHeartbeatRequest,
+    ConsumerGroupHeartbeatResponse,
 )
 from strom.protocol.messages.delete_groups import DeleteGroupsRequest, DeleteGroupsResponse
 from strom.protocol.messages.describe_groups import DescribeGroupsRequest, DescribeGroupsResponse
@@ -34,7 +30,6 @@ from strom.protocol.messages.offset_commit import OffsetCommitRequest, OffsetCom
 from strom.protocol.messages.offset_delete import OffsetDeleteRequest, OffsetDeleteResponse
 from strom.protocol.messages.offset_fetch import OffsetFetchRequest, OffsetFetchResponse
 from strom.protocol.messages.sync_group import SyncGroupRequest, SyncGroupResponse
-from strom.protocol.newer import ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse
 
 if TYPE_CHECKING:
     from strom.broker.broker import Broker
@@ -54,59 +49,6 @@ def client_host() -> str:
     peer = CLIENT_PEER.get()
     host = peer.rsplit(":", 1)[0] if ":" in peer else peer
     return "/" + host.strip("[]") if host else ""
-
-
-# -- the coordinator's place in the broker ------------------------------------------------------
-
-
-def create_coordinator(broker: Broker) -> GroupCoordinator:
-    config = GroupConfig.from_props({**broker.config.values, **broker.config.given})
-    records = RecordLog(
-        lambda p: broker.partition(OFFSETS_TOPIC, p).log,
-        lambda p: broker.partition(OFFSETS_TOPIC, p).leader_epoch,
-        lambda p: broker.notify_append(OFFSETS_TOPIC, p),
-    )
-    return GroupCoordinator(config, records, ImageTopics(lambda: broker.image))
-
-
-def start_coordinator(broker: Broker) -> None:
-    """Create __consumer_offsets if missing (compacted; one replica on a single node), then
-    load it in the background; group requests meanwhile get COORDINATOR_LOAD_IN_PROGRESS."""
-    coordinator = broker.group_coordinator
-    config = coordinator.config
-    topic = broker.image.topics.get(OFFSETS_TOPIC)
-    if topic is None:
-        assert broker.controller is not None
-        broker.controller.create_topic(
-            OFFSETS_TOPIC,
-            config.offsets_topic_partitions,
-            1,
-            {
-                "cleanup.policy": "compact",
-                "segment.bytes": str(config.offsets_topic_segment_bytes),
-                "compression.type": "producer",
-            },
-        )
-    elif len(topic.partitions) != config.offsets_topic_partitions:
-        # Groups hash over the partitions that exist; changing the count would move them.
-        log.warning(
-            "%s has %d partitions, offsets.topic.num.partitions is %d: using %d",
-            OFFSETS_TOPIC,
-            len(topic.partitions),
-            config.offsets_topic_partitions,
-            len(topic.partitions),
-        )
-        config.offsets_topic_partitions = len(topic.partitions)
-    coordinator.start_loading()
-
-
-def stop_coordinator(broker: Broker) -> None:
-    broker.group_coordinator.shutdown()
-
-
-def upkeep(broker: Broker) -> None:
-    """Periodic work (the broker's upkeep loop): offset expiration when it is due."""
-    broker.group_coordinator.upkeep()
 
 
 # -- classic group protocol -----------------------------------------------------------------------

@@ -39,7 +39,7 @@ class _ConsumerGroupHeartbeatRequest_TopicPartitions:
 class ConsumerGroupHeartbeatRequest:
     API_KEY: ClassVar[int] = 68
     MIN_VERSION: ClassVar[int] = 0
-    MAX_VERSION: ClassVar[int] = 0
+    MAX_VERSION: ClassVar[int] = 1
     FLEXIBLE_MIN: ClassVar[int] = 0
     FIELDS: ClassVar[tuple[FieldSpec, ...]]
     group_id: str = ''
@@ -49,6 +49,7 @@ class ConsumerGroupHeartbeatRequest:
     rack_id: str | None = None
     rebalance_timeout_ms: int = -1
     subscribed_topic_names: list[str] | None = None
+    subscribed_topic_regex: str | None = None
     server_assignor: str | None = None
     topic_partitions: list[ConsumerGroupHeartbeatRequest.TopicPartitions] | None = None
     unknown_tags: list[tuple[int, bytes]] | None = field(default=None, repr=False)
@@ -95,7 +96,7 @@ class _ConsumerGroupHeartbeatResponse_Assignment:
 class ConsumerGroupHeartbeatResponse:
     API_KEY: ClassVar[int] = 68
     MIN_VERSION: ClassVar[int] = 0
-    MAX_VERSION: ClassVar[int] = 0
+    MAX_VERSION: ClassVar[int] = 1
     FLEXIBLE_MIN: ClassVar[int] = 0
     FIELDS: ClassVar[tuple[FieldSpec, ...]]
     throttle_time_ms: int = 0
@@ -198,11 +199,61 @@ def _d1(mv, pos):
         unknown = None
     else:
         unknown, pos = skip_tags(mv, pos)
+    o.subscribed_topic_regex = None
     o.unknown_tags = unknown
     return o, pos
 
 
-def _e2(o, b, sp):
+def _d2(mv, pos):
+    o = new_object(ConsumerGroupHeartbeatRequest)
+    o.group_id, pos = read_compact_string(mv, pos)
+    o.member_id, pos = read_compact_string(mv, pos)
+    (o.member_epoch,) = _S0.unpack_from(mv, pos)
+    pos += 4
+    o.instance_id, pos = read_compact_nullable_string(mv, pos)
+    o.rack_id, pos = read_compact_nullable_string(mv, pos)
+    (o.rebalance_timeout_ms,) = _S0.unpack_from(mv, pos)
+    pos += 4
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 1 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
+    if n < 0:
+        o.subscribed_topic_names = None
+    else:
+        o.subscribed_topic_names, pos = read_string_array(mv, pos, n, True)
+    o.subscribed_topic_regex, pos = read_compact_nullable_string(mv, pos)
+    o.server_assignor, pos = read_compact_nullable_string(mv, pos)
+    n = mv[pos]
+    if n < 128:
+        pos += 1
+    else:
+        n, pos = read_uvarint(mv, pos)
+    n -= 1
+    if n > 0 and n * 18 > len(mv) - pos:
+        raise_count(n, len(mv) - pos)
+    if n < 0:
+        o.topic_partitions = None
+    else:
+        o.topic_partitions = []
+        append = o.topic_partitions.append
+        for _ in range(n):
+            item, pos = _d0(mv, pos)
+            append(item)
+    if mv[pos] == 0:
+        pos += 1
+        unknown = None
+    else:
+        unknown, pos = skip_tags(mv, pos)
+    o.unknown_tags = unknown
+    return o, pos
+
+
+def _e3(o, b, sp):
     b += _S1.pack(o.topic_id)
     n = len(o.partitions) + 1
     b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
@@ -215,7 +266,7 @@ def _e2(o, b, sp):
         b.append(0)
 
 
-def _e3(o, b, sp):
+def _e4(o, b, sp):
     write_compact_string(b, o.group_id)
     write_compact_string(b, o.member_id)
     b += _S0.pack(o.member_epoch)
@@ -230,14 +281,37 @@ def _e3(o, b, sp):
     write_compact_count(b, o.topic_partitions)
     if o.topic_partitions:
         for item in o.topic_partitions:
-            _e2(item, b, sp)
+            _e3(item, b, sp)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
         b.append(0)
 
 
-def _d4(mv, pos):
+def _e5(o, b, sp):
+    write_compact_string(b, o.group_id)
+    write_compact_string(b, o.member_id)
+    b += _S0.pack(o.member_epoch)
+    write_compact_nullable_string(b, o.instance_id)
+    write_compact_nullable_string(b, o.rack_id)
+    b += _S0.pack(o.rebalance_timeout_ms)
+    write_compact_count(b, o.subscribed_topic_names)
+    if o.subscribed_topic_names:
+        for item in o.subscribed_topic_names:
+            write_compact_string(b, item)
+    write_compact_nullable_string(b, o.subscribed_topic_regex)
+    write_compact_nullable_string(b, o.server_assignor)
+    write_compact_count(b, o.topic_partitions)
+    if o.topic_partitions:
+        for item in o.topic_partitions:
+            _e3(item, b, sp)
+    if o.unknown_tags:
+        write_tags(b, list(o.unknown_tags))
+    else:
+        b.append(0)
+
+
+def _d6(mv, pos):
     o = new_object(_ConsumerGroupHeartbeatResponse_TopicPartitions)
     (o.topic_id,) = _S1.unpack_from(mv, pos)
     pos += 16
@@ -261,7 +335,7 @@ def _d4(mv, pos):
     return o, pos
 
 
-def _d5(mv, pos):
+def _d7(mv, pos):
     o = new_object(_ConsumerGroupHeartbeatResponse_Assignment)
     n = mv[pos]
     if n < 128:
@@ -277,7 +351,7 @@ def _d5(mv, pos):
         o.topic_partitions = []
         append = o.topic_partitions.append
         for _ in range(n):
-            item, pos = _d4(mv, pos)
+            item, pos = _d6(mv, pos)
             append(item)
     if mv[pos] == 0:
         pos += 1
@@ -288,7 +362,7 @@ def _d5(mv, pos):
     return o, pos
 
 
-def _d6(mv, pos):
+def _d8(mv, pos):
     o = new_object(ConsumerGroupHeartbeatResponse)
     (o.throttle_time_ms, o.error_code,) = _S2.unpack_from(mv, pos)
     pos += 6
@@ -301,7 +375,7 @@ def _d6(mv, pos):
     if present < 0:
         o.assignment = None
     else:
-        o.assignment, pos = _d5(mv, pos)
+        o.assignment, pos = _d7(mv, pos)
     if mv[pos] == 0:
         pos += 1
         unknown = None
@@ -311,19 +385,19 @@ def _d6(mv, pos):
     return o, pos
 
 
-def _e7(o, b, sp):
+def _e9(o, b, sp):
     n = len(o.topic_partitions) + 1
     b += SMALL_UVARINT[n] if n < 128 else uvarint(n)
     if o.topic_partitions:
         for item in o.topic_partitions:
-            _e2(item, b, sp)
+            _e3(item, b, sp)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
         b.append(0)
 
 
-def _e8(o, b, sp):
+def _e10(o, b, sp):
     b += _S2.pack(o.throttle_time_ms, o.error_code)
     write_compact_nullable_string(b, o.error_message)
     write_compact_nullable_string(b, o.member_id)
@@ -332,7 +406,7 @@ def _e8(o, b, sp):
         b.append(0xFF)
     else:
         b.append(1)
-        _e7(o.assignment, b, sp)
+        _e9(o.assignment, b, sp)
     if o.unknown_tags:
         write_tags(b, list(o.unknown_tags))
     else:
@@ -355,12 +429,13 @@ ConsumerGroupHeartbeatRequest.FIELDS = (
     FieldSpec('rack_id', 'string', 0, 32767, 0, 32767, -1, 32767, -1, None, False),
     FieldSpec('rebalance_timeout_ms', 'int32', 0, 32767, 32767, -1, -1, 32767, -1, None, False),
     FieldSpec('subscribed_topic_names', '[]string', 0, 32767, 0, 32767, -1, 32767, -1, None, False),
+    FieldSpec('subscribed_topic_regex', 'string', 1, 32767, 1, 32767, -1, 32767, -1, None, False),
     FieldSpec('server_assignor', 'string', 0, 32767, 0, 32767, -1, 32767, -1, None, False),
     FieldSpec('topic_partitions', '[]TopicPartitions', 0, 32767, 0, 32767, -1, 32767, -1, _ConsumerGroupHeartbeatRequest_TopicPartitions, False),
 )
 
-_ConsumerGroupHeartbeatRequest_DEC = (_d1,)
-_ConsumerGroupHeartbeatRequest_ENC = (_e3,)
+_ConsumerGroupHeartbeatRequest_DEC = (_d1, _d2,)
+_ConsumerGroupHeartbeatRequest_ENC = (_e4, _e5,)
 
 _ConsumerGroupHeartbeatResponse_TopicPartitions.FIELDS = (
     FieldSpec('topic_id', 'uuid', 0, 32767, 32767, -1, -1, 32767, -1, None, False),
@@ -387,5 +462,5 @@ ConsumerGroupHeartbeatResponse.FIELDS = (
     FieldSpec('assignment', 'Assignment', 0, 32767, 0, 32767, -1, 32767, -1, _ConsumerGroupHeartbeatResponse_Assignment, False),
 )
 
-_ConsumerGroupHeartbeatResponse_DEC = (_d6,)
-_ConsumerGroupHeartbeatResponse_ENC = (_e8,)
+_ConsumerGroupHeartbeatResponse_DEC = (_d8, _d8,)
+_ConsumerGroupHeartbeatResponse_ENC = (_e10, _e10,)
