@@ -31,7 +31,7 @@ from strom.broker.partitions import Partition
 from strom.broker.purgatory import Purgatory
 from strom.broker.server import ConnectionContext, KafkaServer
 from strom.cluster.controller import LocalController
-from strom.cluster.metadata import BrokerMeta, MetadataImage, TopicMeta
+from strom.cluster.metadata import INTERNAL_TOPICS, BrokerMeta, MetadataImage, TopicMeta
 from strom.coordinator.group import (
     OFFSETS_TOPIC,
     GroupConfig,
@@ -335,6 +335,10 @@ class Broker:
 
     def delete_topic(self, name: str) -> TopicMeta:
         assert self.controller is not None
+        if name in INTERNAL_TOPICS:
+            raise KafkaError(
+                f"internal topic {name} cannot be deleted", ErrorCode.INVALID_TOPIC_EXCEPTION
+            )
         for key in [k for k in self.partitions if k[0] == name]:
             del self.partitions[key]
         self.fetch_sessions.forget_topic(name)

@@ -13,6 +13,7 @@ INITIAL_EPOCH = 0
 FINAL_EPOCH = -1
 INVALID_SESSION_ID = 0
 INT_MAX = (1 << 31) - 1
+EVICTABLE_AFTER_S = 120.0  # a full cache gives up only sessions idle this long
 
 # a session partition's key: (topic name, partition); topic ids are resolved before
 Key = tuple[str, int]
@@ -95,6 +96,9 @@ class FetchSessionCache:
             if epoch == FINAL_EPOCH or self.max_slots == 0:
                 return None, False
             if len(self._sessions) >= self.max_slots:
+                oldest = next(iter(self._sessions.values()))
+                if time.monotonic() - oldest.last_used < EVICTABLE_AFTER_S:
+                    return None, False  # every slot busy: this fetch goes without a session
                 self._sessions.popitem(last=False)
             sid = next(self._ids)
             if sid > INT_MAX:

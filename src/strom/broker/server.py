@@ -170,7 +170,8 @@ class _Connection(asyncio.BufferedProtocol):
     offsets in place) and queues them for the connection's task; pauses reading when behind."""
 
     SCRATCH = 8192  # per connection: small requests are cut from it, larger get their own
-    MAX_QUEUED = 16
+    MAX_QUEUED = 16  # requests read ahead of the one being answered, at most...
+    MAX_QUEUED_BYTES = 32 << 20  # ...and at most this many bytes of them
     FIRST_FRAME_BUFFER = 65536  # a larger frame's buffer starts here and doubles as bytes come
 
     def __init__(self, server: KafkaServer) -> None:
@@ -182,6 +183,7 @@ class _Connection(asyncio.BufferedProtocol):
         self._frame: bytearray | None = None  # a frame larger than what scratch held
         self._frame_pos = 0
         self._frame_size = 0
+        self._queued_bytes = 0
         self._frames: deque[bytearray | None] = deque()
         self._waiter: asyncio.Future | None = None
         self._drained: asyncio.Future | None = None
@@ -262,9 +264,12 @@ class _Connection(asyncio.BufferedProtocol):
 
     def _push(self, frame: bytearray | None) -> None:
         self._frames.append(frame)
+        if frame is not None:
+            self._queued_bytes += len(frame)
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
-        if len(self._frames) >= self.MAX_QUEUED and not self._paused:
+        behind = len(self._frames) >= self.MAX_QUEUED or self._queued_bytes >= self.MAX_QUEUED_BYTES
+        if behind and not self._paused:
             self._paused = True
             self.transport.pause_reading()
 
@@ -293,7 +298,13 @@ class _Connection(asyncio.BufferedProtocol):
             await self._waiter
             self._waiter = None
         frame = self._frames.popleft()
-        if self._paused and len(self._frames) < self.MAX_QUEUED // 2:
+        if frame is not None:
+            self._queued_bytes -= len(frame)
+        if (
+            self._paused
+            and len(self._frames) < self.MAX_QUEUED // 2
+            and self._queued_bytes < self.MAX_QUEUED_BYTES // 2
+        ):
             self._paused = False
             self.transport.resume_reading()
         return frame

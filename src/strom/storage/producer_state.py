@@ -83,36 +83,42 @@ class ProducerStateManager:
 
         Called with the batches' final offsets just before they are written (`before_write`).
         """
+        # (epoch, last sequence) per producer as this append's earlier batches leave them
+        seen: dict[int, tuple[int, int]] = {}
         for b in batches:
             if b.producer_id == NO_PRODUCER_ID or b.is_control:
                 continue
             entry = self.producers.get(b.producer_id)
-            if entry is None:
+            if entry is None and b.producer_id not in seen:
+                seen[b.producer_id] = (b.producer_epoch, b.last_sequence)
                 continue  # unknown producer: any sequence is accepted, as Kafka does
-            if b.producer_epoch < entry.epoch:
+            epoch, last_seq = seen.get(b.producer_id) or (entry.epoch, entry.last_seq)
+            if b.producer_epoch < epoch:
                 raise KafkaError(
                     f"producer {b.producer_id} epoch {b.producer_epoch} is older than "
-                    f"{entry.epoch} on {self.name}",
+                    f"{epoch} on {self.name}",
                     ErrorCode.INVALID_PRODUCER_EPOCH,
                 )
             if b.base_sequence == NO_SEQUENCE:
                 continue
-            dup = entry.find_duplicate(b.producer_epoch, b.base_sequence, b.last_sequence)
-            if dup is not None:
-                raise DuplicateBatch(dup)
-            if b.producer_epoch != entry.epoch:
-                if b.base_sequence != 0 and entry.epoch != NO_EPOCH:
+            if entry is not None and b.producer_id not in seen:
+                dup = entry.find_duplicate(b.producer_epoch, b.base_sequence, b.last_sequence)
+                if dup is not None:
+                    raise DuplicateBatch(dup)
+            if b.producer_epoch != epoch:
+                if b.base_sequence != 0 and epoch != NO_EPOCH:
                     raise KafkaError(
                         f"producer {b.producer_id} starts epoch {b.producer_epoch} at sequence "
                         f"{b.base_sequence}, not 0, on {self.name}",
                         ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
                     )
-            elif entry.batches and not _in_sequence(entry.last_seq, b.base_sequence):
+            elif last_seq != NO_SEQUENCE and not _in_sequence(last_seq, b.base_sequence):
                 raise KafkaError(
                     f"producer {b.producer_id} sent sequence {b.base_sequence} after "
-                    f"{entry.last_seq} on {self.name}",
+                    f"{last_seq} on {self.name}",
                     ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
                 )
+            seen[b.producer_id] = (b.producer_epoch, b.last_sequence)
 
     def update(self, batches: list[BatchInfo]) -> None:
         """Record appended batches (client writes, replication and log loading alike)."""

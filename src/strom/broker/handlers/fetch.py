@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ from strom.protocol.primitives import SPLICE_MIN
 if TYPE_CHECKING:
     from strom.broker.broker import Broker
 
+log = logging.getLogger(__name__)
 PartData = FetchResponse.PartitionData
 TopicData = FetchResponse.FetchableTopicResponse
 READ_COMMITTED = 1
@@ -104,10 +106,16 @@ def _read_all(
             continue
         if rr.length == 0:
             continue
-        if rr.length >= SPLICE_MIN and rr.file is not None:
-            r.records = FileRange(rr.file.pin(), rr.position, rr.length, rr.file.unpin)
-        else:
-            r.records = rr.read_bytes()
+        try:
+            if rr.length >= SPLICE_MIN and rr.file is not None:
+                r.records = FileRange(rr.file.pin(), rr.position, rr.length, rr.file.unpin)
+            else:
+                r.records = rr.read_bytes()
+        except OSError as e:
+            log.warning("cannot read %s-%d: %s", key[0], key[1], e)
+            r.error = ErrorCode.KAFKA_STORAGE_ERROR
+            errors = True
+            continue
         r.size = rr.length
         total += rr.length
     return reads, total, errors
@@ -146,15 +154,35 @@ async def handle(broker: Broker, header: RequestHeader, request: FetchRequest) -
     while True:
         reads, total, errors = _read_all(broker, wanted, max_bytes, read_committed, hard_limit)
         remaining = deadline - time.monotonic()
-        if total >= request.min_bytes or errors or remaining <= 0 or not wanted:
+        done = errors or bool(unknown_ids) or remaining <= 0 or not wanted
+        if total >= request.min_bytes or done:
             break
         _release(reads)
         await broker.purgatory.wait_any(list(wanted), remaining)
+    try:
+        return _respond(broker, session, incremental, wanted, reads, unknown_ids, read_committed)
+    except BaseException:
+        _release(reads)  # pinned segment files are freed whatever happens to the answer
+        raise
 
+
+def _respond(
+    broker: Broker,
+    session: FetchSession | None,
+    incremental: bool,
+    wanted: OrderedDict[Key, SessionPartition],
+    reads: list[_Read],
+    unknown_ids: list[tuple[bytes, int]],
+    read_committed: bool,
+) -> FetchResponse:
+    """The answer: every read partition (in a session, incremental answers only what changed),
+    and UNKNOWN_TOPIC_ID for ids that resolve to no topic."""
     by_topic: OrderedDict[str, list[PartData]] = OrderedDict()
     for r in reads:
         if session is not None:
             changed = session.changed(r.key, r.hw, r.lso, r.log_start, r.size > 0)
+            if r.size > 0:
+                session.partitions.move_to_end(r.key)  # the others go first next time
             if incremental and not changed and r.error == ErrorCode.NONE:
                 continue
         by_topic.setdefault(r.key[0], []).append(

@@ -52,6 +52,10 @@ async def handle(
                 partition = broker.partition(topic.name, p.index)
                 if p.records is None or len(p.records) == 0:
                     raise KafkaError("no record data", ErrorCode.CORRUPT_MESSAGE)
+                if len(p.records) <= 16:
+                    raise KafkaError(
+                        "record data shorter than a batch header", ErrorCode.CORRUPT_MESSAGE
+                    )
                 if header.api_version < 3 and p.records[16] != 2:
                     raise KafkaError("message format before v2", ErrorCode.UNSUPPORTED_VERSION)
                 outcome = partition.append(p.records, acks)
@@ -78,5 +82,12 @@ async def handle(
             )
         responses.append(TopicResp(name=topic.name, partition_responses=parts))
     if acks == 0:
+        failed = [p for t in responses for p in t.partition_responses if p.error_code]
+        if failed:
+            # as Kafka does: closing the connection is how an acks=0 producer learns of it
+            raise KafkaError(
+                f"acks=0 produce failed for {len(failed)} partition(s)",
+                ErrorCode(failed[0].error_code),
+            )
         return None
     return ProduceResponse(responses=responses)
