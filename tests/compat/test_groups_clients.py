@@ -301,3 +301,22 @@ def test_join_flood_does_not_exhaust_memory(strom_factory) -> None:  # noqa: ANN
                 break
             time.sleep(0.5)
         assert "flood" not in groups
+
+
+def test_deleting_a_topic_drops_its_committed_offsets(strom) -> None:  # noqa: ANN001
+    """A topic deleted and made again under its name starts with no committed offsets."""
+    import confluent_kafka as ck
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": strom.bootstrap})
+    for f in admin.create_topics([NewTopic("again", 1, 1)]).values():
+        f.result(20)
+    c = ck.Consumer({"bootstrap.servers": strom.bootstrap, "group.id": "g-again"})
+    c.commit(offsets=[ck.TopicPartition("again", 0, 42)], asynchronous=False)
+    assert c.committed([ck.TopicPartition("again", 0)], timeout=10)[0].offset == 42
+    for f in admin.delete_topics(["again"]).values():
+        f.result(20)
+    for f in admin.create_topics([NewTopic("again", 1, 1)]).values():
+        f.result(20)
+    assert c.committed([ck.TopicPartition("again", 0)], timeout=10)[0].offset == ck.OFFSET_INVALID
+    c.close()

@@ -342,4 +342,8 @@ class Broker:
         for key in [k for k in self.partitions if k[0] == name]:
             del self.partitions[key]
         self.fetch_sessions.forget_topic(name)
-        return self.controller.delete_topic(name)
+        meta = self.controller.delete_topic(name)
+        # committed offsets of the topic go now, not at the next expiration pass: a topic made
+        # again under the same name must not inherit them
+        self.group_coordinator.expire_offsets()
+        return meta
