@@ -146,11 +146,17 @@ class GroupCoordinator(ClassicOps, ConsumerOps):
                 continue
             self._loading_partition = p
             records = 0
-            for n, batch in enumerate(self.records.batches(p), 1):
-                records += self._replay_batch(p, batch)
-                if n % batches_per_yield == 0:
-                    await asyncio.sleep(0)
-            self._loading_partition = None
+            try:
+                for n, batch in enumerate(self.records.batches(p), 1):
+                    records += self._replay_batch(p, batch)
+                    if n % batches_per_yield == 0:
+                        await asyncio.sleep(0)
+            except Exception:
+                # its groups stay unavailable (COORDINATOR_LOAD_IN_PROGRESS); the others load
+                log.exception("cannot load __consumer_offsets partition %d", p)
+                continue
+            finally:
+                self._loading_partition = None
             self._loaded_partition(p, records)
             await asyncio.sleep(0)
         log.info(
