@@ -182,9 +182,19 @@ def _commit(raw: RawClient, group: str, generation: int, member: str, topic: str
     return r.topics[0].partitions[0].error_code
 
 
+def wait_loaded(raw: RawClient, *groups: str) -> None:
+    """The coordinator loads __consumer_offsets in the background: wait until it serves these
+    groups (FindCoordinator answers COORDINATOR_LOAD_IN_PROGRESS until then)."""
+    deadline = time.monotonic() + 20
+    while any(raw.call(FindCoordinatorRequest(key=g), 3).error_code for g in groups):
+        assert time.monotonic() < deadline, "the group coordinator did not load"
+        time.sleep(0.1)
+
+
 def test_bad_commits_get_kafkas_error_codes(strom: StromProcess) -> None:
     create_topic(strom.bootstrap, "known", 1)
     with RawClient(strom.bootstrap) as raw:
+        wait_loaded(raw, "x", "y", "g0", "g1", "nope")
         found = raw.call(FindCoordinatorRequest(key_type=0, coordinator_keys=["x", "y"]), 4)
         assert [(c.key, c.error_code, c.port) for c in found.coordinators] == [
             ("x", 0, strom.port),
@@ -268,7 +278,7 @@ def test_join_flood_does_not_exhaust_memory(strom_factory) -> None:  # noqa: ANN
     n = 20_000
     frames = b"".join(encode_request(body, 9, i, "flooder") for i in range(n))
     with RawClient(strom.bootstrap) as warm:
-        warm.call(ListGroupsRequest(), 4)
+        wait_loaded(warm, "flood")
     before = _rss(strom.proc.pid)
     sock = socket.create_connection(("127.0.0.1", strom.port), timeout=30)
     codes: dict[int, int] = {}
