@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
-import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -15,7 +14,7 @@ from dataclasses import dataclass
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from tests.conftest import STROM, StromProcess, free_port
+from tests.conftest import StromProcess
 
 # -- a broker advertising another address (the proxy's) ----------------------------------------
 
@@ -28,28 +27,9 @@ class AdvertisedStrom(StromProcess):
     advertised: str = ""
 
     def start(self, timeout: float = 20.0) -> AdvertisedStrom:
-        if not self.port:
-            self.port = free_port()
-        args = [*STROM, "serve", "--data-dir", str(self.data_dir)]
-        args += ["--listen", f"127.0.0.1:{self.port}", "--log-level", "INFO"]
-        args += ["--advertised", self.advertised]
-        if self.config:
-            cfg = self.data_dir.parent / f"{self.data_dir.name}.properties"
-            cfg.write_text("".join(f"{k}={v}\n" for k, v in self.config.items()))
-            args += ["--config", str(cfg)]
-        self.log_path = self.data_dir.parent / f"{self.data_dir.name}.log"
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(args, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"strom serve exited early:\n{self.log()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"strom serve did not listen within {timeout}s:\n{self.log()}")
+        self.config["advertised.listeners"] = f"PLAINTEXT://{self.advertised}"
+        super().start(timeout)
+        return self
 
 
 # -- a TCP proxy between a client and the broker -------------------------------------------------

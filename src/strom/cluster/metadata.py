@@ -6,7 +6,8 @@ import base64
 import uuid
 from dataclasses import dataclass, field
 
-ZERO_UUID = bytes(16)
+from strom.protocol.primitives import ZERO_UUID
+
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
 
 
