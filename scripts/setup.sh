@@ -22,6 +22,8 @@ if [ ! -f "$stamp" ] || ! grep -qxF "$key" "$stamp"; then
     done
     echo "$key" >> "$stamp"
 fi
+# bytecode for every module now (an editable install gets none): start-up reads it, not source
+.venv/bin/python -m compileall -q src > /dev/null
 
 if [ "$want_test" = 1 ]; then
     missing=()

@@ -8,4 +8,8 @@ bash scripts/setup.sh --test
 if [ -d ../shared/kafka-protocol ]; then
     .venv/bin/python tools/gen_protocol.py --check
 fi
+if [ "$#" -eq 0 ]; then
+    # the README's first command, as a new user runs it: no test extras installed
+    bash scripts/smoke_install.sh
+fi
 exec .venv/bin/python -m pytest "$@"

@@ -1,48 +1,51 @@
-"""Entry point of the `strom` command: sub-commands are registered here."""
+"""Entry point of the `strom` command: sub-commands are registered here.
+
+`strom serve` is dispatched before anything else is imported: the broker needs neither typer,
+rich nor confluent-kafka, and its start-up time is what a user waits for.
+"""
 
 from __future__ import annotations
 
-import typer
-
-from strom import __version__
-from strom.cli.consume import consume
-from strom.cli.groups import app as groups_app
-from strom.cli.produce import produce
-from strom.cli.topics import app as topics_app
-
-app = typer.Typer(help="Strom: a Kafka-compatible event streaming platform.", no_args_is_help=True)
+import sys
 
 
-@app.command()
-def version() -> None:
-    """Print Strom's version."""
-    typer.echo(__version__)
+def _app():  # noqa: ANN202 - a typer.Typer, built only for the client commands
+    import typer
+
+    from strom import __version__
+    from strom.cli.consume import consume
+    from strom.cli.groups import app as groups_app
+    from strom.cli.produce import produce
+    from strom.cli.topics import app as topics_app
+
+    app = typer.Typer(
+        help="Strom: a Kafka-compatible event streaming platform.", no_args_is_help=True
+    )
+
+    @app.command()
+    def version() -> None:
+        """Print Strom's version."""
+        typer.echo(__version__)
+
+    @app.command("serve", add_help_option=False)
+    def serve_command() -> None:
+        """Start a single-node broker (no ZooKeeper needed); see `strom serve --help`."""
+
+    app.add_typer(topics_app, name="topics")
+    app.add_typer(groups_app, name="groups")
+    app.command()(produce)
+    app.command()(consume)
+    return app
 
 
-@app.command(
-    "serve",
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    add_help_option=False,
-)
-def serve_command(ctx: typer.Context) -> None:
-    """Start a single-node broker (no ZooKeeper needed); see `strom serve --help`."""
-    # Imported here so the client commands do not pay for loading the broker (~0.6 s).
-    from strom.cli.serve import serve
+def main(argv: list[str] | None = None) -> int | None:
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["serve"]:
+        from strom.cli.serve import main as serve_main
 
-    inner = typer.Typer(add_completion=False)
-    inner.command()(serve)
-    inner(args=ctx.args, prog_name="strom serve")
-
-
-app.add_typer(topics_app, name="topics")
-app.add_typer(groups_app, name="groups")
-app.command()(produce)
-app.command()(consume)
-
-
-def main() -> None:
-    app()
+        return serve_main(args[1:])
+    return _app()(args=args, prog_name="strom")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,13 +1,13 @@
-"""`strom serve`: run a single-node broker until SIGINT or SIGTERM."""
+"""`strom serve`: run a single-node broker until SIGINT or SIGTERM (argparse: no typer here)."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import signal
+import sys
 from pathlib import Path
-
-import typer
 
 from strom.broker.broker import Broker
 from strom.broker.config import BrokerConfig, read_properties_file
@@ -21,7 +21,7 @@ def parse_hostport(text: str, default_port: int = 9092) -> tuple[str, int]:
     try:
         return host.strip("[]") or "0.0.0.0", int(port)
     except ValueError:
-        raise typer.BadParameter(f"expected HOST:PORT, got {text!r}") from None
+        raise ValueError(f"expected HOST:PORT, got {text!r}") from None
 
 
 def listener_address(listeners: str | None) -> str | None:
@@ -39,55 +39,69 @@ async def run_broker(broker: Broker, ready: asyncio.Event | None = None) -> None
         loop.add_signal_handler(sig, stop.set)
     await broker.start()
     host, port = broker.advertised or (broker.host, broker.bound_port)
-    typer.echo(
+    print(
         f"strom: broker {broker.node_id} listening on {broker.host}:{broker.bound_port}"
         f" (advertised {host}:{port}), data in {broker.data_dir}",
-        err=True,
+        file=sys.stderr,
     )
     if ready is not None:
         ready.set()
     await stop.wait()
-    typer.echo("strom: shutting down", err=True)
+    print("strom: shutting down", file=sys.stderr)
     await broker.stop()
 
 
-def serve(
-    data_dir: Path = typer.Option(Path("./strom-data"), "--data-dir", help="Where logs live."),
-    listen: str | None = typer.Option(
-        None, "--listen", help="HOST:PORT to listen on (default: `listeners`, or 127.0.0.1:9092)."
-    ),
-    advertised: str | None = typer.Option(
-        None,
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="strom serve", description="Start a single-node broker (no ZooKeeper needed)."
+    )
+    ap.add_argument("--data-dir", type=Path, default=Path("./strom-data"), help="Where logs live.")
+    ap.add_argument(
+        "--listen",
+        help="HOST:PORT to listen on (default: `listeners`, or 127.0.0.1:9092).",
+    )
+    ap.add_argument(
         "--advertised",
         help="HOST:PORT clients are told to use (default: `advertised.listeners`, or --listen).",
-    ),
-    config: Path | None = typer.Option(
-        None, "--config", help="A properties file with Kafka broker settings."
-    ),
-    log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
-) -> None:
-    """Start a single-node broker (no ZooKeeper needed)."""
+    )
+    ap.add_argument("--config", type=Path, help="A properties file with Kafka broker settings.")
+    ap.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="DEBUG, INFO, WARNING or ERROR.",
+    )
+    return ap
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"strom: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: list[str]) -> int:
+    """`strom serve [options]`: run until SIGINT or SIGTERM; the exit status."""
+    args = _parser().parse_args(argv)
     logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        props = read_properties_file(str(config)) if config else {}
+        props = read_properties_file(str(args.config)) if args.config else {}
         cfg = BrokerConfig.from_props(props)
-    except (OSError, KafkaError) as e:
-        typer.echo(f"strom: bad configuration: {e}", err=True)
-        raise typer.Exit(2) from None
-    listen = listen or listener_address(cfg.given.get("listeners")) or "127.0.0.1:9092"
-    advertised = advertised or listener_address(cfg.given.get("advertised.listeners"))
-    host, port = parse_hostport(listen)
-    adv = parse_hostport(advertised) if advertised else None
+        listen = args.listen or listener_address(cfg.given.get("listeners")) or "127.0.0.1:9092"
+        advertised = args.advertised or listener_address(cfg.given.get("advertised.listeners"))
+        host, port = parse_hostport(listen)
+        adv = parse_hostport(advertised) if advertised else None
+    except (OSError, KafkaError, ValueError) as e:
+        return _fail(f"bad configuration: {e}", 2)
     try:
-        broker = Broker(cfg, str(data_dir), host, port, adv)
+        broker = Broker(cfg, str(args.data_dir), host, port, adv)
     except KafkaError as e:
-        typer.echo(f"strom: cannot open {data_dir}: {e}", err=True)
-        raise typer.Exit(1) from None
+        return _fail(f"cannot open {args.data_dir}: {e}", 1)
     try:
         asyncio.run(run_broker(broker))
     except OSError as e:  # the address is taken, or not ours to bind
-        typer.echo(f"strom: cannot listen on {host}:{port}: {e.strerror or e}", err=True)
         broker.logs.close()
-        raise typer.Exit(1) from None
+        return _fail(f"cannot listen on {host}:{port}: {e.strerror or e}", 1)
+    return 0
