@@ -11,13 +11,12 @@ import os
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
-from strom.broker.partitions import Partition
+from strom.broker.partition import Partition
 from strom.cluster.controller import LocalController
 from strom.cluster.metadata import INTERNAL_TOPICS, TopicMeta
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.storage.manager import LogManager
 
-HIGH_WATERMARK = -1  # DeleteRecords: "delete everything below the high watermark"
 LONG_MAX = (1 << 63) - 1
 
 
@@ -67,7 +66,7 @@ def check_assignments(
             )
 
 
-def create_partitions(
+async def create_partitions(
     controller: LocalController,
     name: str,
     count: int,
@@ -79,36 +78,18 @@ def create_partitions(
     check_assignments(topic, count, assignments, controller.image.brokers)
     if validate_only:
         return topic
-    return controller.create_partitions(name, count)
+    return await controller.create_partitions(name, count)
 
 
 def delete_records(partition: Partition, offset: int) -> int:
     """DeleteRecords for one partition: move its log start offset up to `offset` (-1: the
     high watermark). Returns the new low watermark."""
-    name = f"{partition.topic}-{partition.index}"
     if partition.topic in INTERNAL_TOPICS:
         raise KafkaError(
             f"Cannot delete records of internal topic {partition.topic}",
             ErrorCode.INVALID_TOPIC_EXCEPTION,
         )
-    if not partition.log.config.delete:
-        raise KafkaError(
-            f"Records of partition {name} can not be deleted due to the configured policy",
-            ErrorCode.POLICY_VIOLATION,
-        )
-    target = partition.high_watermark if offset == HIGH_WATERMARK else offset
-    if target < 0:
-        raise KafkaError(
-            f"The offset {target} for partition {name} is not valid",
-            ErrorCode.OFFSET_OUT_OF_RANGE,
-        )
-    if target > partition.high_watermark:
-        raise KafkaError(
-            f"Cannot increment the log start offset to {target} of partition {name} since it "
-            f"is larger than the high watermark {partition.high_watermark}",
-            ErrorCode.OFFSET_OUT_OF_RANGE,
-        )
-    return partition.log.delete_records_before(target)
+    return partition.delete_records(offset)
 
 
 @dataclass(slots=True)

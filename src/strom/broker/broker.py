@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from strom.broker.config import BrokerConfig
+from strom.broker.context import RequestContext, Services
 from strom.broker.fetch_sessions import FetchSessionCache
 from strom.broker.handlers import (
     cluster,
@@ -27,11 +28,11 @@ from strom.broker.handlers import (
     topics,
 )
 from strom.broker.handlers.api_versions import api_versions_response
-from strom.broker.partitions import Partition
 from strom.broker.purgatory import Purgatory
+from strom.broker.replica_manager import ReplicaManager
 from strom.broker.server import ConnectionContext, KafkaServer
 from strom.cluster.controller import LocalController
-from strom.cluster.metadata import INTERNAL_TOPICS, BrokerMeta, MetadataImage, TopicMeta
+from strom.cluster.metadata import BrokerMeta, MetadataDelta, MetadataImage
 from strom.coordinator.group import (
     OFFSETS_TOPIC,
     GroupConfig,
@@ -40,20 +41,24 @@ from strom.coordinator.group import (
     RecordLog,
 )
 from strom.coordinator.txn.producer_ids import ProducerIdManager
-from strom.protocol.errors import ErrorCode, KafkaError
+from strom.protocol.errors import ErrorCode
 from strom.protocol.frames import (
     API_VERSIONS_KEY,
     RequestHeader,
     UnsupportedRequest,
     encode_response,
 )
-from strom.protocol.messages.api_versions import ApiVersionsRequest
+from strom.protocol.messages.api_versions import ApiVersionsRequest, ApiVersionsResponse
 from strom.storage.config import LogConfig
+from strom.storage.files import atomic_write
+from strom.storage.log import AppendOrigin
 from strom.storage.manager import LogManager
+from strom.storage.properties import read_properties
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[["Broker", RequestHeader, object], Awaitable[object | None]]
+Handler = Callable[[Services, RequestContext, object], Awaitable[object | None]]
+LISTENER = "PLAINTEXT"
 
 META_PROPERTIES = "meta.properties"
 
@@ -65,8 +70,10 @@ class Api:
     max_version: int
 
 
-async def _api_versions(broker: Broker, header: RequestHeader, request: ApiVersionsRequest):  # noqa: ANN202
-    return api_versions_response(broker.supported_versions())
+async def _api_versions(
+    services: Services, ctx: RequestContext, request: ApiVersionsRequest
+) -> ApiVersionsResponse:
+    return api_versions_response(services.supported_versions())
 
 
 #: api key -> handler and the versions Strom answers.
@@ -103,32 +110,17 @@ APIS: dict[int, Api] = {
 }
 
 
-def _read_meta(path: str) -> dict[str, str]:
-    props = {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                if "=" in line and not line.startswith("#"):
-                    k, v = line.strip().split("=", 1)
-                    props[k] = v
-    except FileNotFoundError:
-        pass
-    return props
-
-
 def _load_cluster_id(data_dir: str, node_id: int) -> str:
     """The cluster id stored in meta.properties, made on first start (Kafka's format)."""
     path = os.path.join(data_dir, META_PROPERTIES)
-    props = _read_meta(path)
+    try:
+        props = read_properties(path)
+    except FileNotFoundError:
+        props = {}
     if "cluster.id" in props:
         return props["cluster.id"]
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(f"version=1\ncluster.id={cluster_id}\nnode.id={node_id}\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, f"version=1\ncluster.id={cluster_id}\nnode.id={node_id}\n")
     return cluster_id
 
 
@@ -154,11 +146,11 @@ class Broker:
         self.logs = LogManager(self.data_dir, defaults)
         self.cluster_id = _load_cluster_id(self.data_dir, self.node_id)
         self.controller: LocalController | None = None
-        self.partitions: dict[tuple[str, int], Partition] = {}
-        self.purgatory = Purgatory()
+        self.replica_manager = ReplicaManager(self.node_id, self.logs, Purgatory())
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.producer_ids = ProducerIdManager(self.data_dir)
         self.group_coordinator = self._make_group_coordinator()
+        self.services: Services | None = None
         self.server = KafkaServer(
             host,
             port,
@@ -175,16 +167,32 @@ class Broker:
     async def start(self) -> None:
         await self.server.start()
         host, port = self.advertised or (self.host, self.server.bound_port)
-        self.controller = LocalController(
+        controller = LocalController(
             self.node_id, self.cluster_id, self.logs, BrokerMeta(self.node_id, host, port)
         )
-        self._start_group_coordinator()
+        self.controller = controller
+        self.replica_manager.load_image(controller.image)
+        controller.subscribe(self.replica_manager.apply)
+        controller.observe(self._on_metadata)
+        self.services = Services(
+            node_id=self.node_id,
+            config=self.config,
+            logs=self.logs,
+            controller=controller,
+            replica_manager=self.replica_manager,
+            group_coordinator=self.group_coordinator,
+            producer_ids=self.producer_ids,
+            fetch_sessions=self.fetch_sessions,
+            supported_versions=self.supported_versions,
+        )
+        self._tasks.append(asyncio.create_task(self._start_group_coordinator(), name="groups"))
+        self._tasks.append(asyncio.create_task(self.replica_manager.open_logs(), name="open"))
         self._tasks.append(asyncio.create_task(self._upkeep(), name="upkeep"))
         log.info(
             "broker %d of cluster %s serving %d topics on %s:%d",
             self.node_id,
             self.cluster_id,
-            len(self.image.topics),
+            len(controller.image.topics),
             host,
             port,
         )
@@ -196,9 +204,7 @@ class Broker:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.server.stop()
-        for p in self.partitions.values():
-            p.snapshot_producers()
-        self.logs.close()
+        await asyncio.to_thread(self.logs.close)
         log.info("broker %d stopped", self.node_id)
 
     @property
@@ -211,50 +217,60 @@ class Broker:
         return self.controller.image
 
     async def _upkeep(self) -> None:
-        """Periodic work: flushes, retention, compaction, checkpoints, producer snapshots."""
+        """Periodic work. Flushes, retention, compaction and checkpoints touch the disk and
+        run in a worker thread (one at a time); the event loop keeps serving meanwhile."""
         retention_every = self.config["log.retention.check.interval.ms"] / 1000
         cleaner_every = self.config["log.cleaner.backoff.ms"] / 1000
         last_retention = last_clean = last_checkpoint = time.monotonic()
         while True:
             await asyncio.sleep(1.0)
             now = time.monotonic()
+            retention = now - last_retention >= retention_every
+            clean = self.config["log.cleaner.enable"] and now - last_clean >= cleaner_every
+            checkpoint = now - last_checkpoint >= 60
+            last_retention = now if retention else last_retention
+            last_clean = now if clean else last_clean
+            last_checkpoint = now if checkpoint else last_checkpoint
             try:
-                self.logs.flush_due()
-                if now - last_retention >= retention_every:
-                    last_retention = now
-                    self.logs.run_retention()
-                if self.config["log.cleaner.enable"] and now - last_clean >= cleaner_every:
-                    last_clean = now
-                    self.logs.run_cleaner()
+                await asyncio.to_thread(self._disk_upkeep, retention, clean, checkpoint)
                 self.group_coordinator.upkeep()
-                if now - last_checkpoint >= 60:
-                    last_checkpoint = now
-                    self.logs.checkpoint()
-                    expiry = self.config["producer.id.expiration.ms"]
-                    for p in self.partitions.values():
-                        p.expire_producers(int(time.time() * 1000), expiry)
-                        p.snapshot_producers()
+                if checkpoint:
+                    self.replica_manager.expire_producers(
+                        int(time.time() * 1000), self.config["producer.id.expiration.ms"]
+                    )
             except Exception:
                 log.exception("periodic log upkeep failed")
 
+    def _disk_upkeep(self, retention: bool, clean: bool, checkpoint: bool) -> None:
+        """In a worker thread: what is due of flushes, retention, compaction, checkpoints."""
+        self.logs.flush_due()
+        if retention:
+            self.logs.run_retention()
+        if clean:
+            self.logs.run_cleaner()
+        if checkpoint:
+            self.logs.checkpoint()
+
     def _make_group_coordinator(self) -> GroupCoordinator:
         config = GroupConfig.from_props({**self.config.values, **self.config.given})
-        records = RecordLog(
-            lambda p: self.partition(OFFSETS_TOPIC, p).log,
-            lambda p: self.partition(OFFSETS_TOPIC, p).leader_epoch,
-            lambda p: self.notify_append(OFFSETS_TOPIC, p),
-        )
+        rm = self.replica_manager
+
+        def append(partition: int, data: bytearray) -> None:
+            rm.append(OFFSETS_TOPIC, partition, data, 1, AppendOrigin.COORDINATOR)
+
+        records = RecordLog(lambda p: rm.leader(OFFSETS_TOPIC, p).log, append)
         return GroupCoordinator(config, records, ImageTopics(lambda: self.image))
 
-    def _start_group_coordinator(self) -> None:
+    async def _start_group_coordinator(self) -> None:
         """Create __consumer_offsets if missing (compacted; one replica on a single node), then
-        load it in the background; group requests meanwhile get COORDINATOR_LOAD_IN_PROGRESS."""
+        load it; group requests meanwhile get COORDINATOR_NOT_AVAILABLE or
+        COORDINATOR_LOAD_IN_PROGRESS."""
         assert self.controller is not None
         coordinator = self.group_coordinator
         config = coordinator.config
         topic = self.image.topics.get(OFFSETS_TOPIC)
         if topic is None:
-            self.controller.create_topic(
+            await self.controller.create_topic(
                 OFFSETS_TOPIC,
                 config.offsets_topic_partitions,
                 1,
@@ -274,7 +290,18 @@ class Broker:
                 len(topic.partitions),
             )
             config.offsets_topic_partitions = len(topic.partitions)
-        coordinator.start_loading()
+        await self.replica_manager.ready(
+            (OFFSETS_TOPIC, p) for p in range(config.offsets_topic_partitions)
+        )
+        await coordinator.start_loading()
+
+    def _on_metadata(self, image: MetadataImage, delta: MetadataDelta) -> None:
+        """A deleted topic leaves the fetch sessions, and its committed offsets go now (not at
+        the next expiration pass): a topic made again under its name must not inherit them."""
+        for name in delta.deleted:
+            self.fetch_sessions.forget_topic(name)
+        if delta.deleted:
+            self.group_coordinator.expire_offsets()
 
     # -- requests --------------------------------------------------------------------------------
 
@@ -282,68 +309,29 @@ class Broker:
         return {k: (a.min_version, a.max_version) for k, a in APIS.items()}
 
     async def dispatch(
-        self, ctx: ConnectionContext, header: RequestHeader, request: object
+        self, conn: ConnectionContext, header: RequestHeader, request: object
     ) -> list | None:
-        groups.CLIENT_PEER.set(ctx.peer)
         api = APIS.get(header.api_key)
         if api is None or not api.min_version <= header.api_version <= api.max_version:
             raise UnsupportedRequest(
                 f"api {header.api_key} v{header.api_version} is not supported", header
             )
-        response = await api.handler(self, header, request)
+        ctx = RequestContext(
+            header=header,
+            listener=LISTENER,
+            client_host=conn.host,
+            client_port=conn.port,
+            connection_id=conn.connection_id,
+        )
+        assert self.services is not None
+        response = await api.handler(self.services, ctx, request)
         if response is None:
             return None
         return encode_response(response, header.api_version, header.correlation_id)
 
-    async def unsupported(self, ctx: ConnectionContext, err: UnsupportedRequest) -> list | None:
+    async def unsupported(self, conn: ConnectionContext, err: UnsupportedRequest) -> list | None:
         """ApiVersions of an unknown version is answered with v0 and the versions we know."""
         if err.header.api_key != API_VERSIONS_KEY:
             return None
         response = api_versions_response(self.supported_versions(), ErrorCode.UNSUPPORTED_VERSION)
         return encode_response(response, 0, err.header.correlation_id)
-
-    # -- the domain --------------------------------------------------------------------------------
-
-    def partition(self, topic: str, index: int) -> Partition:
-        """A partition led here, or UNKNOWN_TOPIC_OR_PARTITION."""
-        p = self.partitions.get((topic, index))
-        if p is not None:
-            return p
-        meta = self.image.partition(topic, index)
-        lg = self.logs.get_log(topic, index) if meta is not None else None
-        if meta is None or lg is None:
-            raise KafkaError(
-                f"This server does not host this topic-partition: {topic}-{index}",
-                ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-            )
-        if lg.latest_epoch < meta.leader_epoch:
-            lg.assign_epoch(meta.leader_epoch, lg.log_end_offset)
-        p = Partition(lg, meta)
-        if p.high_watermark < p.log_end_offset:
-            lg.update_high_watermark(lg.log_end_offset)
-        self.partitions[(topic, index)] = p
-        return p
-
-    def notify_append(self, topic: str, index: int) -> None:
-        self.purgatory.notify((topic, index))
-
-    def auto_create_topic(self, name: str) -> TopicMeta:
-        assert self.controller is not None
-        return self.controller.create_topic(
-            name, self.config["num.partitions"], self.config["default.replication.factor"]
-        )
-
-    def delete_topic(self, name: str) -> TopicMeta:
-        assert self.controller is not None
-        if name in INTERNAL_TOPICS:
-            raise KafkaError(
-                f"internal topic {name} cannot be deleted", ErrorCode.INVALID_TOPIC_EXCEPTION
-            )
-        for key in [k for k in self.partitions if k[0] == name]:
-            del self.partitions[key]
-        self.fetch_sessions.forget_topic(name)
-        meta = self.controller.delete_topic(name)
-        # committed offsets of the topic go now, not at the next expiration pass: a topic made
-        # again under the same name must not inherit them
-        self.group_coordinator.expire_offsets()
-        return meta

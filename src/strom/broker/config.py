@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from strom.storage.config import CONFIG_KEYS, ConfigKey, InvalidConfigError, parse_value
+from strom.storage.properties import PropertiesError, read_properties
 
 LONG_MAX = (1 << 63) - 1
 
@@ -183,18 +184,16 @@ class BrokerConfig:
 
 
 def read_properties_file(path: str) -> dict[str, str]:
-    """A Java-style .properties file (key=value or key: value; # and ! comments)."""
-    props: dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            text = line.strip()
-            if not text or text[0] in "#!":
-                continue
-            for sep in ("=", ":"):
-                if sep in text:
-                    k, v = text.split(sep, 1)
-                    props[k.strip()] = v.strip()
-                    break
-            else:
-                raise InvalidConfigError(f"{path}:{lineno}: expected key=value, got {text!r}")
+    """The settings in a Java properties file, read by java.util.Properties' rules.
+
+    `key=value`, `key: value` or `key value`; `#` and `!` comments; backslash escapes and
+    continuation lines. A malformed file, or a line with a value but no name, raises
+    InvalidConfigError naming the file; an unreadable one raises OSError.
+    """
+    try:
+        props = read_properties(path)
+    except PropertiesError as e:
+        raise InvalidConfigError(f"bad properties file {e}") from None
+    if "" in props:
+        raise InvalidConfigError(f"{path}: a setting with no name (value {props['']!r})")
     return props

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from strom.protocol.errors import KafkaError, ProtocolError
 from strom.protocol.frames import (
+    FileRange,
     FrameTooLarge,
     RequestHeader,
     UnsupportedRequest,
@@ -31,24 +32,13 @@ UnsupportedHandler = Callable[["ConnectionContext", UnsupportedRequest], Awaitab
 class ConnectionContext:
     """What a handler may know of the connection a request came on."""
 
-    peer: str
+    peer: str  # "host:port" of the client
     connection_id: int
+    host: str = ""
+    port: int = -1
     client_id: str | None = None
     closed: bool = False
     state: dict = field(default_factory=dict)  # per-connection state handlers keep (SASL, ...)
-
-
-@dataclass
-class FileRange:
-    """Bytes of a file to send as they are (sendfile), as a fetch response's record data."""
-
-    fd: int
-    offset: int
-    length: int
-    release: Callable[[], None] | None = None
-
-    def __len__(self) -> int:
-        return self.length
 
 
 class KafkaServer:
@@ -196,7 +186,12 @@ class _Connection(asyncio.BufferedProtocol):
         server._next_id += 1
         peername = transport.get_extra_info("peername")
         peer = f"{peername[0]}:{peername[1]}" if peername else "?"
-        self.ctx = ConnectionContext(peer=peer, connection_id=server._next_id)
+        self.ctx = ConnectionContext(
+            peer=peer,
+            connection_id=server._next_id,
+            host=peername[0] if peername else "",
+            port=peername[1] if peername else -1,
+        )
         if len(server._connections) >= server.max_connections:
             log.warning(
                 "refusing connection from %s: %d connections open", peer, server.max_connections

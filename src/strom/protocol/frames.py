@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from strom.protocol import messages
@@ -23,6 +24,21 @@ DEFAULT_MAX_FRAME = 104857600  # socket.request.max.bytes
 _SIZE = struct.Struct(">i")
 _REQ_HEAD = struct.Struct(">hhi")
 _CORR = struct.Struct(">i")
+
+
+@dataclass
+class FileRange:
+    """Bytes of a file to send as they are (sendfile), as a fetch response's record data: the
+    encoder hands it on as one of the response's buffers, the server sends it; `release` is
+    called once it is sent (or dropped)."""
+
+    fd: int
+    offset: int
+    length: int
+    release: Callable[[], None] | None = None
+
+    def __len__(self) -> int:
+        return self.length
 
 
 class FrameTooLarge(ProtocolError):

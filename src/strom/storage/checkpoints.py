@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from strom.protocol.errors import ErrorCode, KafkaError
-from strom.storage.config import fsync_dir
+from strom.storage.files import atomic_write
 
 CHECKPOINT_VERSION = 0
 
@@ -34,18 +33,8 @@ def write_checkpoint(
     """
     lines = [" ".join(str(field) for field in entry) for entry in entries]
     text = f"{version}\n{len(lines)}\n" + "".join(line + "\n" for line in lines)
-    tmp = path + ".tmp"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-        try:
-            data = memoryview(text.encode("ascii"))
-            while data:
-                data = data[os.write(fd, data) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        fsync_dir(os.path.dirname(path) or ".")
+        atomic_write(path, text.encode("ascii"))
     except OSError as e:
         raise CheckpointError(f"cannot write checkpoint {path}: {e}") from e
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -12,6 +11,9 @@ from types import MappingProxyType
 from typing import Any
 
 from strom.protocol.errors import ErrorCode, KafkaError
+from strom.storage.files import atomic_write
+from strom.storage.properties import PropertiesError, format_properties
+from strom.storage.properties import read_properties as read_java_properties
 
 LONG_MAX = (1 << 63) - 1
 LONG_MIN = -(1 << 63)
@@ -310,58 +312,16 @@ class LogConfig:
 
 
 def write_properties(path: str, props: Mapping[str, str], header: str = "") -> None:
-    """Write key=value lines atomically (temp file, fsync, rename, fsync dir)."""
-    tmp = path + ".tmp"
-    lines = [f"#{header}\n"] if header else []
-    lines += [f"{_escape(k)}={_escape(v)}\n" for k, v in sorted(props.items())]
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
-    try:
-        os.write(fd, "".join(lines).encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    fsync_dir(os.path.dirname(path) or ".")
+    """Write `props` as a Java properties file, atomically (see files.atomic_write)."""
+    atomic_write(path, format_properties(props, header))
 
 
 def read_properties(path: str) -> dict[str, str]:
-    """Read a file written by write_properties (comments and blank lines skipped)."""
-    result: dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line or line.startswith(("#", "!")):
-                continue
-            key, sep, value = line.partition("=")
-            if not sep:
-                raise InvalidConfigError(f"malformed line in {path}: {line!r}")
-            result[_unescape(key.strip())] = _unescape(value.strip())
-    return result
-
-
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("=", "\\=")
-
-
-def _unescape(text: str) -> str:
-    out: list[str] = []
-    it = iter(text)
-    for ch in it:
-        if ch == "\\":
-            nxt = next(it, "")
-            out.append("\n" if nxt == "n" else nxt)
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def fsync_dir(path: str) -> None:
-    """fsync a directory so a rename or create in it is durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    """Read a Java properties file; a malformed one raises InvalidConfigError."""
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        return read_java_properties(path)
+    except PropertiesError as e:
+        raise InvalidConfigError(f"malformed properties file {e}") from None
 
 
 def describe(config: LogConfig) -> Iterable[tuple[str, str, bool]]:

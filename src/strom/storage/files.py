@@ -1,12 +1,63 @@
-"""A bounded, recycled set of open segment files (an LRU of file descriptors)."""
+"""File helpers: an LRU of open segment files, atomic whole-file writes, directory fsync."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import OrderedDict
 
 DEFAULT_MAX_OPEN_FILES = 1024
+
+
+def fsync_dir(path: str) -> None:
+    """fsync a directory so a rename or create in it is durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(
+    path: str, data: bytes | str, *, fsync_dir: bool = True, fsync: bool = True
+) -> None:
+    """Replace the file at `path` whole with `data` (a str is written as UTF-8).
+
+    The data goes to `path + ".tmp"`, is fsynced and renamed over `path`, then the directory
+    is fsynced, so after a crash a reader finds the old file or the new one, never a mix.
+    `fsync=False` skips the file's fsync and `fsync_dir=False` the directory's (the rename
+    stays atomic for readers, but is no longer durable). If writing fails the temp file is
+    removed and `path` is left as it was.
+    """
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    tmp = path + ".tmp"
+    try:
+        _write_file(tmp, data, fsync)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if fsync_dir:
+        _fsync_parent(path)
+
+
+def _write_file(path: str, data: bytes, fsync: bool) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_parent(path: str) -> None:
+    fsync_dir(os.path.dirname(path) or ".")
 
 
 class CachedFile:

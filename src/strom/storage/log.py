@@ -24,8 +24,9 @@ from strom.storage.checkpoints import (
     EpochEntry,
     LeaderEpochCheckpoint,
 )
-from strom.storage.config import LogConfig, fsync_dir
-from strom.storage.files import CachedFile, FileCache
+from strom.storage.config import LogConfig
+from strom.storage.files import CachedFile, FileCache, fsync_dir
+from strom.storage.producer_state import BatchInfo, ProducerStateManager
 from strom.storage.segment import (
     CLEANED_SUFFIX,
     DELETED_SUFFIX,
@@ -75,23 +76,6 @@ class AppendOrigin(enum.Enum):
     CLIENT = "client"  # a producer: offsets assigned, every client rule checked
     COORDINATOR = "coordinator"  # the broker's own writers: offsets assigned, control allowed
     REPLICATION = "replication"  # a follower copying the leader: offsets kept as they are
-
-
-@dataclass(slots=True)
-class BatchInfo:
-    """What producer-state tracking needs to know about one appended batch."""
-
-    base_offset: int
-    last_offset: int
-    producer_id: int
-    producer_epoch: int
-    base_sequence: int
-    last_sequence: int
-    is_transactional: bool
-    is_control: bool
-    max_timestamp: int
-    records_count: int
-    size: int
 
 
 @dataclass(slots=True)
@@ -319,6 +303,7 @@ class Log:
             LeaderEpochCheckpoint(os.path.join(directory, LEADER_EPOCH_CHECKPOINT)), name
         )
         self.last_recovery: LogRecovery | None = None
+        self.producers = ProducerStateManager(directory, name)  # loaded with the log
 
     def __repr__(self) -> str:
         return f"Log({self.name})"
@@ -422,6 +407,22 @@ class Log:
         self._epochs.truncate_from_start(self.log_start_offset)
         self.needs_recovery = False
         self._loaded = True
+        try:
+            self._load_producers()
+        except BaseException:
+            self._loaded = False
+            raise
+
+    def _load_producers(self) -> None:
+        """Producer state as of the log end: the newest snapshot, then the batches after it."""
+        try:
+            self.producers.load(
+                self.log_start_offset,
+                self._next_offset,
+                lambda offset: self.iter_batches(start_offset=offset),
+            )
+        except OSError as e:
+            raise _storage_error(f"cannot load producer state of {self.name}", e) from e
 
     def _clean_directory(self) -> list[int]:
         """Remove leftovers of deletes and interrupted cleanings; finish committed swaps.
@@ -679,7 +680,7 @@ class Log:
             if self._closed:
                 raise KafkaError(f"log {self.name} is closed", code=ErrorCode.KAFKA_STORAGE_ERROR)
             return self._append_locked(
-                view, parsed, assign, stamp_time, leader_epoch, now, before_write
+                view, parsed, origin, stamp_time, leader_epoch, now, before_write
             )
 
     def _validate_client_batch(self, batch: BatchView, h: tuple, now: int) -> None:
@@ -723,12 +724,13 @@ class Log:
         self,
         view: memoryview,
         parsed: list[tuple[int, tuple, BatchView]],
-        assign: bool,
+        origin: AppendOrigin,
         stamp_time: bool,
         leader_epoch: int | None,
         now: int,
         before_write: Callable[[list[BatchInfo]], None] | None,
     ) -> AppendResult:
+        assign = origin is not AppendOrigin.REPLICATION
         next_offset = self._next_offset
         infos: list[BatchInfo] = []
         index_entries: list[tuple[int, int, int]] = []
@@ -782,6 +784,8 @@ class Log:
             count += h[H_COUNT]
         first_offset = infos[0].base_offset
         last_offset = infos[-1].last_offset
+        if origin is AppendOrigin.CLIENT:
+            self.producers.check(infos)  # may raise DuplicateBatch: nothing is written then
         if before_write is not None:
             before_write(infos)
         segment = self._maybe_roll(len(view), max_ts, first_offset, last_offset, now)
@@ -797,6 +801,7 @@ class Log:
             )
             raise _storage_error(f"cannot append to {self.name}", e) from e
         self._next_offset = last_offset + 1
+        self.producers.update(infos)
         if leader_epoch is not None:
             if leader_epoch > self._epochs.latest_epoch:
                 self._epochs.assign(leader_epoch, first_offset)
@@ -904,6 +909,11 @@ class Log:
             raise _storage_error(f"cannot roll {self.name} to offset {base}", e) from e
         old.seal()
         self._set_segments(self._segments + [new])
+        try:
+            # producer state as of the new segment's start: recovery replays from here
+            self.producers.write_snapshot(base, sync=False)
+        except OSError as e:
+            logger.warning("%s: cannot write producer snapshot at %d: %s", self.name, base, e)
         if old.unflushed:
             self._rolled_unflushed = True
         logger.info(
@@ -1079,6 +1089,11 @@ class Log:
             self._high_watermark = min(self._high_watermark, leo)
             self._epochs.truncate_from_end(leo)
             self._truncate_cleaner_checkpoint(leo)
+            try:
+                self.producers.delete_snapshots_after(leo)
+            except OSError as e:
+                raise _storage_error(f"cannot truncate producer state of {self.name}", e) from e
+            self._load_producers()
             logger.info("%s: truncated to offset %d (log end offset %d)", self.name, offset, leo)
             return True
 
@@ -1110,6 +1125,7 @@ class Log:
         self._high_watermark = offset
         self._epochs.clear()
         self._truncate_cleaner_checkpoint(-1)
+        self.producers.truncate()
         self._rolled_unflushed = False
         logger.info("%s: truncated fully, now starting at offset %d", self.name, offset)
 
@@ -1325,19 +1341,35 @@ class Log:
 
     def flush(self, now_ms: int | None = None) -> None:
         """fsync every segment with unflushed data (and its indexes); the recovery point
-        moves to the log end offset."""
+        moves to the log end offset as it was when the flush began. The fsyncs run without
+        the log's lock, so appends (on the event loop) never wait for a disk."""
         if not self._loaded:
             return
         with self._lock:
+            end = self._next_offset
+            dirty = [seg for seg in self._segments if seg.unflushed]
             try:
-                for seg in self._segments:
-                    if seg.unflushed:
-                        seg.flush()
+                for seg in dirty:
+                    seg.write_indexes()
             except OSError as e:
                 raise _storage_error(f"cannot flush {self.name}", e) from e
-            self.recovery_point = self._next_offset
+            for seg in dirty:
+                seg.unflushed = False
             self._unflushed_messages = 0
             self._rolled_unflushed = False
+        self._sync(dirty, end, now_ms)
+
+    def _sync(self, dirty: list[Segment], end: int, now_ms: int | None) -> None:
+        try:
+            for seg in dirty:
+                seg.sync()
+        except OSError as e:
+            with self._lock:
+                for seg in dirty:
+                    seg.unflushed = True
+            raise _storage_error(f"cannot flush {self.name}", e) from e
+        with self._lock:
+            self.recovery_point = max(self.recovery_point, min(end, self._next_offset))
             self._last_flush_ms = self._now_ms() if now_ms is None else now_ms
 
     def flush_due(self, now_ms: int | None = None) -> bool:
@@ -1351,14 +1383,13 @@ class Log:
             return True
         if self._rolled_unflushed:
             with self._lock:
-                try:
-                    for seg in self._segments[:-1]:
-                        if seg.unflushed:
-                            seg.flush()
-                except OSError as e:
-                    raise _storage_error(f"cannot flush {self.name}", e) from e
+                dirty = [seg for seg in self._segments[:-1] if seg.unflushed]
+                for seg in dirty:
+                    seg.unflushed = False
                 self._rolled_unflushed = False
-                self.recovery_point = max(self.recovery_point, self._segments[-1].base_offset)
+                end = self._segments[-1].base_offset
+                last_flush = self._last_flush_ms
+            self._sync(dirty, end, last_flush)
             return True
         return False
 
@@ -1371,8 +1402,11 @@ class Log:
                 if flush:
                     try:
                         self.flush()
+                        self.producers.write_snapshot(self._next_offset)
                     except KafkaError as e:
                         logger.error("%s: flush on close failed: %s", self.name, e)
+                    except OSError as e:
+                        logger.error("%s: producer snapshot on close failed: %s", self.name, e)
                 for seg in self._segments:
                     seg.close()
                 self.delete_expired_files(force=True)

@@ -23,8 +23,8 @@ from strom.storage.checkpoints import (
     OffsetCheckpoint,
 )
 from strom.storage.cleaner import CleanerStats, LogCleaner
-from strom.storage.config import LogConfig, fsync_dir, read_properties, write_properties
-from strom.storage.files import DEFAULT_MAX_OPEN_FILES, FileCache
+from strom.storage.config import LogConfig, read_properties, write_properties
+from strom.storage.files import DEFAULT_MAX_OPEN_FILES, FileCache, fsync_dir
 from strom.storage.log import Log, parse_topic_partition
 from strom.storage.segment import IndexCache
 

@@ -7,10 +7,15 @@ import logging
 import os
 import zlib
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from strom.protocol.errors import ErrorCode, KafkaError
-from strom.storage.log import BatchInfo, Log
+from strom.storage.files import atomic_write
+
+if TYPE_CHECKING:
+    from strom.protocol.records import BatchView
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +25,23 @@ NO_SEQUENCE = -1
 MAX_CACHED_BATCHES = 5  # max.in.flight.requests.per.connection an idempotent producer may use
 INT_MAX = (1 << 31) - 1
 SNAPSHOT_SUFFIX = ".snapshot"
+
+
+@dataclass(slots=True)
+class BatchInfo:
+    """What producer-state tracking needs to know about one appended batch."""
+
+    base_offset: int
+    last_offset: int
+    producer_id: int
+    producer_epoch: int
+    base_sequence: int
+    last_sequence: int
+    is_transactional: bool
+    is_control: bool
+    max_timestamp: int
+    records_count: int
+    size: int
 
 
 @dataclass(slots=True)
@@ -68,13 +90,19 @@ def _in_sequence(last_seq: int, next_seq: int) -> bool:
 
 
 class ProducerStateManager:
-    """Per-partition producer state, checked before an append and updated after it."""
+    """Per-partition producer state, checked before an append and updated after it.
+
+    The log owns it (strom.storage.log.Log.producers): loaded with the log, snapshotted at
+    each segment roll and at close, truncated with the log, updated by every append."""
 
     def __init__(self, directory: str, name: str = "") -> None:
         self.dir = directory
         self.name = name or os.path.basename(directory)
         self.producers: dict[int, ProducerEntry] = {}
         self.last_snapshot_offset = -1
+        # open transactions: producer id -> first offset; their minimum is kept, not searched
+        self._ongoing: dict[int, int] = {}
+        self._first_unstable: int | None = None
 
     # -- the produce path ----------------------------------------------------------------------
 
@@ -133,10 +161,13 @@ class ProducerStateManager:
                 entry.batches.clear()
             entry.last_timestamp = max(entry.last_timestamp, b.max_timestamp)
             if b.is_control:
-                entry.current_txn_first_offset = -1
+                if entry.current_txn_first_offset >= 0:
+                    entry.current_txn_first_offset = -1
+                    self._txn_ended(b.producer_id)
                 continue
             if b.is_transactional and entry.current_txn_first_offset < 0:
                 entry.current_txn_first_offset = b.base_offset
+                self._txn_started(b.producer_id, b.base_offset)
             if b.base_sequence != NO_SEQUENCE:
                 entry.batches.append(
                     CachedBatch(
@@ -148,11 +179,28 @@ class ProducerStateManager:
                     )
                 )
 
+    def _txn_started(self, producer_id: int, offset: int) -> None:
+        self._ongoing[producer_id] = offset
+        if self._first_unstable is None or offset < self._first_unstable:
+            self._first_unstable = offset
+
+    def _txn_ended(self, producer_id: int) -> None:
+        offset = self._ongoing.pop(producer_id, None)
+        if offset is not None and offset == self._first_unstable:
+            self._first_unstable = min(self._ongoing.values()) if self._ongoing else None
+
+    def _reindex_ongoing(self) -> None:
+        self._ongoing = {
+            pid: e.current_txn_first_offset
+            for pid, e in self.producers.items()
+            if e.current_txn_first_offset >= 0
+        }
+        self._first_unstable = min(self._ongoing.values()) if self._ongoing else None
+
     def first_unstable_offset(self) -> int | None:
-        """The first offset of the oldest open transaction, if any (the last stable offset)."""
-        opens = [e.current_txn_first_offset for e in self.producers.values()]
-        opens = [o for o in opens if o >= 0]
-        return min(opens) if opens else None
+        """The first offset of the oldest open transaction, if any (bounds the last stable
+        offset); kept up to date by every change, not searched for."""
+        return self._first_unstable
 
     def expire(self, now_ms: int, expiration_ms: int) -> int:
         """Forget producers idle longer than producer.id.expiration.ms with no open txn."""
@@ -166,11 +214,28 @@ class ProducerStateManager:
         return len(gone)
 
     def truncate(self) -> None:
-        """Forget everything (the log was truncated); `load` rebuilds from what remains."""
+        """Forget everything and every snapshot (the log was emptied)."""
         self.producers.clear()
+        self._reindex_ongoing()
         for path in self._snapshot_files():
             os.unlink(path)
         self.last_snapshot_offset = -1
+
+    def delete_snapshots_after(self, offset: int) -> None:
+        """Remove snapshots taken past `offset` (the log was truncated to it)."""
+        for path in self._snapshot_files():
+            if _snapshot_offset(path) > offset:
+                os.unlink(path)
+        if self.last_snapshot_offset > offset:
+            self.last_snapshot_offset = -1
+
+    def delete_snapshots_before(self, offset: int) -> None:
+        """Remove snapshots below `offset` (the log start moved past them), keeping the
+        newest of them when nothing newer exists."""
+        paths = self._snapshot_files()
+        for path in paths[:-1]:
+            if _snapshot_offset(path) < offset:
+                os.unlink(path)
 
     # -- persistence ---------------------------------------------------------------------------
 
@@ -181,8 +246,10 @@ class ProducerStateManager:
             return []
         return sorted(os.path.join(self.dir, n) for n in names if n.endswith(SNAPSHOT_SUFFIX))
 
-    def write_snapshot(self, offset: int) -> None:
-        """Persist the state as of `offset` (the log end offset) atomically; keep one older."""
+    def write_snapshot(self, offset: int, sync: bool = True) -> None:
+        """Persist the state as of `offset` (the log end offset) atomically; keep one older.
+        Without `sync` the file is not fsynced (taken at a segment roll on the append path:
+        a snapshot lost in a crash only means a longer replay from an older one)."""
         if offset == self.last_snapshot_offset:
             return
         state = [
@@ -202,12 +269,7 @@ class ProducerStateManager:
         body = json.dumps({"offset": offset, "producers": state}, separators=(",", ":")).encode()
         data = b"%08x\n" % zlib.crc32(body) + body
         path = os.path.join(self.dir, f"{offset:020d}{SNAPSHOT_SUFFIX}")
-        tmp = path + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, data, fsync=sync, fsync_dir=sync)
         self.last_snapshot_offset = offset
         for old in self._snapshot_files()[:-2]:
             os.unlink(old)
@@ -236,28 +298,41 @@ class ProducerStateManager:
             log.warning("ignoring unreadable producer snapshot %s: %s", path, e)
             return None
 
-    def load(self, log_: Log) -> None:
-        """Rebuild from the newest good snapshot at or below the log end, then the log after it."""
-        leo = log_.log_end_offset
-        start = log_.log_start_offset
+    def load(
+        self, log_start: int, log_end: int, batches_from: Callable[[int], Iterable[BatchView]]
+    ) -> None:
+        """Rebuild from the newest good snapshot in [log_start, log_end], then the batches
+        after it (`batches_from(offset)` yields the log's batches from an offset on)."""
+        start = log_start
         self.producers = {}
+        self.last_snapshot_offset = -1
         for path in reversed(self._snapshot_files()):
             snap = self._read_snapshot(path)
-            if snap is not None and start <= snap[0] <= leo:
+            if snap is not None and log_start <= snap[0] <= log_end:
                 start, self.producers = snap
+                if snap[0] == log_end:
+                    self.last_snapshot_offset = log_end
                 break
+        self._reindex_ongoing()
         replayed = 0
-        for batch in log_.iter_batches(start_offset=start):
+        for batch in batches_from(start):
             self.update([batch_info(batch)])
             replayed += 1
         if replayed:
             log.info(
                 "%s: producer state rebuilt from offset %d (%d batches)", self.name, start, replayed
             )
-        self.last_snapshot_offset = -1
 
 
-def batch_info(batch) -> BatchInfo:  # noqa: ANN001 - a records.BatchView
+def _snapshot_offset(path: str) -> int:
+    name = os.path.basename(path)
+    try:
+        return int(name[: -len(SNAPSHOT_SUFFIX)])
+    except ValueError:
+        return -1
+
+
+def batch_info(batch: BatchView) -> BatchInfo:
     """The BatchInfo of a stored batch (as the log reports it for appends)."""
     return BatchInfo(
         base_offset=batch.base_offset,

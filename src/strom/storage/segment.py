@@ -621,12 +621,34 @@ class Segment:
 
     def flush(self) -> None:
         """fsync the log file and write (and fsync) the index entries."""
-        with self.file as fd:
-            os.fsync(fd)
-        if self.offset_index.buf is not None:
-            self.offset_index.persist(fsync=True)
-            self.time_index.persist(fsync=True)
+        self.write_indexes()
+        self.sync()
         self.unflushed = False
+
+    def write_indexes(self) -> None:
+        """Write index entries not yet in their files (no fsync): under the log's lock, since
+        appends grow the entries."""
+        if self.offset_index.buf is not None:
+            self.offset_index.persist(fsync=False)
+            self.time_index.persist(fsync=False)
+
+    def sync(self) -> None:
+        """fsync the log file and the index files as written; safe without the log's lock
+        (appends may go on; a segment deleted meanwhile is skipped)."""
+        try:
+            with self.file as fd:
+                os.fsync(fd)
+        except FileNotFoundError:
+            return
+        for path in (self.offset_index.path, self.time_index.path):
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     # -- lookups -----------------------------------------------------------------------------
 

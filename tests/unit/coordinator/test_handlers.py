@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from strom.broker.broker import APIS
+from strom.broker.context import RequestContext
 from strom.broker.handlers import groups
 from strom.protocol import messages
 from strom.protocol.frames import (
@@ -52,13 +53,14 @@ def _request(key: int, version: int) -> object:
 
 @pytest.mark.parametrize(("key", "version"), CASES, ids=[f"{k}-v{v}" for k, v in CASES])
 def test_every_version_answers(harness, key: int, version: int) -> None:  # noqa: ANN001
-    broker = SimpleNamespace(group_coordinator=harness.coordinator)
+    services = SimpleNamespace(group_coordinator=harness.coordinator)
     header = RequestHeader(key, version, 1, "client")
+    ctx = RequestContext(header, "PLAINTEXT", "127.0.0.1", 50000, 1)
     request = _request(key, version)
     api = APIS[key]
 
     async def answer() -> object:
-        task = asyncio.ensure_future(api.handler(broker, header, request))  # type: ignore[arg-type]
+        task = asyncio.ensure_future(api.handler(services, ctx, request))  # type: ignore[arg-type]
         for _ in range(100):  # parked joins complete as the fake clock moves on
             if task.done():
                 break

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 from strom.broker import admin_partitions
 from strom.protocol.errors import ErrorCode
-from strom.protocol.frames import RequestHeader
 from strom.protocol.messages.describe_cluster import (
     DescribeClusterRequest,
     DescribeClusterResponse,
@@ -17,7 +16,7 @@ from strom.protocol.messages.describe_log_dirs import (
 )
 
 if TYPE_CHECKING:
-    from strom.broker.broker import Broker
+    from strom.broker.context import RequestContext, Services
 
 ENDPOINT_BROKERS = 1
 ENDPOINT_CONTROLLERS = 2
@@ -30,9 +29,9 @@ CLUSTER_OPERATIONS = sum(1 << op for op in (5, 7, 8, 9, 10, 11, 12))
 
 
 async def handle_describe_cluster(
-    broker: Broker, header: RequestHeader, request: DescribeClusterRequest
+    services: Services, ctx: RequestContext, request: DescribeClusterRequest
 ) -> DescribeClusterResponse:
-    v0 = header.api_version == 0
+    v0 = ctx.header.api_version == 0
     wanted = request.endpoint_type if not v0 else ENDPOINT_BROKERS
     if wanted not in _ENDPOINT_NAMES:
         return DescribeClusterResponse(
@@ -45,7 +44,7 @@ async def handle_describe_cluster(
             error_message="The request was sent to an endpoint of type BROKER, but we wanted "
             f"an endpoint of type {_ENDPOINT_NAMES[wanted]}",
         )
-    image = broker.image
+    image = services.image
     B = DescribeClusterResponse.DescribeClusterBroker
     brokers = [B(b.node_id, b.host, b.port, b.rack) for _, b in sorted(image.brokers.items())]
     return DescribeClusterResponse(
@@ -64,7 +63,7 @@ async def handle_describe_cluster(
 
 
 async def handle_describe_log_dirs(
-    broker: Broker, header: RequestHeader, request: DescribeLogDirsRequest
+    services: Services, ctx: RequestContext, request: DescribeLogDirsRequest
 ) -> DescribeLogDirsResponse:
     R = DescribeLogDirsResponse
     wanted = (
@@ -72,7 +71,7 @@ async def handle_describe_log_dirs(
         if request.topics is None
         else {(t.topic, p) for t in request.topics for p in t.partitions}
     )
-    d = admin_partitions.describe_log_dir(broker.logs, wanted)
+    d = admin_partitions.describe_log_dir(services.logs, wanted)
     topics = [
         R.DescribeLogDirsTopic(
             name=name,

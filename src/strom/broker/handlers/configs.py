@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from strom.broker import admin_configs as ac
 from strom.broker.admin_configs import ConfigEntry, OpType, ResourceType
 from strom.protocol.errors import ErrorCode, KafkaError
-from strom.protocol.frames import RequestHeader
 from strom.protocol.messages.alter_configs import AlterConfigsRequest, AlterConfigsResponse
 from strom.protocol.messages.describe_configs import (
     DescribeConfigsRequest,
@@ -22,7 +21,7 @@ from strom.protocol.messages.incremental_alter_configs import (
 from strom.storage.manager import validate_topic_name
 
 if TYPE_CHECKING:
-    from strom.broker.broker import Broker
+    from strom.broker.context import RequestContext, Services
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +55,10 @@ def _encode_entry(e: ConfigEntry) -> DescribedConfig:
 
 
 def _describe_one(
-    broker: Broker, res: DescribeConfigsRequest.DescribeConfigsResource, synonyms: bool, docs: bool
+    services: Services,
+    res: DescribeConfigsRequest.DescribeConfigsResource,
+    synonyms: bool,
+    docs: bool,
 ) -> list[ConfigEntry]:
     rtype, name, keys = res.resource_type, res.resource_name, res.configuration_keys
     if rtype == ResourceType.TOPIC:
@@ -65,12 +67,12 @@ def _describe_one(
                 "Topic name is illegal, it can't be empty", ErrorCode.INVALID_TOPIC_EXCEPTION
             )
         validate_topic_name(name)
-        if name not in broker.image.topics:
+        if name not in services.image.topics:
             raise KafkaError("", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
         return ac.describe_topic(
-            broker.config,
-            broker.logs.topic_config(name),
-            broker.logs.topic_overrides(name),
+            services.config,
+            services.logs.topic_config(name),
+            services.logs.topic_overrides(name),
             keys,
             synonyms,
             docs,
@@ -84,23 +86,23 @@ def _describe_one(
             raise KafkaError(
                 f"Broker id must be an integer, but it is: {name}", ErrorCode.INVALID_REQUEST
             ) from None
-        if requested != broker.node_id:
+        if requested != services.node_id:
             raise KafkaError(
-                f"Unexpected broker id, expected {broker.node_id} or empty string, but received "
+                f"Unexpected broker id, expected {services.node_id} or empty string, but received "
                 f"{name}",
                 ErrorCode.INVALID_REQUEST,
             )
-        return ac.describe_broker(broker.config, keys, synonyms, docs)
+        return ac.describe_broker(services.config, keys, synonyms, docs)
     if rtype == ResourceType.BROKER_LOGGER:
         if not name:
             raise KafkaError("Broker id must not be empty", ErrorCode.INVALID_REQUEST)
-        ac.check_node(name, broker.node_id)
+        ac.check_node(name, services.node_id)
         return ac.describe_loggers(keys)
     raise _unsupported(rtype)
 
 
 async def handle_describe_configs(
-    broker: Broker, header: RequestHeader, request: DescribeConfigsRequest
+    services: Services, ctx: RequestContext, request: DescribeConfigsRequest
 ) -> DescribeConfigsResponse:
     bad = [r.resource_type for r in request.resources if r.resource_type not in _KNOWN_TYPES]
     if bad:
@@ -117,7 +119,7 @@ async def handle_describe_configs(
                 for r in request.resources
             ]
         )
-    docs = request.include_documentation and header.api_version >= 3
+    docs = request.include_documentation and ctx.header.api_version >= 3
     results = []
     for res in request.resources:
         result = DescribeResult(
@@ -128,7 +130,7 @@ async def handle_describe_configs(
             configs=[],
         )
         try:
-            entries = _describe_one(broker, res, request.include_synonyms, docs)
+            entries = _describe_one(services, res, request.include_synonyms, docs)
             result.configs = [_encode_entry(e) for e in entries]
         except KafkaError as e:
             result.error_code = e.code
@@ -142,24 +144,26 @@ def _duplicates(resources: list) -> set[tuple[int, str]]:
     return {k for k, n in counts.items() if n > 1}
 
 
-def _alter_topic(broker: Broker, name: str, overrides: dict[str, str], validate_only: bool) -> None:
-    normalized = ac.validate_topic_overrides(name, overrides, broker.logs.default_config)
-    if name not in broker.image.topics:
+def _alter_topic(
+    services: Services, name: str, overrides: dict[str, str], validate_only: bool
+) -> None:
+    normalized = ac.validate_topic_overrides(name, overrides, services.logs.default_config)
+    if name not in services.image.topics:
         raise KafkaError(
             f"The topic '{name}' does not exist.", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         )
     if not validate_only:
-        broker.logs.set_topic_config(name, normalized)
+        services.logs.set_topic_config(name, normalized)
         log.info("topic %s: config overrides now %s", name, normalized)
 
 
-def _check_broker_name(broker: Broker, name: str) -> None:
+def _check_broker_name(services: Services, name: str) -> None:
     if name:
-        ac.check_node(name, broker.node_id)
+        ac.check_node(name, services.node_id)
 
 
 async def handle_alter_configs(
-    broker: Broker, header: RequestHeader, request: AlterConfigsRequest
+    services: Services, ctx: RequestContext, request: AlterConfigsRequest
 ) -> AlterConfigsResponse:
     R = AlterConfigsResponse.AlterConfigsResourceResponse
     dups = _duplicates(request.resources)
@@ -176,9 +180,9 @@ async def handle_alter_configs(
             configs = [(c.name, c.value) for c in res.configs]
             overrides = ac.replace_overrides(configs)
             if rtype == ResourceType.TOPIC:
-                _alter_topic(broker, name, overrides, request.validate_only)
+                _alter_topic(services, name, overrides, request.validate_only)
             elif rtype == ResourceType.BROKER:
-                _check_broker_name(broker, name)
+                _check_broker_name(services, name)
                 ac.refuse_broker_change(overrides)
             elif rtype in (ResourceType.CLIENT_METRICS, ResourceType.GROUP):
                 raise _unsupported(rtype)
@@ -191,7 +195,7 @@ async def handle_alter_configs(
 
 
 async def handle_incremental_alter_configs(
-    broker: Broker, header: RequestHeader, request: IncrementalAlterConfigsRequest
+    services: Services, ctx: RequestContext, request: IncrementalAlterConfigsRequest
 ) -> IncrementalAlterConfigsResponse:
     R = IncrementalAlterConfigsResponse.AlterConfigsResourceResponse
     dups = _duplicates(request.resources)
@@ -209,14 +213,14 @@ async def handle_incremental_alter_configs(
             ac.check_config_names([n for n, _, _ in ops])
             ac.check_no_nulls([n for n, op, v in ops if op != OpType.DELETE and v is None])
             if rtype == ResourceType.TOPIC:
-                current = broker.logs.topic_overrides(name)
+                current = services.logs.topic_overrides(name)
                 overrides = ac.incremental_overrides(current, ops)
-                _alter_topic(broker, name, overrides, request.validate_only)
+                _alter_topic(services, name, overrides, request.validate_only)
             elif rtype == ResourceType.BROKER:
-                _check_broker_name(broker, name)
+                _check_broker_name(services, name)
                 ac.refuse_broker_change(n for n, op, _ in ops if op != OpType.DELETE)
             elif rtype == ResourceType.BROKER_LOGGER:
-                ac.check_node(name, broker.node_id)
+                ac.check_node(name, services.node_id)
                 ac.alter_loggers(ops, request.validate_only)
             elif rtype in (ResourceType.CLIENT_METRICS, ResourceType.GROUP):
                 raise _unsupported(rtype)

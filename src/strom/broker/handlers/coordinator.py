@@ -6,24 +6,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from strom.protocol.errors import ErrorCode
-from strom.protocol.frames import RequestHeader
 from strom.protocol.messages.find_coordinator import (
     FindCoordinatorRequest,
     FindCoordinatorResponse,
 )
 
 if TYPE_CHECKING:
-    from strom.broker.broker import Broker
+    from strom.broker.context import RequestContext, Services
 
 GROUP = 0
 TRANSACTION = 1
 
 
-def _locate(broker: Broker, key_type: int, key: str) -> tuple[ErrorCode, str | None]:
+def _locate(services: Services, key_type: int, key: str) -> tuple[ErrorCode, str | None]:
     if key_type == GROUP:
         # This node coordinates every group; while its __consumer_offsets partition is still
         # loading (or the coordinator is not up), say so: clients retry.
-        error = broker.group_coordinator.check_available(key)
+        error = services.group_coordinator.check_available(key)
         if error == ErrorCode.COORDINATOR_LOAD_IN_PROGRESS:
             return error, "the group coordinator is loading the group"
         if error != ErrorCode.NONE:
@@ -35,11 +34,11 @@ def _locate(broker: Broker, key_type: int, key: str) -> tuple[ErrorCode, str | N
 
 
 async def handle(
-    broker: Broker, header: RequestHeader, request: FindCoordinatorRequest
+    services: Services, ctx: RequestContext, request: FindCoordinatorRequest
 ) -> FindCoordinatorResponse:
-    me = broker.image.brokers[broker.node_id]
-    if header.api_version < 4:
-        error, message = _locate(broker, request.key_type, request.key)
+    me = services.image.brokers[services.node_id]
+    if ctx.header.api_version < 4:
+        error, message = _locate(services, request.key_type, request.key)
         ok = error == ErrorCode.NONE
         return FindCoordinatorResponse(
             error_code=error,
@@ -50,7 +49,7 @@ async def handle(
         )
     coordinators = []
     for key in request.coordinator_keys:
-        error, message = _locate(broker, request.key_type, key)
+        error, message = _locate(services, request.key_type, key)
         ok = error == ErrorCode.NONE
         coordinators.append(
             FindCoordinatorResponse.Coordinator(

@@ -8,15 +8,16 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from strom.broker.fetch_sessions import FetchSession, Key, SessionPartition
-from strom.broker.server import FileRange
+from strom.broker.partition import Isolation
+from strom.broker.replica_manager import high_watermark_key, log_end_key
 from strom.cluster.metadata import ZERO_UUID
 from strom.protocol.errors import ErrorCode, KafkaError
-from strom.protocol.frames import RequestHeader
+from strom.protocol.frames import FileRange
 from strom.protocol.messages.fetch import FetchRequest, FetchResponse
 from strom.protocol.primitives import SPLICE_MIN
 
 if TYPE_CHECKING:
-    from strom.broker.broker import Broker
+    from strom.broker.context import RequestContext, Services
 
 log = logging.getLogger(__name__)
 PartData = FetchResponse.PartitionData
@@ -25,10 +26,10 @@ READ_COMMITTED = 1
 
 
 def _wanted(
-    broker: Broker, request: FetchRequest, version: int
+    services: Services, request: FetchRequest, version: int
 ) -> tuple[OrderedDict[Key, SessionPartition], list[tuple[bytes, int]]]:
     """The partitions a request names (topic ids resolved), and ids that resolve to nothing."""
-    names = broker.image.topic_names
+    names = services.image.topic_names
     wanted: OrderedDict[Key, SessionPartition] = OrderedDict()
     unknown: list[tuple[bytes, int]] = []
     for t in request.topics:
@@ -40,7 +41,7 @@ def _wanted(
             tid = t.topic_id
         else:
             name = t.topic
-            meta = broker.image.topics.get(name)
+            meta = services.image.topics.get(name)
             tid = meta.topic_id if meta else ZERO_UUID
         for p in t.partitions:
             wanted[(name, p.partition)] = SessionPartition(
@@ -53,9 +54,9 @@ def _wanted(
     return wanted, unknown
 
 
-def _forget(broker: Broker, session: FetchSession, request: FetchRequest, version: int) -> None:
+def _forget(services: Services, session: FetchSession, request: FetchRequest, version: int) -> None:
     for f in request.forgotten_topics_data:
-        name = broker.image.topic_names.get(f.topic_id) if version >= 13 else f.topic
+        name = services.image.topic_names.get(f.topic_id) if version >= 13 else f.topic
         if name is None:
             continue
         for p in f.partitions:
@@ -76,12 +77,14 @@ class _Read:
 
 
 def _read_all(
-    broker: Broker,
+    services: Services,
     wanted: OrderedDict[Key, SessionPartition],
     max_bytes: int,
-    read_committed: bool,
+    isolation: Isolation,
+    replica_id: int,
     hard_limit: bool,
 ) -> tuple[list[_Read], int, bool]:
+    rm = services.replica_manager
     reads = []
     total = 0
     errors = False
@@ -89,8 +92,10 @@ def _read_all(
         r = _Read(key)
         reads.append(r)
         try:
-            partition = broker.partition(*key)
+            partition = rm.leader(*key)
             partition.check_leader_epoch(sp.current_leader_epoch)
+            if replica_id >= 0 and partition.update_follower(replica_id, sp.fetch_offset):
+                rm.purgatory.notify(high_watermark_key(key))
             r.hw = partition.high_watermark
             r.lso = partition.last_stable_offset()
             r.log_start = partition.log_start_offset
@@ -99,7 +104,7 @@ def _read_all(
             min_one = not hard_limit and total == 0
             if limit <= 0 and not min_one:
                 continue
-            rr = partition.read(sp.fetch_offset, max(limit, 0), read_committed, min_one)
+            rr = partition.read(sp.fetch_offset, max(limit, 0), isolation, min_one)
         except KafkaError as e:
             r.error = e.code
             errors = True
@@ -128,46 +133,58 @@ def _release(reads: list[_Read]) -> None:
             r.records.release = None
 
 
-async def handle(broker: Broker, header: RequestHeader, request: FetchRequest) -> FetchResponse:
-    version = header.api_version
+async def handle(services: Services, ctx: RequestContext, request: FetchRequest) -> FetchResponse:
+    version = ctx.header.api_version
     session: FetchSession | None = None
     incremental = False
     if version >= 7:
         try:
-            session, incremental = broker.fetch_sessions.resolve(
+            session, incremental = services.fetch_sessions.resolve(
                 request.session_id, request.session_epoch
             )
         except KafkaError as e:
             return FetchResponse(error_code=e.code, session_id=0, responses=[])
-    wanted, unknown_ids = _wanted(broker, request, version)
+    wanted, unknown_ids = _wanted(services, request, version)
     if session is not None:
         if incremental:
-            _forget(broker, session, request, version)
+            _forget(services, session, request, version)
             session.update(wanted)
         else:
             session.partitions = wanted
         wanted = session.partitions
     read_committed = request.isolation_level == READ_COMMITTED
+    # a follower (replica id >= 0) reads to the log end and wakes on appends; a consumer reads
+    # to the high watermark (read_committed: the last stable offset) and wakes when it moves
+    replica_id = request.replica_state.replica_id if version >= 15 else request.replica_id
+    if replica_id >= 0:
+        isolation, wake_on = Isolation.LOG_END, log_end_key
+    else:
+        isolation = Isolation.COMMITTED if read_committed else Isolation.HIGH_WATERMARK
+        wake_on = high_watermark_key
     max_bytes = request.max_bytes if version >= 3 else 2**31 - 1
     hard_limit = version <= 2
     deadline = time.monotonic() + max(request.max_wait_ms, 0) / 1000
+    rm = services.replica_manager
+    await rm.ready(wanted)
     while True:
-        reads, total, errors = _read_all(broker, wanted, max_bytes, read_committed, hard_limit)
+        reads, total, errors = _read_all(
+            services, wanted, max_bytes, isolation, replica_id, hard_limit
+        )
         remaining = deadline - time.monotonic()
         done = errors or bool(unknown_ids) or remaining <= 0 or not wanted
         if total >= request.min_bytes or done:
             break
         _release(reads)
-        await broker.purgatory.wait_any(list(wanted), remaining)
+        await rm.purgatory.wait_any([wake_on(k) for k in wanted], remaining)
     try:
-        return _respond(broker, session, incremental, wanted, reads, unknown_ids, read_committed)
+        return _respond(services, session, incremental, wanted, reads, unknown_ids, read_committed)
     except BaseException:
         _release(reads)  # pinned segment files are freed whatever happens to the answer
         raise
 
 
 def _respond(
-    broker: Broker,
+    services: Services,
     session: FetchSession | None,
     incremental: bool,
     wanted: OrderedDict[Key, SessionPartition],
@@ -198,7 +215,7 @@ def _respond(
         )
     responses = []
     for name, parts in by_topic.items():
-        meta = broker.image.topics.get(name)
+        meta = services.image.topics.get(name)
         tid = (
             meta.topic_id if meta is not None else wanted[(name, parts[0].partition_index)].topic_id
         )

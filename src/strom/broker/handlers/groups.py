@@ -4,14 +4,12 @@ ConsumerGroupDescribe. Thin: decode, call the group coordinator, encode."""
 
 from __future__ import annotations
 
-import contextvars
 import logging
 from typing import TYPE_CHECKING
 
 from strom.coordinator.group import OffsetToCommit
 from strom.coordinator.group.consumer_ops import ConsumerHeartbeat
 from strom.protocol.errors import ErrorCode
-from strom.protocol.frames import RequestHeader
 from strom.protocol.messages.consumer_group_describe import (
     ConsumerGroupDescribeRequest,
     ConsumerGroupDescribeResponse,
@@ -32,38 +30,33 @@ from strom.protocol.messages.offset_fetch import OffsetFetchRequest, OffsetFetch
 from strom.protocol.messages.sync_group import SyncGroupRequest, SyncGroupResponse
 
 if TYPE_CHECKING:
-    from strom.broker.broker import Broker
+    from strom.broker.context import RequestContext, Services
 
 log = logging.getLogger(__name__)
-
-#: The peer address of the connection whose request is being handled ("ip:port"), set by the
-#: broker's dispatch; members report it as their client host.
-CLIENT_PEER: contextvars.ContextVar[str] = contextvars.ContextVar("client_peer", default="")
 
 UNSET_OPERATIONS = -2147483648
 # READ (3), DELETE (6), DESCRIBE (8): what a group allows, Kafka's AclOperation codes.
 GROUP_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8)
 
 
-def client_host() -> str:
-    peer = CLIENT_PEER.get()
-    host = peer.rsplit(":", 1)[0] if ":" in peer else peer
-    return "/" + host.strip("[]") if host else ""
+def client_host(ctx: RequestContext) -> str:
+    """How Kafka reports a member's host: "/" and the client's address."""
+    return "/" + ctx.client_host if ctx.client_host else ""
 
 
 # -- classic group protocol -----------------------------------------------------------------------
 
 
 async def handle_join_group(
-    broker: Broker, header: RequestHeader, request: JoinGroupRequest
+    services: Services, ctx: RequestContext, request: JoinGroupRequest
 ) -> JoinGroupResponse:
-    version = header.api_version
-    result = await broker.group_coordinator.join_group(
+    version = ctx.header.api_version
+    result = await services.group_coordinator.join_group(
         request.group_id,
         request.member_id,
         request.group_instance_id,
-        header.client_id or "",
-        client_host(),
+        ctx.header.client_id or "",
+        client_host(ctx),
         request.session_timeout_ms,
         request.rebalance_timeout_ms if version >= 1 else -1,
         request.protocol_type,
@@ -93,9 +86,9 @@ async def handle_join_group(
 
 
 async def handle_sync_group(
-    broker: Broker, header: RequestHeader, request: SyncGroupRequest
+    services: Services, ctx: RequestContext, request: SyncGroupRequest
 ) -> SyncGroupResponse:
-    result = await broker.group_coordinator.sync_group(
+    result = await services.group_coordinator.sync_group(
         request.group_id,
         request.generation_id,
         request.member_id,
@@ -104,7 +97,7 @@ async def handle_sync_group(
         request.protocol_name,
         [(a.member_id, bytes(a.assignment)) for a in request.assignments],
     ).wait()
-    v5 = header.api_version >= 5
+    v5 = ctx.header.api_version >= 5
     return SyncGroupResponse(
         error_code=result.error,
         protocol_type=result.protocol_type if v5 else None,
@@ -114,22 +107,22 @@ async def handle_sync_group(
 
 
 async def handle_heartbeat(
-    broker: Broker, header: RequestHeader, request: HeartbeatRequest
+    services: Services, ctx: RequestContext, request: HeartbeatRequest
 ) -> HeartbeatResponse:
-    error = broker.group_coordinator.heartbeat(
+    error = services.group_coordinator.heartbeat(
         request.group_id, request.generation_id, request.member_id, request.group_instance_id
     )
     return HeartbeatResponse(error_code=error)
 
 
 async def handle_leave_group(
-    broker: Broker, header: RequestHeader, request: LeaveGroupRequest
+    services: Services, ctx: RequestContext, request: LeaveGroupRequest
 ) -> LeaveGroupResponse:
-    if header.api_version < 3:
+    if ctx.header.api_version < 3:
         members = [(request.member_id, None)]
     else:
         members = [(m.member_id, m.group_instance_id) for m in request.members]
-    error, results = broker.group_coordinator.leave_group(request.group_id, members)
+    error, results = services.group_coordinator.leave_group(request.group_id, members)
     if error == ErrorCode.NONE:
         error = next((code for _, _, code in results if code != ErrorCode.NONE), error)
     return LeaveGroupResponse(
@@ -138,7 +131,7 @@ async def handle_leave_group(
             LeaveGroupResponse.MemberResponse(member_id=mid, group_instance_id=iid, error_code=code)
             for mid, iid, code in results
         ]
-        if header.api_version >= 3
+        if ctx.header.api_version >= 3
         else [],
     )
 
@@ -147,9 +140,9 @@ async def handle_leave_group(
 
 
 async def handle_offset_commit(
-    broker: Broker, header: RequestHeader, request: OffsetCommitRequest
+    services: Services, ctx: RequestContext, request: OffsetCommitRequest
 ) -> OffsetCommitResponse:
-    version = header.api_version
+    version = ctx.header.api_version
     topics = [
         (
             t.name,
@@ -166,7 +159,7 @@ async def handle_offset_commit(
         )
         for t in request.topics
     ]
-    results = broker.group_coordinator.commit_offsets(
+    results = services.group_coordinator.commit_offsets(
         request.group_id,
         request.generation_id_or_member_epoch if version >= 1 else -1,
         request.member_id if version >= 1 else "",
@@ -186,10 +179,10 @@ async def handle_offset_commit(
 
 
 async def handle_offset_fetch(
-    broker: Broker, header: RequestHeader, request: OffsetFetchRequest
+    services: Services, ctx: RequestContext, request: OffsetFetchRequest
 ) -> OffsetFetchResponse:
-    version = header.api_version
-    coordinator = broker.group_coordinator
+    version = ctx.header.api_version
+    coordinator = services.group_coordinator
     if version >= 8:
         groups = []
         Group = OffsetFetchResponse.OffsetFetchResponseGroup
@@ -272,9 +265,9 @@ def _fetch_error(partition: int, error: ErrorCode):  # noqa: ANN202
 
 
 async def handle_offset_delete(
-    broker: Broker, header: RequestHeader, request: OffsetDeleteRequest
+    services: Services, ctx: RequestContext, request: OffsetDeleteRequest
 ) -> OffsetDeleteResponse:
-    error, results = broker.group_coordinator.delete_offsets(
+    error, results = services.group_coordinator.delete_offsets(
         request.group_id,
         [(t.name, [p.partition_index for p in t.partitions]) for t in request.topics],
     )
@@ -293,9 +286,9 @@ async def handle_offset_delete(
 
 
 async def handle_list_groups(
-    broker: Broker, header: RequestHeader, request: ListGroupsRequest
+    services: Services, ctx: RequestContext, request: ListGroupsRequest
 ) -> ListGroupsResponse:
-    error, groups = broker.group_coordinator.list_groups(
+    error, groups = services.group_coordinator.list_groups(
         request.states_filter, request.types_filter
     )
     return ListGroupsResponse(
@@ -313,7 +306,7 @@ async def handle_list_groups(
 
 
 async def handle_describe_groups(
-    broker: Broker, header: RequestHeader, request: DescribeGroupsRequest
+    services: Services, ctx: RequestContext, request: DescribeGroupsRequest
 ) -> DescribeGroupsResponse:
     ops = GROUP_OPERATIONS if request.include_authorized_operations else UNSET_OPERATIONS
     Described = DescribeGroupsResponse.DescribedGroup
@@ -339,18 +332,18 @@ async def handle_describe_groups(
                 ],
                 authorized_operations=ops,
             )
-            for g in broker.group_coordinator.describe_groups(request.groups)
+            for g in services.group_coordinator.describe_groups(request.groups)
         ]
     )
 
 
 async def handle_delete_groups(
-    broker: Broker, header: RequestHeader, request: DeleteGroupsRequest
+    services: Services, ctx: RequestContext, request: DeleteGroupsRequest
 ) -> DeleteGroupsResponse:
     return DeleteGroupsResponse(
         results=[
             DeleteGroupsResponse.DeletableGroupResult(group_id=gid, error_code=code)
-            for gid, code in broker.group_coordinator.delete_groups(request.groups_names)
+            for gid, code in services.group_coordinator.delete_groups(request.groups_names)
         ]
     )
 
@@ -359,14 +352,14 @@ async def handle_delete_groups(
 
 
 async def handle_consumer_group_heartbeat(
-    broker: Broker, header: RequestHeader, request: ConsumerGroupHeartbeatRequest
+    services: Services, ctx: RequestContext, request: ConsumerGroupHeartbeatRequest
 ) -> ConsumerGroupHeartbeatResponse:
     owned = None
     if request.topic_partitions is not None:
         owned = {}
         for tp in request.topic_partitions:
             owned.setdefault(bytes(tp.topic_id), set()).update(tp.partitions)
-    result = broker.group_coordinator.consumer_group_heartbeat(
+    result = services.group_coordinator.consumer_group_heartbeat(
         ConsumerHeartbeat(
             group_id=request.group_id,
             member_id=request.member_id,
@@ -377,10 +370,10 @@ async def handle_consumer_group_heartbeat(
             subscribed_topic_names=request.subscribed_topic_names,
             server_assignor=request.server_assignor,
             subscribed_topic_regex=getattr(request, "subscribed_topic_regex", None),
-            api_version=header.api_version,
+            api_version=ctx.header.api_version,
             owned=owned,
-            client_id=header.client_id or "",
-            client_host=client_host(),
+            client_id=ctx.header.client_id or "",
+            client_host=client_host(ctx),
         )
     )
     assignment = None
@@ -402,7 +395,7 @@ async def handle_consumer_group_heartbeat(
 
 
 async def handle_consumer_group_describe(
-    broker: Broker, header: RequestHeader, request: ConsumerGroupDescribeRequest
+    services: Services, ctx: RequestContext, request: ConsumerGroupDescribeRequest
 ) -> ConsumerGroupDescribeResponse:
     R = ConsumerGroupDescribeResponse
     ops = GROUP_OPERATIONS if request.include_authorized_operations else UNSET_OPERATIONS
@@ -416,7 +409,7 @@ async def handle_consumer_group_describe(
         )
 
     groups = []
-    for g in broker.group_coordinator.consumer_group_describe(request.group_ids):
+    for g in services.group_coordinator.consumer_group_describe(request.group_ids):
         if g["error"] != ErrorCode.NONE:
             groups.append(
                 R.DescribedGroup(

@@ -6,11 +6,10 @@ from typing import TYPE_CHECKING
 
 from strom.cluster.metadata import ZERO_UUID, TopicMeta
 from strom.protocol.errors import ErrorCode, KafkaError
-from strom.protocol.frames import RequestHeader
 from strom.protocol.messages.metadata import MetadataRequest, MetadataResponse
 
 if TYPE_CHECKING:
-    from strom.broker.broker import Broker
+    from strom.broker.context import RequestContext, Services
 
 # KIP-430 bit sets of what every principal may do with no authorizer (AclOperation codes)
 ALL_TOPIC_OPERATIONS = 3576  # READ WRITE CREATE DELETE ALTER DESCRIBE DESCRIBE/ALTER_CONFIGS
@@ -48,10 +47,10 @@ def _error(code: ErrorCode, name: str | None, topic_id: bytes = ZERO_UUID) -> To
 
 
 async def handle(
-    broker: Broker, header: RequestHeader, request: MetadataRequest
+    services: Services, ctx: RequestContext, request: MetadataRequest
 ) -> MetadataResponse:
-    version = header.api_version
-    image = broker.image
+    version = ctx.header.api_version
+    image = services.image
     include_ops = request.include_topic_authorized_operations
     topics: list[Topic] = []
     wanted = request.topics
@@ -59,7 +58,7 @@ async def handle(
         topics = [_topic(t, include_ops) for t in image.topics.values()]
     else:
         auto_create = (
-            request.allow_auto_topic_creation and broker.config["auto.create.topics.enable"]
+            request.allow_auto_topic_creation and services.config["auto.create.topics.enable"]
         )
         for entry in wanted:
             name = entry.name
@@ -71,7 +70,11 @@ async def handle(
             meta = image.topics.get(name)
             if meta is None and auto_create:
                 try:
-                    meta = broker.auto_create_topic(name)
+                    meta = await services.controller.create_topic(
+                        name,
+                        services.config["num.partitions"],
+                        services.config["default.replication.factor"],
+                    )
                 except KafkaError as e:
                     topics.append(_error(e.code, name))
                     continue

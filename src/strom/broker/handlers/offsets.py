@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from strom.protocol.errors import KafkaError
-from strom.protocol.frames import RequestHeader
 from strom.protocol.messages.list_offsets import ListOffsetsRequest, ListOffsetsResponse
 from strom.protocol.messages.offset_for_leader_epoch import (
     OffsetForLeaderEpochRequest,
@@ -13,22 +12,25 @@ from strom.protocol.messages.offset_for_leader_epoch import (
 )
 
 if TYPE_CHECKING:
-    from strom.broker.broker import Broker
+    from strom.broker.context import RequestContext, Services
 
 LOPart = ListOffsetsResponse.ListOffsetsPartitionResponse
 EpochPart = OffsetForLeaderEpochResponse.EpochEndOffset
 
 
 async def handle_list_offsets(
-    broker: Broker, header: RequestHeader, request: ListOffsetsRequest
+    services: Services, ctx: RequestContext, request: ListOffsetsRequest
 ) -> ListOffsetsResponse:
     read_committed = request.isolation_level == 1
+    await services.replica_manager.ready(
+        (t.name, p.partition_index) for t in request.topics for p in t.partitions
+    )
     topics = []
     for t in request.topics:
         parts = []
         for p in t.partitions:
             try:
-                partition = broker.partition(t.name, p.partition_index)
+                partition = services.replica_manager.leader(t.name, p.partition_index)
                 partition.check_leader_epoch(p.current_leader_epoch)
                 offset, ts, epoch = partition.offset_for(p.timestamp, read_committed)
             except KafkaError as e:
@@ -49,14 +51,17 @@ async def handle_list_offsets(
 
 
 async def handle_offset_for_leader_epoch(
-    broker: Broker, header: RequestHeader, request: OffsetForLeaderEpochRequest
+    services: Services, ctx: RequestContext, request: OffsetForLeaderEpochRequest
 ) -> OffsetForLeaderEpochResponse:
+    await services.replica_manager.ready(
+        (t.topic, p.partition) for t in request.topics for p in t.partitions
+    )
     topics = []
     for t in request.topics:
         parts = []
         for p in t.partitions:
             try:
-                partition = broker.partition(t.topic, p.partition)
+                partition = services.replica_manager.leader(t.topic, p.partition)
                 partition.check_leader_epoch(p.current_leader_epoch)
                 epoch, end = partition.log.end_offset_for_epoch(p.leader_epoch)
             except KafkaError as e:

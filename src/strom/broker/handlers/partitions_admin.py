@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 from strom.broker import admin_partitions
 from strom.protocol.errors import ErrorCode, KafkaError
-from strom.protocol.frames import RequestHeader
 from strom.protocol.messages.create_partitions import (
     CreatePartitionsRequest,
     CreatePartitionsResponse,
@@ -16,16 +15,15 @@ from strom.protocol.messages.create_partitions import (
 from strom.protocol.messages.delete_records import DeleteRecordsRequest, DeleteRecordsResponse
 
 if TYPE_CHECKING:
-    from strom.broker.broker import Broker
+    from strom.broker.context import RequestContext, Services
 
 log = logging.getLogger(__name__)
 
 
 async def handle_create_partitions(
-    broker: Broker, header: RequestHeader, request: CreatePartitionsRequest
+    services: Services, ctx: RequestContext, request: CreatePartitionsRequest
 ) -> CreatePartitionsResponse:
     R = CreatePartitionsResponse.CreatePartitionsTopicResult
-    assert broker.controller is not None
     counts = Counter(t.name for t in request.topics)
     # Kafka answers each duplicated name once, ahead of the others.
     results = [
@@ -40,8 +38,8 @@ async def handle_create_partitions(
         results.append(result)
         assignments = None if t.assignments is None else [list(a.broker_ids) for a in t.assignments]
         try:
-            admin_partitions.create_partitions(
-                broker.controller, t.name, t.count, assignments, request.validate_only
+            await admin_partitions.create_partitions(
+                services.controller, t.name, t.count, assignments, request.validate_only
             )
         except KafkaError as e:
             result.error_code = e.code
@@ -50,10 +48,13 @@ async def handle_create_partitions(
 
 
 async def handle_delete_records(
-    broker: Broker, header: RequestHeader, request: DeleteRecordsRequest
+    services: Services, ctx: RequestContext, request: DeleteRecordsRequest
 ) -> DeleteRecordsResponse:
     T = DeleteRecordsResponse.DeleteRecordsTopicResult
     P = DeleteRecordsResponse.DeleteRecordsPartitionResult
+    await services.replica_manager.ready(
+        (t.name, p.partition_index) for t in request.topics for p in t.partitions
+    )
     topics = []
     for t in request.topics:
         parts = []
@@ -61,7 +62,7 @@ async def handle_delete_records(
             result = P(partition_index=p.partition_index, low_watermark=-1, error_code=0)
             parts.append(result)
             try:
-                partition = broker.partition(t.name, p.partition_index)
+                partition = services.replica_manager.leader(t.name, p.partition_index)
                 result.low_watermark = admin_partitions.delete_records(partition, p.offset)
             except KafkaError as e:
                 result.error_code = e.code

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from strom.broker.replica_manager import AppendWait
 from strom.cluster.metadata import INTERNAL_TOPICS
 from strom.protocol.errors import ErrorCode, KafkaError
-from strom.protocol.frames import RequestHeader
 from strom.protocol.messages.produce import ProduceRequest, ProduceResponse
 
 if TYPE_CHECKING:
-    from strom.broker.broker import Broker
+    from strom.broker.context import RequestContext, Services
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +24,14 @@ def _error(index: int, code: ErrorCode, message: str | None = None) -> PartResp:
 
 
 async def handle(
-    broker: Broker, header: RequestHeader, request: ProduceRequest
+    services: Services, ctx: RequestContext, request: ProduceRequest
 ) -> ProduceResponse | None:
     acks = request.acks
+    rm = services.replica_manager
+    await rm.ready((t.name, p.index) for t in request.topic_data for p in t.partition_data)
     responses = []
+    waits: dict[tuple[str, int], AppendWait] = {}
+    answers: dict[tuple[str, int], PartResp] = {}
     for topic in request.topic_data:
         parts = []
         for p in topic.partition_data:
@@ -49,38 +53,47 @@ async def handle(
                         f"Cannot append to internal topic {topic.name}",
                         ErrorCode.INVALID_TOPIC_EXCEPTION,
                     )
-                partition = broker.partition(topic.name, p.index)
                 if p.records is None or len(p.records) == 0:
                     raise KafkaError("no record data", ErrorCode.CORRUPT_MESSAGE)
                 if len(p.records) <= 16:
                     raise KafkaError(
                         "record data shorter than a batch header", ErrorCode.CORRUPT_MESSAGE
                     )
-                if header.api_version < 3 and p.records[16] != 2:
+                if ctx.header.api_version < 3 and p.records[16] != 2:
                     raise KafkaError("message format before v2", ErrorCode.UNSUPPORTED_VERSION)
-                outcome = partition.append(p.records, acks)
+                outcome = rm.append(topic.name, p.index, p.records, acks)
             except KafkaError as e:
                 if e.code not in (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,):
                     log.info(
                         "produce to %s-%d from %s refused: %s",
                         topic.name,
                         p.index,
-                        header.client_id,
+                        ctx.client_id,
                         e,
                     )
                 parts.append(_error(p.index, e.code, e.message))
                 continue
-            broker.notify_append(topic.name, p.index)
-            parts.append(
-                PartResp(
-                    index=p.index,
-                    error_code=0,
-                    base_offset=outcome.base_offset,
-                    log_append_time_ms=outcome.log_append_time,
-                    log_start_offset=outcome.log_start_offset,
-                )
+            answer = PartResp(
+                index=p.index,
+                error_code=0,
+                base_offset=outcome.base_offset,
+                log_append_time_ms=outcome.log_append_time,
+                log_start_offset=outcome.log_start_offset,
             )
+            parts.append(answer)
+            if acks == -1:
+                tp = (topic.name, p.index)
+                waits[tp] = AppendWait(rm.get(*tp), outcome.last_offset + 1)
+                answers[tp] = answer
         responses.append(TopicResp(name=topic.name, partition_responses=parts))
+    if waits:
+        # acks=all: answered once the ISR has every partition's records (or the time is up)
+        for tp, code in (await rm.wait_for_acks(waits, request.timeout_ms / 1000)).items():
+            if code != ErrorCode.NONE:
+                answer = answers[tp]
+                answer.error_code = code
+                answer.base_offset = -1
+                answer.log_append_time_ms = -1
     if acks == 0:
         failed = [p for t in responses for p in t.partition_responses if p.error_code]
         if failed:

@@ -17,17 +17,18 @@ RECORD_OVERHEAD = 32  # a generous bound on a record's framing inside a batch
 
 
 class RecordLog:
-    """Appends the coordinator's records to the log of one __consumer_offsets partition."""
+    """Appends the coordinator's records to the log of one __consumer_offsets partition.
+
+    In a broker `append` goes through the replica manager (leader check, high watermark,
+    waking fetches); tests leave it out and write to plain logs."""
 
     def __init__(
         self,
         log_of: Callable[[int], Log],
-        leader_epoch_of: Callable[[int], int] | None = None,
-        on_append: Callable[[int], None] | None = None,
+        append: Callable[[int, bytearray], None] | None = None,
     ) -> None:
         self._log_of = log_of
-        self._epoch_of = leader_epoch_of
-        self._on_append = on_append
+        self._append = append
 
     def append(self, partition: int, records: list[Record], timestamp: int) -> None:
         """Write the records as one append (one or more batches back to back, each within the
@@ -46,12 +47,11 @@ class RecordLog:
             size += n
         if current:
             chunks.append(build_batch(current, timestamp=timestamp))
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        epoch = self._epoch_of(partition) if self._epoch_of is not None else None
-        log.append(bytearray(data), origin=AppendOrigin.COORDINATOR, leader_epoch=epoch)
-        log.update_high_watermark(log.log_end_offset)
-        if self._on_append is not None:
-            self._on_append(partition)
+        data = bytearray(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        if self._append is not None:
+            self._append(partition, data)
+        else:
+            log.append(data, origin=AppendOrigin.COORDINATOR)
 
     def batches(self, partition: int) -> Iterator[BatchView]:
         """Every batch of the partition, from its log start to its end now."""

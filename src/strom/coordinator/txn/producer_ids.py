@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from strom.storage.files import atomic_write
+
 BLOCK_SIZE = 1000
 FILE_NAME = "producer_id_block"
 
@@ -24,12 +26,7 @@ class ProducerIdManager:
             return 0
 
     def _reserve(self, end: int) -> None:
-        tmp = self.path + ".tmp"
-        with open(tmp, "w", encoding="ascii") as f:
-            f.write(f"{end}\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        atomic_write(self.path, f"{end}\n")
         self._block_end = end
 
     def next_id(self) -> int:
