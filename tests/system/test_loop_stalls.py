@@ -1,0 +1,327 @@
+"""Disk work stays off the event loop: while the broker compacts a 1 GiB log, or recovers one
+after a SIGKILL, every connection keeps being served.
+
+Two clients run beside the disk work: a probe in a process of its own sending ApiVersions v0
+every 10 ms on one connection (an idle request: its round trip is the event loop's latency),
+and a producer (acks=all, small records, ~500/s) to another topic. During the work the probe's
+slowest round trip must stay under 50 ms and the producer must keep being acknowledged.
+bench/loop_stall.py measures the same with figures.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+)
+
+from tests.conftest import StromProcess
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
+PROBE_LIMIT_MS = 50.0
+ACK_GAP_LIMIT_S = 1.0  # ~500 records/s with linger.ms=5: normally a few ms apart
+LOG_BYTES = 1 << 30
+VALUE = 1024
+RECORDS = LOG_BYTES // VALUE
+SEGMENT_BYTES = 64 << 20
+YEAR_MS = 365 * 24 * 3600 * 1000
+
+# Stops when its stdin closes, then prints its samples as JSON: [send time, round trip s] with
+# time.monotonic() (CLOCK_MONOTONIC, the same clock in every process).
+PROBE = r"""
+import json, socket, struct, sys, threading, time
+
+stop = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+sock = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+sock.settimeout(240)
+
+def read(n):
+    data = b""
+    while len(data) < n:
+        more = sock.recv(n - len(data))
+        if not more:
+            raise ConnectionError("connection closed by the broker")
+        data += more
+    return data
+
+samples, error, correlation, due = [], None, 0, time.monotonic()
+try:
+    while not stop.is_set():
+        correlation += 1
+        sent = time.monotonic()
+        sock.sendall(struct.pack(">ihhih", 10, 18, 0, correlation, 0))  # ApiVersions v0
+        answer = read(struct.unpack(">i", read(4))[0])
+        samples.append((sent, time.monotonic() - sent))
+        if struct.unpack_from(">i", answer)[0] != correlation:
+            raise ValueError("answer to another request")
+        due = max(due + 0.010, time.monotonic())
+        stop.wait(due - time.monotonic())
+except Exception as e:
+    error = repr(e)
+json.dump({"samples": samples, "error": error}, sys.stdout)
+"""
+
+
+class Probe:
+    def __init__(self, port: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", PROBE, str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+
+    def stop(self) -> tuple[list[tuple[float, float]], str | None]:
+        """The samples, and the error that ended the probe early if one did."""
+        try:
+            out, _ = self.proc.communicate(b"", timeout=250)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        result = json.loads(out)
+        return [(sent, took) for sent, took in result["samples"]], result["error"]
+
+
+class Load:
+    """A producer at a steady ~500 records/s; the times of its acknowledgements."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.acks: list[float] = []
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _delivered(self, err: object, _msg: object) -> None:
+        if err is None:
+            self.acks.append(time.monotonic())
+        else:
+            self.errors.append(str(err))
+
+    def _run(self) -> None:
+        producer = Producer({"bootstrap.servers": self.bootstrap, "acks": "all", "linger.ms": 5})
+        due = time.monotonic()
+        while not self._stop.is_set():
+            with contextlib.suppress(BufferError):
+                producer.produce(self.topic, b"v" * 100, on_delivery=self._delivered)
+            due = max(due + 0.002, time.monotonic() - 0.002)
+            while (wait := due - time.monotonic()) > 0:
+                producer.poll(wait)
+        producer.flush(30)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+
+@dataclass
+class Window:
+    """What the probe and the producer saw between began and ended."""
+
+    began: float = 0.0
+    ended: float = 0.0
+    round_trips_ms: list[float] = field(default_factory=list)
+    acks: int = 0
+    longest_ack_gap_s: float = 0.0
+
+    def summary(self, what: str) -> str:
+        trips = sorted(self.round_trips_ms)
+        return (
+            f"{what}: {self.ended - self.began:.2f} s, {len(trips)} probes, round trip"
+            f" p50 {trips[len(trips) // 2]:.1f} ms, p99 {trips[int(0.99 * len(trips))]:.1f} ms,"
+            f" max {trips[-1]:.1f} ms; {self.acks} records acknowledged, at most"
+            f" {self.longest_ack_gap_s * 1000:.0f} ms apart"
+        )
+
+
+@contextlib.contextmanager
+def watched(strom: StromProcess, load_topic: str) -> Iterator[Window]:
+    """Probe and producer running; the window opens when the block starts (once the producer
+    is being acknowledged) and closes when it ends."""
+    probe = Probe(strom.port)
+    load = Load(strom.bootstrap, load_topic)
+    window = Window()
+    try:
+        wait_until(lambda: len(load.acks) >= 50, 60, "the producer's first acknowledgements")
+        time.sleep(0.5)
+        window.began = time.monotonic()
+        yield window
+        window.ended = time.monotonic()
+        time.sleep(0.5)
+    finally:
+        load.stop()
+        samples, error = probe.stop()
+    assert error is None, f"the probe failed: {error}"
+    assert not load.errors, f"the producer failed: {load.errors[:3]}"
+    # a round trip counts if it overlapped the window (a stalled one may have begun before)
+    window.round_trips_ms = [
+        took * 1000
+        for sent, took in samples
+        if sent <= window.ended and sent + took >= window.began
+    ]
+    acks = [t for t in load.acks if window.began <= t <= window.ended]
+    window.acks = len(acks)
+    edges = [window.began, *acks, window.ended]
+    window.longest_ack_gap_s = max(b - a for a, b in zip(edges, edges[1:]))
+
+
+def assert_kept_serving(window: Window, what: str) -> None:
+    summary = window.summary(what)
+    print(summary)
+    slowest = max(window.round_trips_ms)
+    assert slowest < PROBE_LIMIT_MS, f"the event loop stalled: {summary}"
+    assert window.acks > 0, f"the producer got no acknowledgement: {summary}"
+    gap = window.longest_ack_gap_s
+    assert gap < ACK_GAP_LIMIT_S, f"the producer's acknowledgements stopped: {summary}"
+
+
+def wait_until(ready: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f} s"
+        time.sleep(0.05)
+
+
+def create_topic(bootstrap: str, name: str, config: dict[str, str] | None = None) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for f in admin.create_topics([NewTopic(name, 1, 1, config=config or {})]).values():
+        f.result(30)
+
+
+def set_topic_config(bootstrap: str, topic: str, name: str, value: str) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    entry = ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
+    resource = ConfigResource("topic", topic, incremental_configs=[entry])
+    for f in admin.incremental_alter_configs([resource]).values():
+        f.result(30)
+
+
+def fill(bootstrap: str, topic: str, keys: int | None, batch_bytes: int) -> int:
+    """RECORDS 1 KiB records, uncompressed, acks=1, batched by librdkafka; keys cycle through
+    `keys` values if given. Returns how many were acknowledged."""
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "acks": 1,
+            "linger.ms": 50,
+            "batch.size": batch_bytes,
+            "batch.num.messages": 100_000,
+            "compression.type": "none",
+            "queue.buffering.max.kbytes": 256 * 1024,
+            "queue.buffering.max.messages": 1_000_000,
+        }
+    )
+    value = os.urandom(VALUE)
+    outcome = {True: 0, False: 0}
+
+    def delivered(err: object, _msg: object) -> None:
+        outcome[err is None] += 1
+
+    for i in range(RECORDS):
+        key = b"key-%d" % (i % keys) if keys else None
+        while True:
+            try:
+                producer.produce(topic, value, key, on_delivery=delivered)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        if i % 2000 == 0:
+            producer.poll(0)
+    assert producer.flush(180) == 0 and not outcome[False], f"writing {topic}: {outcome}"
+    return outcome[True]
+
+
+def segment_bytes(path: Path) -> int:
+    """The partition's live segment files (not those renamed for a delayed delete)."""
+    return sum(f.stat().st_size for f in path.glob("*.log"))
+
+
+@pytest.fixture
+def big_broker(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], StromProcess]]:
+    """Start a broker; afterwards kill it (its data is thrown away, and a broker busy on its
+    loop may take long to stop) and delete its gigabytes at once."""
+    made: list[StromProcess] = []
+
+    def make(config: dict[str, str]) -> StromProcess:
+        strom = StromProcess(tmp_path / f"data{len(made)}", config)
+        made.append(strom)
+        return strom.start()
+
+    yield make
+    for strom in made:
+        strom.kill()
+        shutil.rmtree(strom.data_dir, ignore_errors=True)
+
+
+def test_compacting_a_gib_does_not_stall_clients(big_broker) -> None:  # noqa: ANN001
+    strom = big_broker({"log.cleaner.backoff.ms": "200"})
+    # min.compaction.lag.ms holds the cleaner back while the log is written; set to 0 it lets
+    # the cleaner take the whole log (~99% overwritten records) in one pass
+    create_topic(
+        strom.bootstrap,
+        "compacted",
+        {
+            "cleanup.policy": "compact",
+            "segment.bytes": str(SEGMENT_BYTES),
+            "min.compaction.lag.ms": str(YEAR_MS),
+        },
+    )
+    create_topic(strom.bootstrap, "load")
+    fill(strom.bootstrap, "compacted", keys=RECORDS // 100, batch_bytes=1_000_000)
+    part = strom.data_dir / "compacted-0"
+    before = segment_bytes(part)
+    checkpoint = part / "cleaner-offset-checkpoint"
+    assert before > 0.9 * LOG_BYTES and not checkpoint.exists()
+
+    with watched(strom, "load") as window:
+        set_topic_config(strom.bootstrap, "compacted", "min.compaction.lag.ms", "0")
+        # the pass is over once the cleaner has checkpointed how far it cleaned
+        wait_until(checkpoint.exists, 120, "the cleaning pass")
+
+    after = segment_bytes(part)
+    assert after < before / 4, f"segments {before} -> {after} bytes: the log was not compacted"
+    assert_kept_serving(window, f"compacting {before >> 20} MiB to {after >> 20} MiB")
+
+
+def test_recovering_a_gib_does_not_stall_clients(big_broker) -> None:  # noqa: ANN001
+    strom = big_broker({})
+    create_topic(strom.bootstrap, "recovered", {"segment.bytes": str(SEGMENT_BYTES)})
+    create_topic(strom.bootstrap, "load")
+    # 16 KiB batches (the Java producer's default): ~65,000 batches to verify and index
+    written = fill(strom.bootstrap, "recovered", keys=None, batch_bytes=16384)
+    size = segment_bytes(strom.data_dir / "recovered-0")
+    strom.kill()
+    # as if the crash came before the first checkpoint: the whole log is to be verified
+    (strom.data_dir / "recovery-point-offset-checkpoint").unlink(missing_ok=True)
+    strom.start()
+    # logs open lazily: the first request for the partition opens, recovers and indexes it
+    consumer = Consumer({"bootstrap.servers": strom.bootstrap, "group.id": "loop-stalls"})
+    try:
+        with watched(strom, "load") as window:
+            assert "recovered-0: recovered" not in strom.log(), "recovered before it was used"
+            _low, end = consumer.get_watermark_offsets(TopicPartition("recovered", 0), timeout=120)
+    finally:
+        consumer.close()
+
+    assert end == written, f"the recovered log ends at {end}, {written} records were written"
+    assert_kept_serving(window, f"recovering {size >> 20} MiB")
