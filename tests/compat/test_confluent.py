@@ -286,3 +286,23 @@ def _consume(c, n: int, timeout: float = 15) -> list:  # noqa: ANN001
             out.append(m)
     assert len(out) == n, f"consumed {len(out)} of {n} records in {timeout}s"
     return out
+
+
+def test_acks_all_with_min_insync_above_the_replicas(strom) -> None:  # noqa: ANN001
+    """min.insync.replicas=2 on a one-replica topic: acks=all is refused with
+    NOT_ENOUGH_REPLICAS and nothing is written; acks=1 still goes through."""
+    create_topic(strom.bootstrap, "needs-two", 1, {"min.insync.replicas": "2"})
+    results: list[KafkaError | None] = []
+
+    def report(err, msg) -> None:  # noqa: ANN001
+        results.append(err)
+
+    strict = Producer({"bootstrap.servers": strom.bootstrap, "acks": "all", "retries": 0})
+    strict.produce("needs-two", value=b"x", on_delivery=report)
+    assert strict.flush(15) == 0
+    assert results[0] is not None and results[0].code() == KafkaError.NOT_ENOUGH_REPLICAS
+    loose = Producer({"bootstrap.servers": strom.bootstrap, "acks": 1})
+    loose.produce("needs-two", value=b"y", on_delivery=report)
+    assert loose.flush(15) == 0
+    assert results[1] is None
+    assert [m.value() for m in read_all(strom.bootstrap, "needs-two", 1)[0]] == [b"y"]
