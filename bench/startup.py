@@ -80,7 +80,9 @@ from strom.protocol.records import build_batch
 async def main():
     b = Broker(BrokerConfig.from_props({{}}), {data_dir!r}, port=0)
     await b.start()
-    b.controller.create_topic("many", {count})
+    made = b.controller.create_topic("many", {count})
+    if asyncio.iscoroutine(made):  # an async controller (this checkout), or a sync one
+        await made
     for p in range({count}):
         b.logs.get_log("many", p).append(bytearray(build_batch([(b"k", b"v" * 100)] * 10)))
     await b.stop()

@@ -8,25 +8,11 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
+from strom.broker.apis import APIS, supported_versions
 from strom.broker.config import BrokerConfig
 from strom.broker.context import RequestContext, Services
 from strom.broker.fetch_sessions import FetchSessionCache
-from strom.broker.handlers import (
-    cluster,
-    configs,
-    coordinator,
-    fetch,
-    groups,
-    metadata,
-    offsets,
-    partitions_admin,
-    produce,
-    producer_id,
-    topics,
-)
 from strom.broker.handlers.api_versions import api_versions_response
 from strom.broker.purgatory import Purgatory
 from strom.broker.replica_manager import ReplicaManager
@@ -48,7 +34,6 @@ from strom.protocol.frames import (
     UnsupportedRequest,
     encode_response,
 )
-from strom.protocol.messages.api_versions import ApiVersionsRequest, ApiVersionsResponse
 from strom.storage.config import LogConfig
 from strom.storage.files import atomic_write
 from strom.storage.log import AppendOrigin
@@ -57,57 +42,9 @@ from strom.storage.properties import read_properties
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Services, RequestContext, object], Awaitable[object | None]]
 LISTENER = "PLAINTEXT"
 
 META_PROPERTIES = "meta.properties"
-
-
-@dataclass(frozen=True)
-class Api:
-    handler: Handler
-    min_version: int
-    max_version: int
-
-
-async def _api_versions(
-    services: Services, ctx: RequestContext, request: ApiVersionsRequest
-) -> ApiVersionsResponse:
-    return api_versions_response(services.supported_versions())
-
-
-#: api key -> handler and the versions Strom answers.
-APIS: dict[int, Api] = {
-    0: Api(produce.handle, 0, 11),
-    1: Api(fetch.handle, 4, 16),
-    2: Api(offsets.handle_list_offsets, 1, 9),
-    3: Api(metadata.handle, 0, 12),
-    8: Api(groups.handle_offset_commit, 0, 9),
-    9: Api(groups.handle_offset_fetch, 0, 9),
-    10: Api(coordinator.handle, 0, 5),
-    11: Api(groups.handle_join_group, 0, 9),
-    12: Api(groups.handle_heartbeat, 0, 4),
-    13: Api(groups.handle_leave_group, 0, 5),
-    14: Api(groups.handle_sync_group, 0, 5),
-    15: Api(groups.handle_describe_groups, 0, 5),
-    16: Api(groups.handle_list_groups, 0, 5),
-    18: Api(_api_versions, 0, 4),
-    19: Api(topics.handle_create_topics, 0, 7),
-    20: Api(topics.handle_delete_topics, 0, 6),
-    21: Api(partitions_admin.handle_delete_records, 0, 2),
-    22: Api(producer_id.handle, 0, 5),
-    23: Api(offsets.handle_offset_for_leader_epoch, 0, 4),
-    32: Api(configs.handle_describe_configs, 0, 4),
-    33: Api(configs.handle_alter_configs, 0, 2),
-    35: Api(cluster.handle_describe_log_dirs, 0, 4),
-    37: Api(partitions_admin.handle_create_partitions, 0, 3),
-    42: Api(groups.handle_delete_groups, 0, 2),
-    44: Api(configs.handle_incremental_alter_configs, 0, 1),
-    47: Api(groups.handle_offset_delete, 0, 0),
-    60: Api(cluster.handle_describe_cluster, 0, 1),
-    68: Api(groups.handle_consumer_group_heartbeat, 0, 1),
-    69: Api(groups.handle_consumer_group_describe, 0, 0),
-}
 
 
 def _load_cluster_id(data_dir: str, node_id: int) -> str:
@@ -183,7 +120,7 @@ class Broker:
             group_coordinator=self.group_coordinator,
             producer_ids=self.producer_ids,
             fetch_sessions=self.fetch_sessions,
-            supported_versions=self.supported_versions,
+            supported_versions=supported_versions,
         )
         self._tasks.append(asyncio.create_task(self._start_group_coordinator(), name="groups"))
         self._tasks.append(asyncio.create_task(self.replica_manager.open_logs(), name="open"))
@@ -305,9 +242,6 @@ class Broker:
 
     # -- requests --------------------------------------------------------------------------------
 
-    def supported_versions(self) -> dict[int, tuple[int, int]]:
-        return {k: (a.min_version, a.max_version) for k, a in APIS.items()}
-
     async def dispatch(
         self, conn: ConnectionContext, header: RequestHeader, request: object
     ) -> list | None:
@@ -333,5 +267,5 @@ class Broker:
         """ApiVersions of an unknown version is answered with v0 and the versions we know."""
         if err.header.api_key != API_VERSIONS_KEY:
             return None
-        response = api_versions_response(self.supported_versions(), ErrorCode.UNSUPPORTED_VERSION)
+        response = api_versions_response(supported_versions(), ErrorCode.UNSUPPORTED_VERSION)
         return encode_response(response, 0, err.header.correlation_id)

@@ -102,13 +102,13 @@ class Partition:
             followers[r] = state or FollowerState(last_caught_up_ms=now if r in meta.isr else -1)
         self.followers = followers
         if new_epoch:
-            log.info("%s-%d: leader in epoch %d", self.topic, self.index, meta.leader_epoch)
+            log.debug("%s-%d: leader in epoch %d", self.topic, self.index, meta.leader_epoch)
         return self.on_log_loaded() if self.log.loaded else False
 
     def make_follower(self, meta: PartitionMeta) -> None:
         """Follow `meta.leader` from now on (the fetcher that copies its log is the cluster's)."""
         if self.role is Role.LEADER or meta.leader_epoch != self.leader_epoch:
-            log.info(
+            log.debug(
                 "%s-%d: follower of %d in epoch %d",
                 self.topic,
                 self.index,

@@ -26,7 +26,7 @@ from strom.cluster.metadata import (
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.storage.config import LogConfig
 from strom.storage.manager import LogManager, validate_topic_name
-from strom.storage.partition_metadata import read_topic_id, write_topic_id
+from strom.storage.partition_metadata import has_topic_id, read_topic_id, write_topic_id
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +78,11 @@ class LocalController:
             if parts != list(range(len(parts))):
                 log.warning("topic %s has partitions %s on disk (a gap)", topic, parts)
             dirs = [lg.dir for p in parts if (lg := self.logs.get_log(topic, p)) is not None]
-            ids = [_topic_id_of(d) for d in dirs]
-            topic_id = next((i for i in ids if i is not None), None) or new_topic_id()
-            for d, found in zip(dirs, ids, strict=True):
-                if found != topic_id:  # a data dir from before topic ids: recorded once
+            # one file per topic is read (a start-up with thousands of partitions reads one
+            # per topic); the others need only exist
+            topic_id = next(filter(None, map(_topic_id_of, dirs)), None) or new_topic_id()
+            for d in dirs:
+                if not has_topic_id(d):  # a data dir from before topic ids: recorded once
                     write_topic_id(d, topic_id_str(topic_id))
             topics[topic] = self._topic_meta(topic, topic_id, parts[-1] + 1)
         log.info("loaded %d topics", len(topics))

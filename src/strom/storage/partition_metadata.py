@@ -18,6 +18,10 @@ def read_topic_id(directory: str) -> str | None:
         return None
 
 
+def has_topic_id(directory: str) -> bool:
+    return os.path.exists(os.path.join(directory, PARTITION_METADATA))
+
+
 def write_topic_id(directory: str, topic_id: str) -> None:
     """Record the topic id of the log in `directory` (durably, replacing any older file)."""
     atomic_write(os.path.join(directory, PARTITION_METADATA), f"version: 0\ntopic_id: {topic_id}\n")

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from strom.broker.broker import APIS
+from strom.broker.apis import APIS
 from strom.broker.context import RequestContext
 from strom.broker.handlers import groups
 from strom.protocol import messages

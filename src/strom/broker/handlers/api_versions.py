@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from strom.protocol.errors import ErrorCode
 from strom.protocol.messages.api_versions import ApiVersionsRequest, ApiVersionsResponse
+
+if TYPE_CHECKING:
+    from strom.broker.context import RequestContext, Services
 
 
 def api_versions_response(
@@ -16,7 +21,7 @@ def api_versions_response(
     return ApiVersionsResponse(error_code=error, api_keys=keys)
 
 
-def handle_api_versions(
-    request: ApiVersionsRequest, supported: dict[int, tuple[int, int]]
+async def handle(
+    services: Services, ctx: RequestContext, request: ApiVersionsRequest
 ) -> ApiVersionsResponse:
-    return api_versions_response(supported)
+    return api_versions_response(services.supported_versions())
