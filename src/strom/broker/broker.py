@@ -6,6 +6,7 @@ import asyncio
 import base64
 import logging
 import os
+import threading
 import time
 import uuid
 
@@ -98,6 +99,7 @@ class Broker:
             idle_timeout_s=config["connections.max.idle.ms"] / 1000,
         )
         self._tasks: list[asyncio.Task] = []
+        self._disk_work = threading.Lock()  # one disk pass at a time; close waits for it
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -141,7 +143,7 @@ class Broker:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.server.stop()
-        await asyncio.to_thread(self.logs.close)
+        await asyncio.to_thread(self._close_logs)
         log.info("broker %d stopped", self.node_id)
 
     @property
@@ -180,13 +182,20 @@ class Broker:
 
     def _disk_upkeep(self, retention: bool, clean: bool, checkpoint: bool) -> None:
         """In a worker thread: what is due of flushes, retention, compaction, checkpoints."""
-        self.logs.flush_due()
-        if retention:
-            self.logs.run_retention()
-        if clean:
-            self.logs.run_cleaner()
-        if checkpoint:
-            self.logs.checkpoint()
+        with self._disk_work:
+            self.logs.flush_due()
+            if retention:
+                self.logs.run_retention()
+            if clean:
+                self.logs.run_cleaner()
+            if checkpoint:
+                self.logs.checkpoint()
+
+    def _close_logs(self) -> None:
+        """In a worker thread: once a disk pass still running (its task was cancelled, not
+        its thread) is over, flush, checkpoint and close every log."""
+        with self._disk_work:
+            self.logs.close()
 
     def _make_group_coordinator(self) -> GroupCoordinator:
         config = GroupConfig.from_props({**self.config.values, **self.config.given})

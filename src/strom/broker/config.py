@@ -6,8 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from strom.storage.config import CONFIG_KEYS, ConfigKey, InvalidConfigError, parse_value
-from strom.storage.properties import PropertiesError, read_properties
+from strom.storage.config import (
+    CONFIG_KEYS,
+    ConfigKey,
+    parse_value,
+    read_config_file,
+)
 
 LONG_MAX = (1 << 63) - 1
 
@@ -184,16 +188,6 @@ class BrokerConfig:
 
 
 def read_properties_file(path: str) -> dict[str, str]:
-    """The settings in a Java properties file, read by java.util.Properties' rules.
-
-    `key=value`, `key: value` or `key value`; `#` and `!` comments; backslash escapes and
-    continuation lines. A malformed file, or a line with a value but no name, raises
-    InvalidConfigError naming the file; an unreadable one raises OSError.
-    """
-    try:
-        props = read_properties(path)
-    except PropertiesError as e:
-        raise InvalidConfigError(f"bad properties file {e}") from None
-    if "" in props:
-        raise InvalidConfigError(f"{path}: a setting with no name (value {props['']!r})")
-    return props
+    """A broker properties file (`key=value`, `key: value` or `key value`; `#` and `!`
+    comments; Java's escapes and continuation lines); see storage.config.read_config_file."""
+    return read_config_file(path)

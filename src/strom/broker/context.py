@@ -49,7 +49,7 @@ class Services:
 
     node_id: int
     config: BrokerConfig
-    logs: LogManager  # topic configs and log dirs
+    logs: LogManager  # topic configs (DescribeConfigs/AlterConfigs), DescribeLogDirs
     controller: LocalController
     replica_manager: ReplicaManager
     group_coordinator: GroupCoordinator

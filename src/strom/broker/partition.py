@@ -11,18 +11,22 @@ from dataclasses import dataclass
 
 from strom.cluster.metadata import PartitionMeta
 from strom.protocol.errors import ErrorCode, KafkaError
-from strom.protocol.records import MAGIC
-from strom.storage.log import AppendOrigin, AppendResult, Log, ReadResult
+from strom.protocol.records import MAGIC, MAGIC_OFFSET
+from strom.storage.log import (
+    EARLIEST_LOCAL_TIMESTAMP,
+    EARLIEST_TIMESTAMP,
+    LATEST_TIMESTAMP,
+    MAX_TIMESTAMP,
+    AppendOrigin,
+    AppendResult,
+    Log,
+    ReadResult,
+)
 from strom.storage.producer_state import DuplicateBatch
 
 log = logging.getLogger(__name__)
 
-MAGIC_OFFSET = 16  # where a record batch (or old message set entry) keeps its magic byte
-EARLIEST = -2
-LATEST = -1
-MAX_TIMESTAMP = -3
-EARLIEST_LOCAL = -4
-LATEST_TIERED = -5
+LATEST_TIERED = -5  # ListOffsets: the end of tiered storage (none here)
 HIGH_WATERMARK = -1  # DeleteRecords: "delete everything below the high watermark"
 
 
@@ -126,13 +130,18 @@ class Partition:
         self.replicas = meta.replicas
         self.isr = meta.isr
 
+    def record_leader_epoch(self) -> None:
+        """As leader, record where our epoch starts in the log's epoch cache (a checkpoint
+        write: the replica manager calls it in a worker thread with the log's opening)."""
+        if self.role is Role.LEADER and self.log.latest_epoch < self.leader_epoch:
+            self.log.assign_epoch(self.leader_epoch, self.log.log_end_offset)
+
     def on_log_loaded(self) -> bool:
-        """The log is open (loading is lazy and off the event loop): as leader, record the
-        epoch's start and bring the high watermark up to what the ISR holds."""
+        """The log is open: as leader, record the epoch's start (if not done yet) and bring
+        the high watermark up to what the ISR holds. Returns whether it moved."""
         if self.role is not Role.LEADER:
             return False
-        if self.log.latest_epoch < self.leader_epoch:
-            self.log.assign_epoch(self.leader_epoch, self.log.log_end_offset)
+        self.record_leader_epoch()
         return self.maybe_increment_high_watermark()
 
     def check_leader(self) -> None:
@@ -265,10 +274,10 @@ class Partition:
     def offset_for(self, timestamp: int, read_committed: bool) -> tuple[int, int, int]:
         """ListOffsets: (offset, timestamp, leader epoch) for a timestamp or a special value."""
         epoch = self.leader_epoch
-        if timestamp == LATEST:
+        if timestamp == LATEST_TIMESTAMP:
             end = self.last_stable_offset() if read_committed else self.high_watermark
             return end, -1, epoch
-        if timestamp in (EARLIEST, EARLIEST_LOCAL):
+        if timestamp in (EARLIEST_TIMESTAMP, EARLIEST_LOCAL_TIMESTAMP):
             return self.log_start_offset, -1, epoch
         if timestamp == LATEST_TIERED:
             return -1, -1, epoch

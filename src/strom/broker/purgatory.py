@@ -1,4 +1,6 @@
-"""Delayed operations: fetches that wait for data (min_bytes) until an append or a timeout."""
+"""Delayed operations: fetches waiting for data (min_bytes) and acks=all produces waiting for the
+ISR, each parked on keys (see replica_manager: high watermark and log end keys) until notified
+or timed out."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from collections.abc import Hashable, Iterable
 
 
 class Purgatory:
-    """Waiters parked on keys (topic partitions); an append to a key wakes its waiters."""
+    """Waiters parked on keys; notifying a key wakes every waiter parked on it."""
 
     def __init__(self) -> None:
         self._waiters: dict[Hashable, set[asyncio.Event]] = {}

@@ -119,6 +119,9 @@ class ReplicaManager:
         for p in partitions:
             lg = self.logs.create_log(topic.name, p)
             write_topic_id(lg.dir, topic_id_str(topic.topic_id))
+            meta = topic.partitions[p]
+            if meta.leader == self.node_id:
+                lg.assign_epoch(meta.leader_epoch, lg.log_end_offset)
 
     def _delete_logs(self, names: list[str]) -> None:
         for name in names:
@@ -145,7 +148,7 @@ class ReplicaManager:
         waiter = self._loading.get(tp)
         if waiter is None:
             waiter = self._loading[tp] = asyncio.ensure_future(
-                asyncio.to_thread(partition.log.load)
+                asyncio.to_thread(_open_log, partition)
             )
         try:
             await asyncio.shield(waiter)
@@ -244,3 +247,9 @@ class ReplicaManager:
         for p in list(self.partitions.values()):
             if p.log.loaded:
                 p.log.producers.expire(now_ms, expiration_ms)
+
+
+def _open_log(partition: Partition) -> None:
+    """In a worker thread: open (and if need be recover) the log, record the leader epoch."""
+    partition.log.load()
+    partition.record_leader_epoch()

@@ -311,17 +311,22 @@ class LogConfig:
 # -- persistence (a Java-style properties file per topic) ---------------------------------
 
 
-def write_properties(path: str, props: Mapping[str, str], header: str = "") -> None:
+def write_config_file(path: str, props: Mapping[str, str], header: str = "") -> None:
     """Write `props` as a Java properties file, atomically (see files.atomic_write)."""
     atomic_write(path, format_properties(props, header))
 
 
-def read_properties(path: str) -> dict[str, str]:
-    """Read a Java properties file; a malformed one raises InvalidConfigError."""
+def read_config_file(path: str) -> dict[str, str]:
+    """The settings in a Java properties file (java.util.Properties' rules). A malformed file,
+    or a line with a value but no name, raises InvalidConfigError naming the file; an
+    unreadable one raises OSError."""
     try:
-        return read_java_properties(path)
+        props = read_java_properties(path)
     except PropertiesError as e:
-        raise InvalidConfigError(f"malformed properties file {e}") from None
+        raise InvalidConfigError(f"bad properties file {e}") from None
+    if "" in props:
+        raise InvalidConfigError(f"{path}: a setting with no name (value {props['']!r})")
+    return props
 
 
 def describe(config: LogConfig) -> Iterable[tuple[str, str, bool]]:

@@ -23,7 +23,7 @@ from strom.storage.checkpoints import (
     OffsetCheckpoint,
 )
 from strom.storage.cleaner import CleanerStats, LogCleaner
-from strom.storage.config import LogConfig, read_properties, write_properties
+from strom.storage.config import LogConfig, read_config_file, write_config_file
 from strom.storage.files import DEFAULT_MAX_OPEN_FILES, FileCache, fsync_dir
 from strom.storage.log import Log, parse_topic_partition
 from strom.storage.segment import IndexCache
@@ -179,7 +179,7 @@ class LogManager:
                 continue
             topic = name[: -len(".properties")]
             try:
-                overrides = read_properties(os.path.join(config_dir, name))
+                overrides = read_config_file(os.path.join(config_dir, name))
                 config = LogConfig.from_props(overrides, self.default_config)
             except (OSError, KafkaError) as e:
                 logger.error("topic %s: unreadable config file (%s); using defaults", topic, e)
@@ -302,7 +302,7 @@ class LogManager:
         config = LogConfig.from_props(normalized, self.default_config)
         with self._lock:
             try:
-                write_properties(
+                write_config_file(
                     self._topic_config_path(topic),
                     normalized,
                     header=f"config overrides of topic {topic}",

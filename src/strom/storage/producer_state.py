@@ -229,14 +229,6 @@ class ProducerStateManager:
         if self.last_snapshot_offset > offset:
             self.last_snapshot_offset = -1
 
-    def delete_snapshots_before(self, offset: int) -> None:
-        """Remove snapshots below `offset` (the log start moved past them), keeping the
-        newest of them when nothing newer exists."""
-        paths = self._snapshot_files()
-        for path in paths[:-1]:
-            if _snapshot_offset(path) < offset:
-                os.unlink(path)
-
     # -- persistence ---------------------------------------------------------------------------
 
     def _snapshot_files(self) -> list[str]:

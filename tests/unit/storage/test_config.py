@@ -11,8 +11,8 @@ from strom.storage.config import (
     CONFIG_KEYS,
     LONG_MAX,
     LogConfig,
-    read_properties,
-    write_properties,
+    read_config_file,
+    write_config_file,
 )
 
 
@@ -117,6 +117,6 @@ def test_overrides_stack_on_defaults() -> None:
 def test_properties_round_trip(tmp_path) -> None:
     path = str(tmp_path / "t.properties")
     props = {"cleanup.policy": "compact,delete", "weird": "a=b\\c\nd"}
-    write_properties(path, props, header="hello")
-    assert read_properties(path) == props
+    write_config_file(path, props, header="hello")
+    assert read_config_file(path) == props
     assert not (tmp_path / "t.properties.tmp").exists()

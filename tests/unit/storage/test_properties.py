@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 import strom.storage.files as files
 from strom.broker.config import read_properties_file
 from strom.protocol.errors import ErrorCode, KafkaError
-from strom.storage.config import read_properties as read_topic_properties
-from strom.storage.config import write_properties
+from strom.storage.config import read_config_file as read_topic_properties
+from strom.storage.config import write_config_file
 from strom.storage.files import atomic_write
 from strom.storage.properties import (
     PropertiesError,
@@ -205,7 +205,7 @@ def test_missing_file_is_an_os_error(tmp_path) -> None:
 
 
 def test_topic_config_file_written_by_the_old_code_loads_the_same(tmp_path) -> None:
-    # what write_properties wrote before it used Java's escaping: `\`, newline and `=`
+    # what write_config_file wrote before it used Java's escaping: `\`, newline and `=`
     # escaped, everything else (`:`, `#`, non-ASCII as UTF-8) written as it is
     path = tmp_path / "orders.properties"
     old = (
@@ -226,7 +226,7 @@ def test_topic_config_file_written_by_the_old_code_loads_the_same(tmp_path) -> N
 
 def test_topic_config_write_read(tmp_path) -> None:
     path = str(tmp_path / "t.properties")
-    write_properties(path, {"retention.ms": "1000", "x": "é=1"}, header="topic t")
+    write_config_file(path, {"retention.ms": "1000", "x": "é=1"}, header="topic t")
     with open(path, "rb") as f:
         assert f.read() == b"#topic t\nretention.ms=1000\nx=\\u00E9\\=1\n"
     assert read_topic_properties(path) == {"retention.ms": "1000", "x": "é=1"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from strom.broker import admin_partitions
@@ -71,7 +72,8 @@ async def handle_describe_log_dirs(
         if request.topics is None
         else {(t.topic, p) for t in request.topics for p in t.partitions}
     )
-    d = admin_partitions.describe_log_dir(services.logs, wanted)
+    # sizes come from the segment files (logs not open yet are opened): in a worker thread
+    d = await asyncio.to_thread(admin_partitions.describe_log_dir, services.logs, wanted)
     topics = [
         R.DescribeLogDirsTopic(
             name=name,

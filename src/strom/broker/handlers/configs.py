@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from typing import TYPE_CHECKING
@@ -144,7 +145,7 @@ def _duplicates(resources: list) -> set[tuple[int, str]]:
     return {k for k, n in counts.items() if n > 1}
 
 
-def _alter_topic(
+async def _alter_topic(
     services: Services, name: str, overrides: dict[str, str], validate_only: bool
 ) -> None:
     normalized = ac.validate_topic_overrides(name, overrides, services.logs.default_config)
@@ -153,7 +154,7 @@ def _alter_topic(
             f"The topic '{name}' does not exist.", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         )
     if not validate_only:
-        services.logs.set_topic_config(name, normalized)
+        await asyncio.to_thread(services.logs.set_topic_config, name, normalized)
         log.info("topic %s: config overrides now %s", name, normalized)
 
 
@@ -180,7 +181,7 @@ async def handle_alter_configs(
             configs = [(c.name, c.value) for c in res.configs]
             overrides = ac.replace_overrides(configs)
             if rtype == ResourceType.TOPIC:
-                _alter_topic(services, name, overrides, request.validate_only)
+                await _alter_topic(services, name, overrides, request.validate_only)
             elif rtype == ResourceType.BROKER:
                 _check_broker_name(services, name)
                 ac.refuse_broker_change(overrides)
@@ -215,7 +216,7 @@ async def handle_incremental_alter_configs(
             if rtype == ResourceType.TOPIC:
                 current = services.logs.topic_overrides(name)
                 overrides = ac.incremental_overrides(current, ops)
-                _alter_topic(services, name, overrides, request.validate_only)
+                await _alter_topic(services, name, overrides, request.validate_only)
             elif rtype == ResourceType.BROKER:
                 _check_broker_name(services, name)
                 ac.refuse_broker_change(n for n, op, _ in ops if op != OpType.DELETE)

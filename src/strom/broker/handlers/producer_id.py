@@ -19,5 +19,5 @@ async def handle(
             error_code=ErrorCode.COORDINATOR_NOT_AVAILABLE, producer_id=-1, producer_epoch=-1
         )
     return InitProducerIdResponse(
-        error_code=0, producer_id=services.producer_ids.next_id(), producer_epoch=0
+        error_code=0, producer_id=await services.producer_ids.next_id(), producer_epoch=0
     )

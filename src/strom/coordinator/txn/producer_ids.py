@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from strom.storage.files import atomic_write
@@ -17,6 +18,7 @@ class ProducerIdManager:
         self.path = os.path.join(data_dir, FILE_NAME)
         self._next = self._read_reserved()
         self._block_end = self._next
+        self._reserving = asyncio.Lock()
 
     def _read_reserved(self) -> int:
         try:
@@ -29,9 +31,12 @@ class ProducerIdManager:
         atomic_write(self.path, f"{end}\n")
         self._block_end = end
 
-    def next_id(self) -> int:
-        if self._next >= self._block_end:
-            self._reserve(self._next + BLOCK_SIZE)
+    async def next_id(self) -> int:
+        """A new producer id; a new block is reserved (written and fsynced, in a worker thread)
+        when the current one is used up."""
+        async with self._reserving:
+            if self._next >= self._block_end:
+                await asyncio.to_thread(self._reserve, self._next + BLOCK_SIZE)
         pid = self._next
         self._next += 1
         return pid
