@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import socket
+import sys
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -100,11 +101,16 @@ class KafkaServer:
         loop = asyncio.get_running_loop()
         try:
             while True:
-                frame = await asyncio.wait_for(conn.next_frame(), self.idle_timeout_s)
+                frame = await conn.next_frame(self.idle_timeout_s)
                 if frame is None:
                     return
                 if not await self._answer(loop, conn, ctx, frame):
                     return
+                # nothing kept a view of a big frame's buffer: the next big frame reuses it
+                # (a fresh one costs page faults and zeroing: ~10% of the produce path)
+                if len(frame) >= conn.FIRST_FRAME_BUFFER and sys.getrefcount(frame) == 2:
+                    conn.spare = frame
+                del frame
         except (ConnectionError, TimeoutError, asyncio.CancelledError):
             pass
         except Exception:
@@ -178,6 +184,7 @@ class _Connection(asyncio.BufferedProtocol):
         self._waiter: asyncio.Future | None = None
         self._drained: asyncio.Future | None = None
         self._paused = False
+        self.spare: bytearray | None = None  # a big frame's buffer, free to reuse
 
     # -- asyncio callbacks -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -244,7 +251,15 @@ class _Connection(asyncio.BufferedProtocol):
                 continue
             if n > len(buf) - start:
                 have = filled - start
-                frame = bytearray(min(n, max(self.FIRST_FRAME_BUFFER, 2 * have)))
+                frame = self.spare
+                if frame is not None and len(frame) >= n // 2:
+                    self.spare = None
+                    if len(frame) > n:
+                        del frame[n:]
+                    elif len(frame) < n:
+                        frame.extend(bytes(n - len(frame)))
+                else:
+                    frame = bytearray(min(n, max(self.FIRST_FRAME_BUFFER, 2 * have)))
                 frame[:have] = buf[start:filled]
                 self._frame = frame
                 self._frame_size = n
@@ -286,12 +301,17 @@ class _Connection(asyncio.BufferedProtocol):
             self._drained.set_result(None)
 
     # -- used by the connection's task -------------------------------------------------------
-    async def next_frame(self) -> bytearray | None:
-        """The next request frame (None at end of stream)."""
+    async def next_frame(self, timeout_s: float) -> bytearray | None:
+        """The next request frame (None at end of stream); TimeoutError after timeout_s idle."""
         while not self._frames:
-            self._waiter = asyncio.get_running_loop().create_future()
-            await self._waiter
-            self._waiter = None
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = loop.call_later(timeout_s, _expire, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self._waiter = None
         frame = self._frames.popleft()
         if frame is not None:
             self._queued_bytes -= len(frame)
@@ -331,6 +351,11 @@ class _Connection(asyncio.BufferedProtocol):
             raise ConnectionError("connection closed")
         if self._drained is not None and not self._drained.done():
             await self._drained
+
+
+def _expire(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
 
 
 async def _sendfile(

@@ -487,24 +487,53 @@ class BatchView:
 
 def _walk_records(data: bytes | memoryview, count: int) -> None:
     """``data`` holds exactly ``count`` length-prefixed records (lengths only are read: about
-    0.2 µs a record; one- and two-byte lengths, the common ones, are decoded inline)."""
+    0.25 µs a record; one- and two-byte lengths, the common ones, are decoded inline). After two
+    records of one size (fixed-size values: only the offset delta's varint width changes it),
+    the next records' length prefixes are compared in C, a strided slice at a time (16, then 8x
+    more while all match), so a run of equal lengths costs ~30 ns a record, not ~250."""
     end = len(data)
     pos = 0
+    i = 0
+    prev = -1
     try:
-        for i in range(count):
+        while i < count:
             b0 = data[pos]
             if b0 < 0x80:
                 length = (b0 >> 1) ^ -(b0 & 1)
-                pos += 1
-            elif data[pos + 1] < 0x80:
-                raw = (b0 & 0x7F) | (data[pos + 1] << 7)
-                length = (raw >> 1) ^ -(raw & 1)
-                pos += 2
+                width = 1
             else:
-                length, pos = _read_varint(data, pos, end, 5)
+                b1 = data[pos + 1]
+                if b1 < 0x80:
+                    raw = (b0 & 0x7F) | (b1 << 7)
+                    length = (raw >> 1) ^ -(raw & 1)
+                    width = 2
+                else:
+                    length, after = _read_varint(data, pos, end, 5)
+                    width = after - pos
             if length < 6:
                 raise CorruptRecordError(f"record {i} has length {length}")
-            pos += length
+            size = width + length
+            i += 1
+            pos += size
+            if size == prev and width <= 2:
+                # the records at pos, pos + size, ... while their prefixes equal this one's
+                p0 = bytes((b0,))
+                n = 16
+                while i < count:
+                    n = min(n, count - i, (end - pos) // size)
+                    if n <= 0:
+                        break
+                    stop = pos + n * size
+                    same = n - len(bytes(data[pos:stop:size]).lstrip(p0))
+                    if width == 2:
+                        col = bytes(data[pos + 1 : stop : size])
+                        same = min(same, n - len(col.lstrip(bytes((b1,)))))
+                    i += same
+                    pos += same * size
+                    if same < n:
+                        break
+                    n *= 8
+            prev = size
     except IndexError:
         raise CorruptRecordError(f"records end before the {count} the batch counts") from None
     if pos != end:

@@ -864,3 +864,36 @@ def test_verify_records_stops_a_decompression_bomb() -> None:
     assert len(bomb) < 64 << 10
     with pytest.raises(CorruptRecordError):
         BatchView(bomb).verify_records(max_decompressed=1 << 20)
+
+
+@pytest.mark.parametrize("value_size", [5, 100, 300])
+def test_verify_records_runs_of_equal_records(value_size: int) -> None:
+    """Equal-size records are walked in strides (one- and two-byte lengths): the count still
+    has to match exactly, and a changed length inside a long run is noticed."""
+    records = [(b"k", b"v" * value_size)] * 1000
+    good = build_batch(records)
+    BatchView(good).verify_records()
+    for count in (999, 1001, 1):
+        with pytest.raises(CorruptRecordError):
+            _recount(good, count).verify_records()
+    # change the length prefix of record 700: the walk must fall out of step
+    raw = bytearray(good)
+    pos = HEADER_SIZE
+    for _ in range(700):  # each record: a zigzag varint length, then that many bytes
+        shift = raw_len = 0
+        while True:
+            b = raw[pos]
+            pos += 1
+            raw_len |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                break
+        pos += (raw_len >> 1) ^ -(raw_len & 1)
+    if raw[pos] < 0x80:
+        raw[pos] = (raw[pos] + 2) & 0x7F
+    else:  # a two-byte length: change its second byte
+        raw[pos + 1] = (raw[pos + 1] + 1) & 0x7F
+    view = BatchView(raw)
+    struct.pack_into(">I", raw, 17, view.compute_crc())
+    with pytest.raises(CorruptRecordError):
+        view.verify_records()

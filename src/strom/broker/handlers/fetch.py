@@ -63,6 +63,11 @@ def _forget(services: Services, session: FetchSession, request: FetchRequest, ve
             session.partitions.pop((name, p), None)
 
 
+# record data below this is read into the response (one pread) rather than sent by sendfile,
+# whose asyncio path costs a dup, pause/resume of reading and extra loop iterations
+INLINE_MAX = max(SPLICE_MIN, 64 << 10)
+
+
 class _Read:
     """One partition's part of the answer, before it is encoded."""
 
@@ -112,7 +117,7 @@ def _read_all(
         if rr.length == 0:
             continue
         try:
-            if rr.length >= SPLICE_MIN and rr.file is not None:
+            if rr.length >= INLINE_MAX and rr.file is not None:
                 r.records = FileRange(rr.file.pin(), rr.position, rr.length, rr.file.unpin)
             else:
                 r.records = rr.read_bytes()
