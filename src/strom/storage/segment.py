@@ -854,6 +854,7 @@ class Segment:
         pos = 0
         with self.file as fd:
             while pos < size:
+                time.sleep(0)  # recovery runs beside the event loop: hand over the interpreter
                 if size - pos < HEADER_SIZE:
                     reason = f"torn batch header ({size - pos} bytes)"
                     break
