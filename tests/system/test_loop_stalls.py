@@ -15,25 +15,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import (
-    AdminClient,
-    AlterConfigOpType,
-    ConfigEntry,
-    ConfigResource,
-    NewTopic,
-)
+from bench.loop_stall import Load, create_topic, fill, segment_bytes, set_topic_config
+from confluent_kafka import Consumer, TopicPartition
 
 from tests.conftest import StromProcess
 
@@ -102,40 +94,6 @@ class Probe:
                 self.proc.wait()
         result = json.loads(out)
         return [(sent, took) for sent, took in result["samples"]], result["error"]
-
-
-class Load:
-    """A producer at a steady ~500 records/s; the times of its acknowledgements."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.bootstrap = bootstrap
-        self.topic = topic
-        self.acks: list[float] = []
-        self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _delivered(self, err: object, _msg: object) -> None:
-        if err is None:
-            self.acks.append(time.monotonic())
-        else:
-            self.errors.append(str(err))
-
-    def _run(self) -> None:
-        producer = Producer({"bootstrap.servers": self.bootstrap, "acks": "all", "linger.ms": 5})
-        due = time.monotonic()
-        while not self._stop.is_set():
-            with contextlib.suppress(BufferError):
-                producer.produce(self.topic, b"v" * 100, on_delivery=self._delivered)
-            due = max(due + 0.002, time.monotonic() - 0.002)
-            while (wait := due - time.monotonic()) > 0:
-                producer.poll(wait)
-        producer.flush(30)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(60)
 
 
 @dataclass
@@ -207,60 +165,6 @@ def wait_until(ready: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
-def create_topic(bootstrap: str, name: str, config: dict[str, str] | None = None) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    for f in admin.create_topics([NewTopic(name, 1, 1, config=config or {})]).values():
-        f.result(30)
-
-
-def set_topic_config(bootstrap: str, topic: str, name: str, value: str) -> None:
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    entry = ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET)
-    resource = ConfigResource("topic", topic, incremental_configs=[entry])
-    for f in admin.incremental_alter_configs([resource]).values():
-        f.result(30)
-
-
-def fill(bootstrap: str, topic: str, keys: int | None, batch_bytes: int) -> int:
-    """RECORDS 1 KiB records, uncompressed, acks=1, batched by librdkafka; keys cycle through
-    `keys` values if given. Returns how many were acknowledged."""
-    producer = Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "acks": 1,
-            "linger.ms": 50,
-            "batch.size": batch_bytes,
-            "batch.num.messages": 100_000,
-            "compression.type": "none",
-            "queue.buffering.max.kbytes": 256 * 1024,
-            "queue.buffering.max.messages": 1_000_000,
-        }
-    )
-    value = os.urandom(VALUE)
-    outcome = {True: 0, False: 0}
-
-    def delivered(err: object, _msg: object) -> None:
-        outcome[err is None] += 1
-
-    for i in range(RECORDS):
-        key = b"key-%d" % (i % keys) if keys else None
-        while True:
-            try:
-                producer.produce(topic, value, key, on_delivery=delivered)
-                break
-            except BufferError:
-                producer.poll(0.05)
-        if i % 2000 == 0:
-            producer.poll(0)
-    assert producer.flush(180) == 0 and not outcome[False], f"writing {topic}: {outcome}"
-    return outcome[True]
-
-
-def segment_bytes(path: Path) -> int:
-    """The partition's live segment files (not those renamed for a delayed delete)."""
-    return sum(f.stat().st_size for f in path.glob("*.log"))
-
-
 @pytest.fixture
 def big_broker(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], StromProcess]]:
     """Start a broker; afterwards kill it (its data is thrown away, and a broker busy on its
@@ -292,7 +196,7 @@ def test_compacting_a_gib_does_not_stall_clients(big_broker) -> None:  # noqa: A
         },
     )
     create_topic(strom.bootstrap, "load")
-    fill(strom.bootstrap, "compacted", keys=RECORDS // 100, batch_bytes=1_000_000)
+    fill(strom.bootstrap, "compacted", RECORDS, keys=RECORDS // 100, batch_bytes=1_000_000)
     part = strom.data_dir / "compacted-0"
     before = segment_bytes(part)
     checkpoint = part / "cleaner-offset-checkpoint"
@@ -313,7 +217,7 @@ def test_recovering_a_gib_does_not_stall_clients(big_broker) -> None:  # noqa: A
     create_topic(strom.bootstrap, "recovered", {"segment.bytes": str(SEGMENT_BYTES)})
     create_topic(strom.bootstrap, "load")
     # 16 KiB batches (the Java producer's default): ~65,000 batches to verify and index
-    written = fill(strom.bootstrap, "recovered", keys=None, batch_bytes=16384)
+    written = fill(strom.bootstrap, "recovered", RECORDS, keys=None, batch_bytes=16384)
     size = segment_bytes(strom.data_dir / "recovered-0")
     strom.kill()
     # as if the crash came before the first checkpoint: the whole log is to be verified
