@@ -169,11 +169,7 @@ def test_restart_keeps_topics_records_and_configs(strom: StromProcess, how: str)
     assert len(set(before["ids"].values())) == 3
     assert len(list((strom.data_dir / "r-orders-0").glob("*.log"))) > 1, "no segment roll"
 
-    if how == "stop":
-        assert strom.stop() == 0
-    else:
-        strom.kill()
-    strom.start()
+    _restart(strom, how)
     after = _snapshot(strom, topics)
     for key in before:
         assert after[key] == before[key], key
@@ -261,6 +257,15 @@ def test_sigkill_mid_run_loses_no_acknowledged_record(strom: StromProcess) -> No
     assert len(acked) == sent
 
 
+def _restart(strom: StromProcess, how: str) -> None:
+    """Stop cleanly (SIGTERM) or kill (SIGKILL) the broker, then start it on the same data."""
+    if how == "stop":
+        assert strom.stop() == 0
+    else:
+        strom.kill()
+    strom.start()
+
+
 def _init_producer_id(client: RawClient) -> tuple[int, int]:
     r = client.call(InitProducerIdRequest(transactional_id=None, transaction_timeout_ms=60000), 4)
     assert isinstance(r, InitProducerIdResponse) and r.error_code == 0
@@ -304,11 +309,7 @@ def test_producer_state_survives_restart(strom: StromProcess, how: str) -> None:
     assert _produce(client, "pstate", batch(0)) == (0, 0)
     assert _produce(client, "pstate", batch(5)) == (0, 5)
     client.close()
-    if how == "stop":
-        assert strom.stop() == 0
-    else:
-        strom.kill()
-    strom.start()
+    _restart(strom, how)
 
     client = RawClient(strom.bootstrap)
     try:
@@ -408,11 +409,7 @@ def test_last_stable_offset_survives_restart(strom: StromProcess, how: str) -> N
     assert _produce(client, "lso", build_batch([(b"k", b"after")])) == (0, 5)
     assert _stable_end(client, "lso") == (4, 6)
     client.close()
-    if how == "stop":
-        assert strom.stop() == 0
-    else:
-        strom.kill()
-    strom.start()
+    _restart(strom, how)
     client = RawClient(strom.bootstrap)
     try:
         assert _stable_end(client, "lso") == (4, 6)

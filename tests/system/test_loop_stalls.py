@@ -14,17 +14,21 @@ bench/loop_stall.py measures the same with figures.
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from bench.loop_stall import Load, create_topic, fill, segment_bytes, set_topic_config
+from bench.loop_stall import (
+    Load,
+    Probe,
+    create_topic,
+    fill,
+    segment_bytes,
+    set_topic_config,
+)
 from confluent_kafka import Consumer, TopicPartition
 
 from tests.conftest import StromProcess
@@ -39,61 +43,6 @@ VALUE = 1024
 RECORDS = LOG_BYTES // VALUE
 SEGMENT_BYTES = 64 << 20
 YEAR_MS = 365 * 24 * 3600 * 1000
-
-# Stops when its stdin closes, then prints its samples as JSON: [send time, round trip s] with
-# time.monotonic() (CLOCK_MONOTONIC, the same clock in every process).
-PROBE = r"""
-import json, socket, struct, sys, threading, time
-
-stop = threading.Event()
-threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
-sock = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
-sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-sock.settimeout(240)
-
-def read(n):
-    data = b""
-    while len(data) < n:
-        more = sock.recv(n - len(data))
-        if not more:
-            raise ConnectionError("connection closed by the broker")
-        data += more
-    return data
-
-samples, error, correlation, due = [], None, 0, time.monotonic()
-try:
-    while not stop.is_set():
-        correlation += 1
-        sent = time.monotonic()
-        sock.sendall(struct.pack(">ihhih", 10, 18, 0, correlation, 0))  # ApiVersions v0
-        answer = read(struct.unpack(">i", read(4))[0])
-        samples.append((sent, time.monotonic() - sent))
-        if struct.unpack_from(">i", answer)[0] != correlation:
-            raise ValueError("answer to another request")
-        due = max(due + 0.010, time.monotonic())
-        stop.wait(due - time.monotonic())
-except Exception as e:
-    error = repr(e)
-json.dump({"samples": samples, "error": error}, sys.stdout)
-"""
-
-
-class Probe:
-    def __init__(self, port: int) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", PROBE, str(port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-        )
-
-    def stop(self) -> tuple[list[tuple[float, float]], str | None]:
-        """The samples, and the error that ended the probe early if one did."""
-        try:
-            out, _ = self.proc.communicate(b"", timeout=250)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
-        result = json.loads(out)
-        return [(sent, took) for sent, took in result["samples"]], result["error"]
 
 
 @dataclass
@@ -132,13 +81,16 @@ def watched(strom: StromProcess, load_topic: str) -> Iterator[Window]:
         time.sleep(0.5)
     finally:
         load.stop()
-        samples, error = probe.stop()
-    assert error is None, f"the probe failed: {error}"
+        try:
+            probe.stop()
+        finally:
+            probe.kill()
+    assert probe.error is None, f"the probe failed: {probe.error}"
     assert not load.errors, f"the producer failed: {load.errors[:3]}"
     # a round trip counts if it overlapped the window (a stalled one may have begun before)
     window.round_trips_ms = [
         took * 1000
-        for sent, took in samples
+        for sent, took in probe.samples
         if sent <= window.ended and sent + took >= window.began
     ]
     acks = [t for t in load.acks if window.began <= t <= window.ended]

@@ -38,10 +38,6 @@ class RequestContext:
     def client_id(self) -> str:
         return self.header.client_id or ""
 
-    @property
-    def api_version(self) -> int:
-        return self.header.api_version
-
 
 @dataclass
 class Services:

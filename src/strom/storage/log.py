@@ -626,8 +626,9 @@ class Log:
         (per batch, not per record); offsets are assigned in place (not for REPLICATION),
         the partition leader epoch stamped if given, LogAppendTime stamped if configured,
         then the whole buffer goes to the active segment in one write. A writable buffer is
-        stamped in place; read-only bytes are copied once. `before_write` (producer-state
-        checks) sees every batch with its final offsets and may raise to refuse the append.
+        stamped in place; read-only bytes are copied once. A client append is checked against
+        the producer state (DuplicateBatch for a retry); every append updates it. `before_write`
+        sees every batch with its final offsets and may raise to refuse the append.
         Errors: CORRUPT_MESSAGE, MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE, INVALID_RECORD,
         INVALID_TIMESTAMP, KAFKA_STORAGE_ERROR; on any of them the log is unchanged.
         """

@@ -109,7 +109,7 @@ class ProducerStateManager:
     def check(self, batches: list[BatchInfo]) -> None:
         """Refuse stale epochs and sequence gaps; raise DuplicateBatch for a retried batch.
 
-        Called with the batches' final offsets just before they are written (`before_write`).
+        Called by Log.append with the batches' final offsets just before they are written.
         """
         # (epoch, last sequence) per producer as this append's earlier batches leave them
         seen: dict[int, tuple[int, int]] = {}
