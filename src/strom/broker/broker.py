@@ -13,6 +13,7 @@ import uuid
 from strom.broker.apis import APIS, supported_versions
 from strom.broker.config import BrokerConfig
 from strom.broker.context import RequestContext, Services
+from strom.broker.coordinator_writer import ReplicatedWriter
 from strom.broker.fetch_sessions import FetchSessionCache
 from strom.broker.handlers.api_versions import api_versions_response
 from strom.broker.purgatory import Purgatory
@@ -25,7 +26,6 @@ from strom.coordinator.group import (
     GroupConfig,
     GroupCoordinator,
     ImageTopics,
-    RecordLog,
 )
 from strom.coordinator.txn.producer_ids import ProducerIdManager
 from strom.protocol.errors import ErrorCode
@@ -37,7 +37,6 @@ from strom.protocol.frames import (
 )
 from strom.storage.config import LogConfig
 from strom.storage.files import atomic_write
-from strom.storage.log import AppendOrigin
 from strom.storage.manager import LogManager
 from strom.storage.properties import read_properties
 
@@ -201,11 +200,8 @@ class Broker:
         config = GroupConfig.from_props({**self.config.values, **self.config.given})
         rm = self.replica_manager
 
-        def append(partition: int, data: bytearray) -> None:
-            rm.append(OFFSETS_TOPIC, partition, data, 1, AppendOrigin.COORDINATOR)
-
-        records = RecordLog(lambda p: rm.leader(OFFSETS_TOPIC, p).log, append)
-        return GroupCoordinator(config, records, ImageTopics(lambda: self.image))
+        writer = ReplicatedWriter(OFFSETS_TOPIC, rm, config.offsets_commit_timeout_ms)
+        return GroupCoordinator(config, writer, ImageTopics(lambda: self.image))
 
     async def _start_group_coordinator(self) -> None:
         """Create __consumer_offsets if missing (compacted; one replica on a single node), then
@@ -239,13 +235,29 @@ class Broker:
         await self.replica_manager.ready(
             (OFFSETS_TOPIC, p) for p in range(config.offsets_topic_partitions)
         )
-        await coordinator.start_loading()
+        self._elect_coordinators(self.image)
+
+    def _elect_coordinators(self, image: MetadataImage) -> None:
+        """The group coordinator loads the __consumer_offsets partitions this broker leads and
+        unloads the others (one node: all of them, once, at start)."""
+        topic = image.topics.get(OFFSETS_TOPIC)
+        coordinator = self.group_coordinator
+        led = set()
+        for meta in topic.partitions if topic is not None else ():
+            if meta.leader == self.node_id:
+                led.add(meta.partition)
+                coordinator.become_leader(meta.partition, meta.leader_epoch)
+        for p in coordinator.runtime.partitions:
+            if p not in led:
+                coordinator.resign(p)
 
     def _on_metadata(self, image: MetadataImage, delta: MetadataDelta) -> None:
         """A deleted topic leaves the fetch sessions, and its committed offsets go now (not at
         the next expiration pass): a topic made again under its name must not inherit them."""
         for name in delta.deleted:
             self.fetch_sessions.forget_topic(name)
+        if OFFSETS_TOPIC in delta.deleted or OFFSETS_TOPIC in delta.topics:
+            self._elect_coordinators(image)
         if delta.deleted:
             self.group_coordinator.expire_offsets()
 

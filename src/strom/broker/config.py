@@ -87,6 +87,7 @@ BROKER_KEYS: dict[str, ConfigKey] = {
         _k("offsets.topic.segment.bytes", "int", 104857600, min=1),
         _k("offsets.retention.minutes", "int", 10080, min=1),
         _k("offsets.retention.check.interval.ms", "long", 600000, min=1),
+        _k("offsets.commit.timeout.ms", "int", 5000, min=1),
         _k("group.initial.rebalance.delay.ms", "int", 3000, min=0),
         _k("group.min.session.timeout.ms", "int", 6000),
         _k("group.max.session.timeout.ms", "int", 1800000),

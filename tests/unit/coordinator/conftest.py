@@ -12,9 +12,9 @@ from strom.coordinator.group import (
     GroupConfig,
     GroupCoordinator,
     ManualTimer,
-    RecordLog,
     StaticTopics,
 )
+from strom.coordinator.writer import LogWriter
 from strom.storage.config import LogConfig
 from strom.storage.log import Log
 
@@ -46,7 +46,7 @@ class Harness:
         return lg
 
     def _make(self) -> GroupCoordinator:
-        c = GroupCoordinator(self.config, RecordLog(self.log_of), self.topics, self.timer)
+        c = GroupCoordinator(self.config, LogWriter(self.log_of), self.topics, self.timer)
         c.load_all()
         return c
 

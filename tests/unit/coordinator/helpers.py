@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import struct
 
+from strom.coordinator.deferred import Deferred
 from strom.coordinator.group import GroupCoordinator
 from strom.coordinator.group.classic import JoinResult, SyncResult
-from strom.coordinator.group.deferred import Deferred
 from strom.protocol.errors import ErrorCode
 from strom.protocol.messages.consumer_protocol import ConsumerProtocolSubscription
 

@@ -19,7 +19,7 @@ def hb(c, member, epoch, owned=None, topics=None, group="cg", **kw):  # noqa: AN
         kw.setdefault("rebalance_timeout_ms", 30_000)
     return c.consumer_group_heartbeat(
         ConsumerHeartbeat(group, member, epoch, subscribed_topic_names=topics, owned=owned, **kw)
-    )
+    ).result
 
 
 def parts(assignment) -> set:  # noqa: ANN001
@@ -158,13 +158,13 @@ def test_consumer_group_offsets_and_describe(harness) -> None:  # noqa: ANN001
     c = harness.coordinator
     r = hb(c, "a", 0)
     commit = [("orders", [OffsetToCommit(0, 42)])]
-    ok = c.commit_offsets("cg", r.member_epoch, "a", None, commit, api_version=9)
+    ok = c.commit_offsets("cg", r.member_epoch, "a", None, commit, api_version=9).result
     assert ok == [("orders", [(0, ErrorCode.NONE)])]
-    stale = c.commit_offsets("cg", r.member_epoch - 1, "a", None, commit, api_version=9)
+    stale = c.commit_offsets("cg", r.member_epoch - 1, "a", None, commit, api_version=9).result
     assert stale[0][1][0][1] == ErrorCode.STALE_MEMBER_EPOCH
-    fenced = c.commit_offsets("cg", r.member_epoch + 1, "a", None, commit, api_version=9)
+    fenced = c.commit_offsets("cg", r.member_epoch + 1, "a", None, commit, api_version=9).result
     assert fenced[0][1][0][1] == ErrorCode.FENCED_MEMBER_EPOCH
-    old = c.commit_offsets("cg", r.member_epoch, "a", None, commit, api_version=8)
+    old = c.commit_offsets("cg", r.member_epoch, "a", None, commit, api_version=8).result
     assert old[0][1][0][1] == ErrorCode.UNSUPPORTED_VERSION
     assert c.fetch_offsets("cg", [("orders", [0])], "a", r.member_epoch)[0] == ErrorCode.NONE
     assert c.fetch_offsets("cg", [("orders", [0])], "a", 99)[0] == ErrorCode.STALE_MEMBER_EPOCH

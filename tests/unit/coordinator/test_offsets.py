@@ -12,7 +12,7 @@ def _commit(c, group, offsets, generation=-1, member="", instance=None, version=
     topics: dict[str, list] = {}
     for topic, partition, offset in offsets:
         topics.setdefault(topic, []).append(OffsetToCommit(partition, offset, 0, "meta"))
-    results = c.commit_offsets(group, generation, member, instance, topics.items(), version)
+    results = c.commit_offsets(group, generation, member, instance, topics.items(), version).result
     return {(t, p): code for t, parts in results for p, code in parts}
 
 
@@ -54,7 +54,9 @@ def test_commit_errors(harness) -> None:  # noqa: ANN001
         ("orders", 99): ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
         ("orders", 0): ErrorCode.NONE,
     }
-    big = c.commit_offsets("g", -1, "", None, [("orders", [OffsetToCommit(0, 1, -1, "x" * 5000)])])
+    big = c.commit_offsets(
+        "g", -1, "", None, [("orders", [OffsetToCommit(0, 1, -1, "x" * 5000)])]
+    ).result
     assert big[0][1][0][1] == ErrorCode.OFFSET_METADATA_TOO_LARGE
     empty_id = _commit(c, "", [("orders", 0, 1)])
     assert set(empty_id.values()) == {ErrorCode.INVALID_GROUP_ID}
@@ -107,20 +109,20 @@ def test_delete_offsets_and_groups(harness) -> None:  # noqa: ANN001
     c = harness.coordinator
     member, gen = _stable(harness)  # subscribed to "orders"
     _commit(c, "g", [("orders", 0, 1), ("audit", 0, 2)], gen, member)
-    error, results = c.delete_offsets("g", [("orders", [0]), ("audit", [0])])
+    error, results = c.delete_offsets("g", [("orders", [0]), ("audit", [0])]).result
     assert error == ErrorCode.NONE
     assert results == [
         ("orders", [(0, ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC)]),
         ("audit", [(0, ErrorCode.NONE)]),
     ]
     assert c.fetch_offsets("g", [("audit", [0])])[1][0][1][0].offset == -1
-    assert c.delete_offsets("missing", [("audit", [0])])[0] == ErrorCode.GROUP_ID_NOT_FOUND
-    assert c.delete_groups(["g", "missing"]) == [
+    assert c.delete_offsets("missing", [("audit", [0])]).result[0] == ErrorCode.GROUP_ID_NOT_FOUND
+    assert c.delete_groups(["g", "missing"]).result == [
         ("g", ErrorCode.NON_EMPTY_GROUP),
         ("missing", ErrorCode.GROUP_ID_NOT_FOUND),
     ]
     c.leave_group("g", [(member, None)])
-    assert c.delete_groups(["g"]) == [("g", ErrorCode.NONE)]
+    assert c.delete_groups(["g"]).result == [("g", ErrorCode.NONE)]
     assert "g" not in c.groups
     assert c.fetch_offsets("g", None)[1] == []
     # ... and it stays deleted after a restart.

@@ -57,14 +57,16 @@ def test_restart_restores_groups_offsets_and_members(harness) -> None:  # noqa: 
     sync(c, "g", gen, leader, [(m, m.encode()) for m in members])
     commits = [("orders", [OffsetToCommit(p, 100 + p, 2, f"m{p}") for p in range(6)])]
     assert all(
-        code == 0 for _, parts in c.commit_offsets("g", gen, a, None, commits) for _, code in parts
+        code == 0
+        for _, parts in c.commit_offsets("g", gen, a, None, commits).result
+        for _, code in parts
     )
     c.commit_offsets("simple", -1, "", None, [("audit", [OffsetToCommit(1, 9)])])
     hb = c.consumer_group_heartbeat(
         ConsumerHeartbeat(
             "cg", "m-1", 0, rebalance_timeout_ms=30_000, subscribed_topic_names=["orders"], owned={}
         )
-    )
+    ).result
     assert hb.error == ErrorCode.NONE
     before_classic = _classic_snapshot(c)
     before_consumer = _consumer_snapshot(c)
@@ -82,7 +84,7 @@ def test_restart_restores_groups_offsets_and_members(harness) -> None:  # noqa: 
     assert [(p.offset, p.leader_epoch, p.metadata) for p in found[0][1]] == [
         (100 + p, 2, f"m{p}") for p in range(6)
     ]
-    hb2 = c.consumer_group_heartbeat(ConsumerHeartbeat("cg", "m-1", hb.member_epoch))
+    hb2 = c.consumer_group_heartbeat(ConsumerHeartbeat("cg", "m-1", hb.member_epoch)).result
     assert hb2.error == ErrorCode.NONE and hb2.member_epoch == hb.member_epoch
     # Members that do not come back within their session timeout are removed.
     harness.timer.advance(10_000)
@@ -122,7 +124,8 @@ def test_loading_skips_records_it_cannot_read(harness) -> None:  # noqa: ANN001
 def test_requests_wait_for_loading(harness) -> None:  # noqa: ANN001
     import asyncio
 
-    from strom.coordinator.group import GroupCoordinator, RecordLog
+    from strom.coordinator.group import GroupCoordinator
+    from strom.coordinator.writer import LogWriter
 
     from .helpers import join
 
@@ -131,15 +134,17 @@ def test_requests_wait_for_loading(harness) -> None:  # noqa: ANN001
         c.commit_offsets(f"g{i}", -1, "", None, [("orders", [OffsetToCommit(0, i)])])
     harness.restart()
     fresh = GroupCoordinator(
-        harness.config, RecordLog(harness.log_of), harness.topics, harness.timer
+        harness.config, LogWriter(harness.log_of), harness.topics, harness.timer
     )
     assert fresh.check_available("g1") == ErrorCode.COORDINATOR_NOT_AVAILABLE
 
     async def scenario() -> None:
-        task = asyncio.create_task(fresh.load(batches_per_yield=1))
-        await asyncio.sleep(0)
+        for p in range(fresh.num_partitions):  # this broker leads every partition
+            fresh.become_leader(p, 0)
         waiting = [
-            g for g in (f"g{i}" for i in range(40)) if fresh.partition_for(g) not in fresh.loaded
+            g
+            for g in (f"g{i}" for i in range(40))
+            if not fresh.runtime.active(fresh.partition_for(g))
         ]
         assert waiting, "loading finished in one step"
         g = waiting[-1]
@@ -147,8 +152,12 @@ def test_requests_wait_for_loading(harness) -> None:  # noqa: ANN001
         assert join(fresh, g).result.error == ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
         assert fresh.fetch_offsets(g, None)[0] == ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
         assert fresh.list_groups()[0] == ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
-        await task
+        for _ in range(500):
+            if fresh.fully_loaded:
+                break
+            await asyncio.sleep(0.01)
         assert fresh.check_available(g) == ErrorCode.NONE
         assert fresh.fetch_offsets(g, None)[1][0][1][0].offset == int(g[1:])
+        fresh.shutdown()
 
     asyncio.run(scenario())

@@ -159,7 +159,7 @@ async def handle_offset_commit(
         )
         for t in request.topics
     ]
-    results = services.group_coordinator.commit_offsets(
+    results = await services.group_coordinator.commit_offsets(
         request.group_id,
         request.generation_id_or_member_epoch if version >= 1 else -1,
         request.member_id if version >= 1 else "",
@@ -167,7 +167,7 @@ async def handle_offset_commit(
         topics,
         api_version=version,
         retention_ms=request.retention_time_ms if 2 <= version <= 4 else -1,
-    )
+    ).wait()
     Topic = OffsetCommitResponse.OffsetCommitResponseTopic
     Part = OffsetCommitResponse.OffsetCommitResponsePartition
     return OffsetCommitResponse(
@@ -259,7 +259,7 @@ async def handle_offset_fetch(
 
 
 def _fetch_error(partition: int, error: ErrorCode):  # noqa: ANN202
-    from strom.coordinator.group.coordinator import FetchedOffset
+    from strom.coordinator.group.results import FetchedOffset
 
     return FetchedOffset(partition, -1, -1, "", error)
 
@@ -267,10 +267,10 @@ def _fetch_error(partition: int, error: ErrorCode):  # noqa: ANN202
 async def handle_offset_delete(
     services: Services, ctx: RequestContext, request: OffsetDeleteRequest
 ) -> OffsetDeleteResponse:
-    error, results = services.group_coordinator.delete_offsets(
+    error, results = await services.group_coordinator.delete_offsets(
         request.group_id,
         [(t.name, [p.partition_index for p in t.partitions]) for t in request.topics],
-    )
+    ).wait()
     Topic = OffsetDeleteResponse.OffsetDeleteResponseTopic
     Part = OffsetDeleteResponse.OffsetDeleteResponsePartition
     return OffsetDeleteResponse(
@@ -340,10 +340,11 @@ async def handle_describe_groups(
 async def handle_delete_groups(
     services: Services, ctx: RequestContext, request: DeleteGroupsRequest
 ) -> DeleteGroupsResponse:
+    deleted = await services.group_coordinator.delete_groups(request.groups_names).wait()
     return DeleteGroupsResponse(
         results=[
             DeleteGroupsResponse.DeletableGroupResult(group_id=gid, error_code=code)
-            for gid, code in services.group_coordinator.delete_groups(request.groups_names)
+            for gid, code in deleted
         ]
     )
 
@@ -359,7 +360,7 @@ async def handle_consumer_group_heartbeat(
         owned = {}
         for tp in request.topic_partitions:
             owned.setdefault(bytes(tp.topic_id), set()).update(tp.partitions)
-    result = services.group_coordinator.consumer_group_heartbeat(
+    result = await services.group_coordinator.consumer_group_heartbeat(
         ConsumerHeartbeat(
             group_id=request.group_id,
             member_id=request.member_id,
@@ -375,7 +376,7 @@ async def handle_consumer_group_heartbeat(
             client_id=ctx.header.client_id or "",
             client_host=client_host(ctx),
         )
-    )
+    ).wait()
     assignment = None
     if result.assignment is not None:
         assignment = ConsumerGroupHeartbeatResponse.Assignment(

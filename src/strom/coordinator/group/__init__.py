@@ -1,10 +1,11 @@
 """The group coordinator: classic and consumer (KIP-848) groups, offsets in __consumer_offsets."""
 
 from strom.coordinator.group.config import GroupConfig
-from strom.coordinator.group.coordinator import GroupCoordinator, OffsetToCommit
+from strom.coordinator.group.coordinator import GroupCoordinator
 from strom.coordinator.group.records import OFFSETS_TOPIC, partition_for
-from strom.coordinator.group.storage import ImageTopics, RecordLog, StaticTopics
+from strom.coordinator.group.results import OffsetToCommit
 from strom.coordinator.group.timer import LoopTimer, ManualTimer
+from strom.coordinator.group.topics import ImageTopics, StaticTopics
 
 __all__ = [
     "OFFSETS_TOPIC",
@@ -14,7 +15,6 @@ __all__ = [
     "LoopTimer",
     "ManualTimer",
     "OffsetToCommit",
-    "RecordLog",
     "StaticTopics",
     "partition_for",
 ]

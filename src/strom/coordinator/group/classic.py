@@ -11,7 +11,7 @@ import enum
 from collections import Counter
 from dataclasses import dataclass, field
 
-from strom.coordinator.group.deferred import Deferred
+from strom.coordinator.deferred import Deferred
 from strom.protocol.errors import ErrorCode, ProtocolError
 from strom.protocol.messages.consumer_protocol import ConsumerProtocolSubscription
 from strom.protocol.messages.group_coordinator import GroupMetadataValue

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import TYPE_CHECKING
 
+from strom.coordinator.deferred import Deferred
 from strom.coordinator.group.classic import (
     ClassicGroup,
     ClassicMember,
@@ -27,28 +27,38 @@ from strom.coordinator.group.classic import (
     JoinResult,
     SyncResult,
 )
-from strom.coordinator.group.deferred import Deferred
 from strom.coordinator.group.errors import write_error
 from strom.coordinator.group.records import group_metadata_record
-from strom.protocol.errors import ErrorCode, KafkaError
-
-if TYPE_CHECKING:
-    from strom.coordinator.group.coordinator import GroupCoordinator
+from strom.coordinator.group.state import GroupState
+from strom.protocol.errors import ErrorCode
 
 log = logging.getLogger(__name__)
+
+
+def _log_failure(written: ErrorCode, message: str, group_id: str) -> None:
+    if written != ErrorCode.NONE:
+        log.warning(message + ": %s", group_id, written.name)
 
 
 def _new_member_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4()}"
 
 
-class ClassicOps:
-    """Mixed into GroupCoordinator."""
+class ClassicProtocol:
+    """JoinGroup, SyncGroup, Heartbeat and LeaveGroup, on the group state the coordinator shares."""
+
+    def __init__(self, state: GroupState) -> None:
+        self.state = state
+        self.groups = state.groups
+        self.config = state.config
+        self.timer = state.timer
+        self.topics = state.topics
+        self.offsets = state.offsets
 
     # -- JoinGroup ---------------------------------------------------------------------------
 
     def join_group(
-        self: GroupCoordinator,
+        self,
         group_id: str,
         member_id: str,
         instance_id: str | None,
@@ -65,7 +75,7 @@ class ClassicOps:
         def fail(code: ErrorCode) -> Deferred[JoinResult]:
             return Deferred.of(JoinResult(code, member_id))
 
-        error = self.check_available(group_id)
+        error = self.state.check_available(group_id)
         if error != ErrorCode.NONE:
             return fail(error)
         if not group_id:
@@ -86,17 +96,32 @@ class ClassicOps:
         if group is not None and not isinstance(group, ClassicGroup):
             if group.members:
                 return fail(ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
-            # An empty consumer group becomes a classic group (its offsets stay).
-            try:
-                self.write(group_id, self._group_tombstones(group))
-            except KafkaError as e:
-                return fail(write_error(e))
-            self.groups.pop(group_id, None)
-            group = None
+
+            # An empty consumer group becomes a classic group (its offsets stay): once its
+            # records are deleted (replay drops it), the join starts over.
+            def rejoin(written: ErrorCode) -> Deferred[JoinResult]:
+                if written != ErrorCode.NONE:
+                    return fail(write_error(written))
+                return self.join_group(
+                    group_id,
+                    member_id,
+                    instance_id,
+                    client_id,
+                    client_host,
+                    session_timeout_ms,
+                    rebalance_timeout_ms,
+                    protocol_type,
+                    protocols,
+                    require_known_member_id,
+                    api_version,
+                    reason,
+                )
+
+            return self.state.write(group_id, self.state.group_tombstones(group)).then(rejoin)
         if group is None:
             if member_id:
                 return fail(ErrorCode.UNKNOWN_MEMBER_ID)
-            group = ClassicGroup(group_id, self.now_ms())
+            group = ClassicGroup(group_id, self.state.now_ms())
             self.groups[group_id] = group
         if group.state == ClassicState.DEAD:
             return fail(ErrorCode.COORDINATOR_NOT_AVAILABLE)
@@ -122,7 +147,7 @@ class ClassicOps:
         return result
 
     def _join_new_member(
-        self: GroupCoordinator,
+        self,
         group: ClassicGroup,
         instance_id: str | None,
         require_known_member_id: bool,
@@ -157,17 +182,17 @@ class ClassicOps:
         if instance_id is None and require_known_member_id:
             if (
                 len(group.pending_members) >= self.config.max_pending_members
-                or self.pending_total >= self.config.max_pending_members_total
+                or self.state.pending_total >= self.config.max_pending_members_total
             ):
                 log.warning(
                     "group %s: %d member ids pending a rejoin (%d in all), refusing another",
                     group.group_id,
                     len(group.pending_members),
-                    self.pending_total,
+                    self.state.pending_total,
                 )
                 return Deferred.of(JoinResult(ErrorCode.GROUP_MAX_SIZE_REACHED, ""))
             group.pending_members.add(new_id)
-            self.pending_total += 1
+            self.state.pending_total += 1
             gid = group.group_id
             self.timer.schedule(
                 ("pending", gid, new_id),
@@ -187,11 +212,11 @@ class ClassicOps:
             protocols,
         )
 
-    def _max_size(self: GroupCoordinator) -> int:
+    def _max_size(self) -> int:
         return self.config.max_size
 
     def _join_known_member(
-        self: GroupCoordinator,
+        self,
         group: ClassicGroup,
         member_id: str,
         instance_id: str | None,
@@ -206,7 +231,7 @@ class ClassicOps:
             return Deferred.of(JoinResult(code, member_id))
 
         if member_id in group.pending_members:
-            self._drop_pending(group, member_id)
+            self.drop_pending(group, member_id)
             if len(group.members) >= self._max_size():
                 return fail(ErrorCode.GROUP_MAX_SIZE_REACHED)
             return self._add_member_and_rebalance(
@@ -254,13 +279,11 @@ class ClassicOps:
                 return self._update_member_and_rebalance(
                     group, member, protocols, session_timeout_ms, rebalance_timeout_ms, reason
                 )
-            self._schedule_heartbeat(group, member)
+            self.schedule_heartbeat(group, member)
             return Deferred.of(self._current_join_result(group, member_id, full=False))
         return fail(ErrorCode.UNKNOWN_MEMBER_ID)
 
-    def _current_join_result(
-        self: GroupCoordinator, group: ClassicGroup, member_id: str, full: bool
-    ) -> JoinResult:
+    def _current_join_result(self, group: ClassicGroup, member_id: str, full: bool) -> JoinResult:
         leader = group.leader_id == member_id
         return JoinResult(
             ErrorCode.NONE,
@@ -272,7 +295,7 @@ class ClassicOps:
             self._member_list(group) if (leader and full) else [],
         )
 
-    def _member_list(self: GroupCoordinator, group: ClassicGroup) -> list:
+    def _member_list(self, group: ClassicGroup) -> list:
         protocol = group.protocol_name or ""
         out = []
         for m in group.members.values():
@@ -284,7 +307,7 @@ class ClassicOps:
         return out
 
     def _add_member_and_rebalance(
-        self: GroupCoordinator,
+        self,
         group: ClassicGroup,
         member_id: str,
         instance_id: str | None,
@@ -309,12 +332,12 @@ class ClassicOps:
         group.add(member)
         if group.state == ClassicState.PREPARING_REBALANCE and group.initial_join:
             group.new_member_added = True
-        self._schedule_heartbeat(group, member)
+        self.schedule_heartbeat(group, member)
         self._maybe_prepare_rebalance(group, f"member {member_id} joined")
         return member.join
 
     def _update_member_and_rebalance(
-        self: GroupCoordinator,
+        self,
         group: ClassicGroup,
         member: ClassicMember,
         protocols: list[tuple[str, bytes]],
@@ -330,12 +353,12 @@ class ClassicOps:
             # request's answer would go nowhere.
             member.join.complete(JoinResult(ErrorCode.REBALANCE_IN_PROGRESS, member.member_id))
         member.join = Deferred()
-        self._schedule_heartbeat(group, member)
+        self.schedule_heartbeat(group, member)
         self._maybe_prepare_rebalance(group, reason)
         return member.join
 
     def _replace_static_member(
-        self: GroupCoordinator,
+        self,
         group: ClassicGroup,
         instance_id: str,
         old_id: str,
@@ -363,7 +386,7 @@ class ClassicOps:
         member.rebalance_timeout_ms = rebalance_timeout_ms
         member.client_id = client_id
         member.client_host = client_host
-        self._schedule_heartbeat(group, member)
+        self.schedule_heartbeat(group, member)
         log.info(
             "group %s: static member %s rejoined as %s (was %s)",
             group.group_id,
@@ -377,24 +400,26 @@ class ClassicOps:
                 member.join = Deferred()
                 self._prepare_rebalance(group, f"static member {instance_id} changed protocols")
                 return member.join
-            try:
-                self.write(group.group_id, [self._group_record(group)])
-            except KafkaError as e:
-                self.timer.cancel(("hb", group.group_id, new_id))
-                group.replace_static_member(instance_id, new_id, old_id)
-                (
-                    member.protocols,
-                    member.session_timeout_ms,
-                    member.rebalance_timeout_ms,
-                    member.client_id,
-                    member.client_host,
-                ) = old_state
-                self._schedule_heartbeat(group, member)
-                return Deferred.of(JoinResult(write_error(e), ""))
-            leader = group.leader_id == new_id
-            result = self._current_join_result(group, new_id, full=True)
-            result.skip_assignment = leader
-            return Deferred.of(result)
+
+            def stored(written: ErrorCode) -> JoinResult:
+                if written != ErrorCode.NONE:
+                    if group.members.get(new_id) is member:  # put the old member back
+                        self.timer.cancel(("hb", group.group_id, new_id))
+                        group.replace_static_member(instance_id, new_id, old_id)
+                        (
+                            member.protocols,
+                            member.session_timeout_ms,
+                            member.rebalance_timeout_ms,
+                            member.client_id,
+                            member.client_host,
+                        ) = old_state
+                        self.schedule_heartbeat(group, member)
+                    return JoinResult(write_error(written), "")
+                result = self._current_join_result(group, new_id, full=True)
+                result.skip_assignment = group.leader_id == new_id
+                return result
+
+            return self.state.write(group.group_id, [self._group_record(group)]).map(stored)
         member.join = Deferred()
         if group.state == ClassicState.COMPLETING_REBALANCE:
             self._prepare_rebalance(group, f"static member {instance_id} rejoined during sync")
@@ -402,7 +427,7 @@ class ClassicOps:
 
     # -- rebalancing -------------------------------------------------------------------------
 
-    def _maybe_prepare_rebalance(self: GroupCoordinator, group: ClassicGroup, reason: str) -> None:
+    def _maybe_prepare_rebalance(self, group: ClassicGroup, reason: str) -> None:
         if group.state in (
             ClassicState.STABLE,
             ClassicState.COMPLETING_REBALANCE,
@@ -410,7 +435,7 @@ class ClassicOps:
         ):
             self._prepare_rebalance(group, reason)
 
-    def _prepare_rebalance(self: GroupCoordinator, group: ClassicGroup, reason: str) -> None:
+    def _prepare_rebalance(self, group: ClassicGroup, reason: str) -> None:
         gid = group.group_id
         if group.state == ClassicState.COMPLETING_REBALANCE:
             for m in group.members.values():
@@ -431,7 +456,7 @@ class ClassicOps:
                 ("join", gid), group.rebalance_timeout_ms(), lambda: self._join_due(gid)
             )
         old = group.state
-        group.transition(ClassicState.PREPARING_REBALANCE, self.now_ms())
+        group.transition(ClassicState.PREPARING_REBALANCE, self.state.now_ms())
         log.info(
             "group %s: preparing to rebalance (generation %d, was %s): %s",
             gid,
@@ -440,7 +465,7 @@ class ClassicOps:
             reason,
         )
 
-    def _initial_join_due(self: GroupCoordinator, group_id: str) -> None:
+    def _initial_join_due(self, group_id: str) -> None:
         group = self.groups.get(group_id)
         if not isinstance(group, ClassicGroup) or group.state != ClassicState.PREPARING_REBALANCE:
             return
@@ -452,12 +477,12 @@ class ClassicOps:
             return
         self._complete_join(group)
 
-    def _join_due(self: GroupCoordinator, group_id: str) -> None:
+    def _join_due(self, group_id: str) -> None:
         group = self.groups.get(group_id)
         if isinstance(group, ClassicGroup) and group.state == ClassicState.PREPARING_REBALANCE:
             self._complete_join(group)
 
-    def _try_complete_join(self: GroupCoordinator, group: ClassicGroup) -> None:
+    def _try_complete_join(self, group: ClassicGroup) -> None:
         if (
             group.state == ClassicState.PREPARING_REBALANCE
             and not group.initial_join
@@ -465,7 +490,7 @@ class ClassicOps:
         ):
             self._complete_join(group)
 
-    def _complete_join(self: GroupCoordinator, group: ClassicGroup) -> None:
+    def _complete_join(self, group: ClassicGroup) -> None:
         gid = group.group_id
         self.timer.cancel(("join", gid))
         group.initial_join = False
@@ -477,16 +502,17 @@ class ClassicOps:
             return
         group.elect_joined_leader()
         group.generation += 1
-        now = self.now_ms()
+        now = self.state.now_ms()
         if not group.members:
             group.protocol_name = None
             group.transition(ClassicState.EMPTY, now)
             group.update_subscription()
             log.info("group %s: generation %d is empty", gid, group.generation)
-            try:
-                self.write(gid, [self._group_record(group)])
-            except KafkaError as e:
-                log.warning("group %s: cannot store the empty generation: %s", gid, e)
+            self.state.write(gid, [self._group_record(group)]).add_callback(
+                lambda written: _log_failure(
+                    written, "group %s: cannot store the empty generation", gid
+                )
+            )
             self._maybe_forget(group)
             return
         group.protocol_name = group.select_protocol()
@@ -515,7 +541,7 @@ class ClassicOps:
             m.is_new = False
             if m.join is not None:
                 m.join.complete(result)
-            self._schedule_heartbeat(group, m)
+            self.schedule_heartbeat(group, m)
         group.pending_sync = set(group.members)
         generation = group.generation
         self.timer.schedule(
@@ -524,7 +550,7 @@ class ClassicOps:
             lambda: self._sync_due(gid, generation),
         )
 
-    def _sync_due(self: GroupCoordinator, group_id: str, generation: int) -> None:
+    def _sync_due(self, group_id: str, generation: int) -> None:
         """Members that got their JoinGroup answer but never sent SyncGroup are removed."""
         group = self.groups.get(group_id)
         if (
@@ -541,13 +567,13 @@ class ClassicOps:
                 self._remove_member(group, member)
         self._after_member_removed(group, "members did not sync")
 
-    def _group_record(self: GroupCoordinator, group: ClassicGroup):  # noqa: ANN202
-        return group_metadata_record(group.group_id, group.to_record(self.now_ms()))
+    def _group_record(self, group: ClassicGroup):  # noqa: ANN202
+        return group_metadata_record(group.group_id, group.to_record(self.state.now_ms()))
 
     # -- SyncGroup ---------------------------------------------------------------------------
 
     def sync_group(
-        self: GroupCoordinator,
+        self,
         group_id: str,
         generation: int,
         member_id: str,
@@ -559,7 +585,7 @@ class ClassicOps:
         def fail(code: ErrorCode) -> Deferred[SyncResult]:
             return Deferred.of(SyncResult(code))
 
-        error = self.check_available(group_id)
+        error = self.state.check_available(group_id)
         if error != ErrorCode.NONE:
             return fail(error)
         group = self.groups.get(group_id)
@@ -581,7 +607,7 @@ class ClassicOps:
             return fail(ErrorCode.UNKNOWN_MEMBER_ID)
         if group.state == ClassicState.PREPARING_REBALANCE:
             return fail(ErrorCode.REBALANCE_IN_PROGRESS)
-        self._schedule_heartbeat(group, member)
+        self.schedule_heartbeat(group, member)
         self._synced(group, member_id)
         if group.state == ClassicState.STABLE:
             return Deferred.of(
@@ -598,32 +624,41 @@ class ClassicOps:
             self._store_assignments(group, assignments)
         return result
 
-    def _synced(self: GroupCoordinator, group: ClassicGroup, member_id: str) -> None:
+    def _synced(self, group: ClassicGroup, member_id: str) -> None:
         group.pending_sync.discard(member_id)
         if not group.pending_sync:
             self.timer.cancel(("sync", group.group_id))
 
-    def _store_assignments(
-        self: GroupCoordinator, group: ClassicGroup, assignments: list[tuple[str, bytes]]
-    ) -> None:
+    def _store_assignments(self, group: ClassicGroup, assignments: list[tuple[str, bytes]]) -> None:
         given = {}
         for mid, data in assignments:
             if mid in group.members:
                 given[mid] = bytes(data)
         for m in group.members.values():
             m.assignment = given.get(m.member_id, b"")
-        try:
-            self.write(group.group_id, [self._group_record(group)])
-        except KafkaError as e:
-            code = write_error(e)
-            log.warning("group %s: cannot store the assignments: %s", group.group_id, e)
+        generation = group.generation
+        self.state.write(group.group_id, [self._group_record(group)]).add_callback(
+            lambda written: self._assignments_stored(group, generation, written)
+        )
+
+    def _assignments_stored(self, group: ClassicGroup, generation: int, written: ErrorCode) -> None:
+        """The leader's assignments are committed (or not): members get theirs."""
+        if (
+            self.groups.get(group.group_id) is not group
+            or group.generation != generation
+            or group.state != ClassicState.COMPLETING_REBALANCE
+        ):
+            return  # a newer rebalance took over meanwhile
+        if written != ErrorCode.NONE:
+            code = write_error(written)
+            log.warning("group %s: cannot store the assignments: %s", group.group_id, written.name)
             for m in group.members.values():
                 m.assignment = b""
                 if m.sync is not None:
                     m.sync.complete(SyncResult(code))
             self._prepare_rebalance(group, "storing the assignments failed")
             return
-        group.transition(ClassicState.STABLE, self.now_ms())
+        group.transition(ClassicState.STABLE, self.state.now_ms())
         for m in group.members.values():
             if m.sync is not None:
                 m.sync.complete(
@@ -636,13 +671,13 @@ class ClassicOps:
     # -- Heartbeat and LeaveGroup --------------------------------------------------------------
 
     def heartbeat(
-        self: GroupCoordinator,
+        self,
         group_id: str,
         generation: int,
         member_id: str,
         instance_id: str | None,
     ) -> ErrorCode:
-        error = self.check_available(group_id)
+        error = self.state.check_available(group_id)
         if error != ErrorCode.NONE:
             return error
         group = self.groups.get(group_id)
@@ -657,17 +692,17 @@ class ClassicOps:
             return ErrorCode.ILLEGAL_GENERATION
         if group.state == ClassicState.EMPTY:
             return ErrorCode.UNKNOWN_MEMBER_ID
-        self._schedule_heartbeat(group, group.members[member_id])
+        self.schedule_heartbeat(group, group.members[member_id])
         if group.state == ClassicState.PREPARING_REBALANCE:
             return ErrorCode.REBALANCE_IN_PROGRESS
         return ErrorCode.NONE
 
     def leave_group(
-        self: GroupCoordinator, group_id: str, members: list[tuple[str, str | None]]
+        self, group_id: str, members: list[tuple[str, str | None]]
     ) -> tuple[ErrorCode, list[tuple[str, str | None, ErrorCode]]]:
         """Members (member id, instance id) leave; a member given by instance id alone (empty
         member id) is removed whatever its member id (an admin's removal)."""
-        error = self.check_available(group_id)
+        error = self.state.check_available(group_id)
         if error != ErrorCode.NONE:
             return error, []
         group = self.groups.get(group_id)
@@ -689,7 +724,7 @@ class ClassicOps:
                     removed = True
                     code = ErrorCode.NONE
             elif member_id in group.pending_members:
-                self._drop_pending(group, member_id)
+                self.drop_pending(group, member_id)
                 code = ErrorCode.NONE
             elif member_id in group.members:
                 self._remove_member(group, group.members[member_id])
@@ -707,9 +742,7 @@ class ClassicOps:
 
     # -- member lifetime ---------------------------------------------------------------------
 
-    def _schedule_heartbeat(
-        self: GroupCoordinator, group: ClassicGroup, member: ClassicMember
-    ) -> None:
+    def schedule_heartbeat(self, group: ClassicGroup, member: ClassicMember) -> None:
         gid, mid = group.group_id, member.member_id
         self.timer.schedule(
             ("hb", gid, mid),
@@ -717,7 +750,7 @@ class ClassicOps:
             lambda: self._heartbeat_expired(gid, mid),
         )
 
-    def _heartbeat_expired(self: GroupCoordinator, group_id: str, member_id: str) -> None:
+    def _heartbeat_expired(self, group_id: str, member_id: str) -> None:
         group = self.groups.get(group_id)
         if not isinstance(group, ClassicGroup):
             return
@@ -726,7 +759,7 @@ class ClassicOps:
             return
         if member.awaiting_join or member.awaiting_sync:
             # Parked in a JoinGroup or SyncGroup: the rebalance and sync timeouts bound those.
-            self._schedule_heartbeat(group, member)
+            self.schedule_heartbeat(group, member)
             return
         log.info(
             "group %s: member %s missed its session timeout (%d ms), removed",
@@ -737,7 +770,7 @@ class ClassicOps:
         self._remove_member(group, member)
         self._after_member_removed(group, f"member {member_id} session timed out")
 
-    def _remove_member(self: GroupCoordinator, group: ClassicGroup, member: ClassicMember) -> None:
+    def _remove_member(self, group: ClassicGroup, member: ClassicMember) -> None:
         self.timer.cancel(("hb", group.group_id, member.member_id))
         if member.join is not None and not member.join.done:
             member.join.complete(JoinResult(ErrorCode.UNKNOWN_MEMBER_ID, member.member_id))
@@ -745,26 +778,26 @@ class ClassicOps:
             member.sync.complete(SyncResult(ErrorCode.UNKNOWN_MEMBER_ID))
         group.remove(member.member_id)
 
-    def _after_member_removed(self: GroupCoordinator, group: ClassicGroup, reason: str) -> None:
+    def _after_member_removed(self, group: ClassicGroup, reason: str) -> None:
         if group.state in (ClassicState.STABLE, ClassicState.COMPLETING_REBALANCE):
             self._prepare_rebalance(group, reason)
         self._try_complete_join(group)
 
-    def _pending_member_expired(self: GroupCoordinator, group_id: str, member_id: str) -> None:
+    def _pending_member_expired(self, group_id: str, member_id: str) -> None:
         group = self.groups.get(group_id)
         if not isinstance(group, ClassicGroup) or member_id not in group.pending_members:
             return
-        self._drop_pending(group, member_id)
+        self.drop_pending(group, member_id)
         self._try_complete_join(group)
         self._maybe_forget(group)
 
-    def _drop_pending(self: GroupCoordinator, group: ClassicGroup, member_id: str) -> None:
+    def drop_pending(self, group: ClassicGroup, member_id: str) -> None:
         if member_id in group.pending_members:
             group.pending_members.discard(member_id)
-            self.pending_total -= 1
+            self.state.pending_total -= 1
             self.timer.cancel(("pending", group.group_id, member_id))
 
-    def _maybe_forget(self: GroupCoordinator, group: ClassicGroup) -> None:
+    def _maybe_forget(self, group: ClassicGroup) -> None:
         """A group that never completed a rebalance, holds no offsets and has nobody left (e.g.
         after a flood of joins that never came back) is dropped; nothing of it was written."""
         if (

@@ -16,6 +16,7 @@ class GroupConfig:
     offsets_topic_segment_bytes: int = 104857600
     offsets_retention_ms: int = 7 * 24 * 3600 * 1000
     offsets_retention_check_interval_ms: int = 600_000
+    offsets_commit_timeout_ms: int = 5000
     offset_metadata_max_bytes: int = 4096
     initial_rebalance_delay_ms: int = 3000
     min_session_timeout_ms: int = 6000
@@ -53,6 +54,7 @@ class GroupConfig:
         c.offsets_topic_segment_bytes = get("offsets.topic.segment.bytes", 104857600)
         c.offsets_retention_ms = get("offsets.retention.minutes", 10080) * 60_000
         c.offsets_retention_check_interval_ms = get("offsets.retention.check.interval.ms", 600_000)
+        c.offsets_commit_timeout_ms = get("offsets.commit.timeout.ms", 5000)
         c.offset_metadata_max_bytes = get("offset.metadata.max.bytes", 4096)
         c.initial_rebalance_delay_ms = get("group.initial.rebalance.delay.ms", 3000)
         c.min_session_timeout_ms = get("group.min.session.timeout.ms", 6000)

@@ -15,8 +15,8 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from strom.coordinator.deferred import Deferred
 from strom.coordinator.group.assignors import ASSIGNORS, Assignment, MemberSpec
 from strom.coordinator.group.classic import ClassicGroup, ClassicState
 from strom.coordinator.group.consumer import (
@@ -38,6 +38,8 @@ from strom.coordinator.group.records import (
     target_assignment_member_record,
     target_assignment_metadata_record,
 )
+from strom.coordinator.group.results import DescribedGroup, DescribedMember
+from strom.coordinator.group.state import GroupState
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.messages.consumer_protocol import (
     ConsumerProtocolAssignment,
@@ -49,9 +51,6 @@ from strom.protocol.messages.group_coordinator import (
     ConsumerGroupPartitionMetadataValue,
     ConsumerGroupTargetAssignmentMemberValue,
 )
-
-if TYPE_CHECKING:
-    from strom.coordinator.group.coordinator import DescribedGroup, GroupCoordinator
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +84,8 @@ class ConsumerHeartbeatResult:
     assignment: Assignment | None = None
 
 
-def _fail(code: ErrorCode, message: str | None = None) -> ConsumerHeartbeatResult:
-    return ConsumerHeartbeatResult(code, message)
+def _fail(code: ErrorCode, message: str | None = None) -> Deferred[ConsumerHeartbeatResult]:
+    return Deferred.of(ConsumerHeartbeatResult(code, message))
 
 
 def _topic_partitions(cls: type, a: Assignment) -> list:
@@ -106,13 +105,20 @@ def _is_subset(owned: Assignment | None, assigned: Assignment) -> bool:
     return all(ps <= assigned.get(tid, set()) for tid, ps in owned.items())
 
 
-class ConsumerOps:
-    """Mixed into GroupCoordinator."""
+class ConsumerProtocol:
+    """ConsumerGroupHeartbeat and ConsumerGroupDescribe, on the group state the coordinator shares."""
 
-    def consumer_group_heartbeat(
-        self: GroupCoordinator, req: ConsumerHeartbeat
-    ) -> ConsumerHeartbeatResult:
-        error = self.check_available(req.group_id)
+    def __init__(self, state: GroupState) -> None:
+        self.state = state
+        self.groups = state.groups
+        self.config = state.config
+        self.timer = state.timer
+        self.topics = state.topics
+        self.offsets = state.offsets
+
+    def consumer_group_heartbeat(self, req: ConsumerHeartbeat) -> Deferred[ConsumerHeartbeatResult]:
+        """The member's new epoch and assignment, once the records saying so are committed."""
+        error = self.state.check_available(req.group_id)
         if error != ErrorCode.NONE:
             return _fail(error)
         invalid = self._invalid_heartbeat(req)
@@ -141,12 +147,16 @@ class ConsumerOps:
                 return _fail(
                     ErrorCode.GROUP_ID_NOT_FOUND, f"Group {req.group_id} is not a consumer group."
                 )
-            # An empty classic group (or one that only holds offsets) becomes a consumer group.
-            try:
-                if group.generation > 0:
-                    self.write(req.group_id, self._group_tombstones(group))
-            except KafkaError as e:
-                return _fail(write_error(e))
+            # An empty classic group (or one that only holds offsets) becomes a consumer group:
+            # once its record is deleted (replay drops it), the heartbeat starts over.
+            if group.generation > 0:
+                return self.state.write(req.group_id, self.state.group_tombstones(group)).then(
+                    lambda written: (
+                        self.consumer_group_heartbeat(req)
+                        if written == ErrorCode.NONE
+                        else _fail(write_error(written))
+                    )
+                )
             self.groups.pop(req.group_id, None)
             group = None
         created = False
@@ -157,18 +167,23 @@ class ConsumerOps:
                     f"Group {req.group_id} has no member {req.member_id}.",
                 )
             group = ConsumerGroup(req.group_id)
-            group.state_timestamp = self.now_ms()
+            group.state_timestamp = self.state.now_ms()
             self.groups[req.group_id] = group
             created = True
         try:
             result = self._consumer_heartbeat(group, req)
         except KafkaError as e:
             result = _fail(e.code, e.message)
-        if created and not group.members and self.groups.get(req.group_id) is group:
-            del self.groups[req.group_id]
+        if created:
+            result.add_callback(lambda _: self._forget_if_empty(group))
         return result
 
-    def _invalid_heartbeat(self: GroupCoordinator, req: ConsumerHeartbeat) -> str | None:
+    def _forget_if_empty(self, group: ConsumerGroup) -> None:
+        """A group made for a heartbeat that failed leaves nothing behind."""
+        if not group.members and self.groups.get(group.group_id) is group:
+            del self.groups[group.group_id]
+
+    def _invalid_heartbeat(self, req: ConsumerHeartbeat) -> str | None:
         if not req.group_id:
             return "GroupId can't be empty."
         if req.instance_id is not None and not req.instance_id:
@@ -200,8 +215,8 @@ class ConsumerOps:
         return None
 
     def _consumer_heartbeat(
-        self: GroupCoordinator, group: ConsumerGroup, req: ConsumerHeartbeat
-    ) -> ConsumerHeartbeatResult:
+        self, group: ConsumerGroup, req: ConsumerHeartbeat
+    ) -> Deferred[ConsumerHeartbeatResult]:
         gid = group.group_id
         records: list[Record] = []
         replaced: ConsumerMember | None = None
@@ -387,22 +402,39 @@ class ConsumerOps:
             updated.assigned = nxt.assigned
             updated.pending_revocation = nxt.pending_revocation
             records.append(current_assignment_record(gid, member_id, _current_value(updated)))
-        try:
-            self.write(gid, records)
-        except KafkaError as e:
-            log.warning("consumer group %s: heartbeat of %s not stored: %s", gid, member_id, e)
-            return _fail(write_error(e))
-        stored = group.members[member_id]
-        self._schedule_consumer_session(group, stored)
+        owned = req.owned
+        first = req.member_epoch == 0
+        return self.state.write(gid, records).map(
+            lambda written: self._heartbeat_stored(
+                group, member_id, owned, first, assigned_before, written
+            )
+        )
+
+    def _heartbeat_stored(
+        self,
+        group: ConsumerGroup,
+        member_id: str,
+        owned: Assignment | None,
+        first: bool,
+        assigned_before: Assignment,
+        written: ErrorCode,
+    ) -> ConsumerHeartbeatResult:
+        """The heartbeat's records are committed and applied (or not): the member's answer."""
+        gid = group.group_id
+        if written != ErrorCode.NONE:
+            log.warning(
+                "consumer group %s: heartbeat of %s not stored: %s", gid, member_id, written.name
+            )
+            return ConsumerHeartbeatResult(write_error(written))
+        stored = group.members.get(member_id)
+        if stored is None or self.groups.get(gid) is not group:
+            return ConsumerHeartbeatResult(ErrorCode.UNKNOWN_MEMBER_ID)  # fenced meanwhile
+        self.schedule_session(group, stored)
         if stored.state == MemberState.UNREVOKED_PARTITIONS:
             self._schedule_consumer_rebalance(group, stored)
         else:
             self.timer.cancel(("cg-rebalance", gid, member_id))
-        send = (
-            req.owned is not None
-            or req.member_epoch == 0
-            or not same_assignment(stored.assigned, assigned_before)
-        )
+        send = owned is not None or first or not same_assignment(stored.assigned, assigned_before)
         return ConsumerHeartbeatResult(
             ErrorCode.NONE,
             None,
@@ -413,7 +445,7 @@ class ConsumerOps:
         )
 
     def _subscription_metadata(
-        self: GroupCoordinator, members: dict[str, ConsumerMember]
+        self, members: dict[str, ConsumerMember]
     ) -> dict[str, tuple[bytes, int]]:
         names: set[str] = set()
         for m in members.values():
@@ -426,7 +458,7 @@ class ConsumerOps:
                 out[name] = (tid, count)
         return out
 
-    def _member_topics(self: GroupCoordinator, member: ConsumerMember) -> set[str]:
+    def _member_topics(self, member: ConsumerMember) -> set[str]:
         """The topics a member subscribes to: by name, and those its regex matches (internal
         topics excepted)."""
         names = set(member.subscribed_topics)
@@ -440,7 +472,7 @@ class ConsumerOps:
             )
         return names
 
-    def _group_assignor(self: GroupCoordinator, members: dict[str, ConsumerMember]) -> str:
+    def _group_assignor(self, members: dict[str, ConsumerMember]) -> str:
         """The assignor most members ask for, else the first configured one."""
         votes: dict[str, int] = {}
         for m in members.values():
@@ -450,16 +482,14 @@ class ConsumerOps:
             return self.config.consumer_assignors[0]
         return max(sorted(votes), key=lambda a: votes[a])
 
-    def _member_tombstones(self: GroupCoordinator, group_id: str, member_id: str) -> list[Record]:
+    def _member_tombstones(self, group_id: str, member_id: str) -> list[Record]:
         return [
             current_assignment_record(group_id, member_id, None),
             target_assignment_member_record(group_id, member_id, None),
             member_metadata_record(group_id, member_id, None),
         ]
 
-    def _fence_records(
-        self: GroupCoordinator, group: ConsumerGroup, member_id: str
-    ) -> list[Record]:
+    def _fence_records(self, group: ConsumerGroup, member_id: str) -> list[Record]:
         """Records removing a member: its records, then a group epoch bump (and the new
         subscription metadata when a topic is no longer subscribed)."""
         gid = group.group_id
@@ -471,22 +501,24 @@ class ConsumerOps:
         records.append(consumer_group_metadata_record(gid, group.epoch + 1))
         return records
 
-    def _fence_member(
-        self: GroupCoordinator, group: ConsumerGroup, member_id: str, why: str
-    ) -> bool:
-        try:
-            self.write(group.group_id, self._fence_records(group, member_id))
-        except KafkaError as e:
-            log.warning(
-                "consumer group %s: cannot remove member %s: %s", group.group_id, member_id, e
-            )
-            return False
-        self.timer.cancel(("cg-session", group.group_id, member_id))
-        self.timer.cancel(("cg-rebalance", group.group_id, member_id))
-        log.info("consumer group %s: member %s removed (%s)", group.group_id, member_id, why)
-        return True
+    def _fence_member(self, group: ConsumerGroup, member_id: str, why: str) -> Deferred[bool]:
+        """Remove a member (records written, then applied): True once done."""
+        gid = group.group_id
 
-    def _consumer_leave(self: GroupCoordinator, req: ConsumerHeartbeat) -> ConsumerHeartbeatResult:
+        def fenced(written: ErrorCode) -> bool:
+            if written != ErrorCode.NONE:
+                log.warning(
+                    "consumer group %s: cannot remove member %s: %s", gid, member_id, written.name
+                )
+                return False
+            self.timer.cancel(("cg-session", gid, member_id))
+            self.timer.cancel(("cg-rebalance", gid, member_id))
+            log.info("consumer group %s: member %s removed (%s)", gid, member_id, why)
+            return True
+
+        return self.state.write(gid, self._fence_records(group, member_id)).map(fenced)
+
+    def _consumer_leave(self, req: ConsumerHeartbeat) -> Deferred[ConsumerHeartbeatResult]:
         group = self.groups.get(req.group_id)
         if not isinstance(group, ConsumerGroup):
             return _fail(ErrorCode.UNKNOWN_MEMBER_ID, f"Group {req.group_id} has no such member.")
@@ -498,11 +530,14 @@ class ConsumerOps:
             return _fail(ErrorCode.UNKNOWN_MEMBER_ID, f"Member {req.member_id} is unknown.")
         if req.instance_id is not None and member.instance_id != req.instance_id:
             return _fail(ErrorCode.FENCED_INSTANCE_ID)
+        member_id = member.member_id
         if req.member_epoch == LEAVE_EPOCH or member.instance_id is None:
-            if not self._fence_member(group, member.member_id, "left the group"):
-                return _fail(ErrorCode.COORDINATOR_NOT_AVAILABLE)
-            return ConsumerHeartbeatResult(
-                ErrorCode.NONE, None, member.member_id, LEAVE_EPOCH, 0, None
+            return self._fence_member(group, member_id, "left the group").map(
+                lambda fenced: (
+                    ConsumerHeartbeatResult(ErrorCode.NONE, None, member_id, LEAVE_EPOCH, 0, None)
+                    if fenced
+                    else ConsumerHeartbeatResult(ErrorCode.COORDINATOR_NOT_AVAILABLE)
+                )
             )
         # A static member leaving for a while: it keeps its partitions for the session timeout.
         left = ConsumerMember(
@@ -513,23 +548,23 @@ class ConsumerOps:
             assigned=member.assigned,
             pending_revocation=member.pending_revocation,
         )
-        try:
-            self.write(
-                group.group_id,
-                [current_assignment_record(group.group_id, member.member_id, _current_value(left))],
+
+        def left_for_now(written: ErrorCode) -> ConsumerHeartbeatResult:
+            if written != ErrorCode.NONE:
+                return ConsumerHeartbeatResult(write_error(written))
+            stored = group.members.get(member_id)
+            if stored is not None:
+                self.schedule_session(group, stored)
+            return ConsumerHeartbeatResult(
+                ErrorCode.NONE, None, member_id, STATIC_LEAVE_EPOCH, 0, None
             )
-        except KafkaError as e:
-            return _fail(write_error(e))
-        self._schedule_consumer_session(group, group.members[member.member_id])
-        return ConsumerHeartbeatResult(
-            ErrorCode.NONE, None, member.member_id, STATIC_LEAVE_EPOCH, 0, None
-        )
+
+        record = current_assignment_record(group.group_id, member_id, _current_value(left))
+        return self.state.write(group.group_id, [record]).map(left_for_now)
 
     # -- timers ------------------------------------------------------------------------------
 
-    def _schedule_consumer_session(
-        self: GroupCoordinator, group: ConsumerGroup, member: ConsumerMember
-    ) -> None:
+    def schedule_session(self, group: ConsumerGroup, member: ConsumerMember) -> None:
         gid, mid = group.group_id, member.member_id
         self.timer.schedule(
             ("cg-session", gid, mid),
@@ -537,14 +572,12 @@ class ConsumerOps:
             lambda: self._consumer_session_expired(gid, mid),
         )
 
-    def _consumer_session_expired(self: GroupCoordinator, group_id: str, member_id: str) -> None:
+    def _consumer_session_expired(self, group_id: str, member_id: str) -> None:
         group = self.groups.get(group_id)
         if isinstance(group, ConsumerGroup) and member_id in group.members:
             self._fence_member(group, member_id, "session timed out")
 
-    def _schedule_consumer_rebalance(
-        self: GroupCoordinator, group: ConsumerGroup, member: ConsumerMember
-    ) -> None:
+    def _schedule_consumer_rebalance(self, group: ConsumerGroup, member: ConsumerMember) -> None:
         gid, mid, epoch = group.group_id, member.member_id, member.member_epoch
         key = ("cg-rebalance", gid, mid)
         if self.timer.scheduled(key):
@@ -552,9 +585,7 @@ class ConsumerOps:
         timeout = member.rebalance_timeout_ms if member.rebalance_timeout_ms > 0 else 300_000
         self.timer.schedule(key, timeout, lambda: self._consumer_rebalance_expired(gid, mid, epoch))
 
-    def _consumer_rebalance_expired(
-        self: GroupCoordinator, group_id: str, member_id: str, epoch: int
-    ) -> None:
+    def _consumer_rebalance_expired(self, group_id: str, member_id: str, epoch: int) -> None:
         group = self.groups.get(group_id)
         if not isinstance(group, ConsumerGroup):
             return
@@ -568,11 +599,11 @@ class ConsumerOps:
 
     # -- describe ------------------------------------------------------------------------------
 
-    def consumer_group_describe(self: GroupCoordinator, group_ids: list[str]) -> list[dict]:
+    def consumer_group_describe(self, group_ids: list[str]) -> list[dict]:
         """ConsumerGroupDescribe: one dict per group (the handler shapes the response)."""
         out = []
         for gid in group_ids:
-            error = self.check_available(gid)
+            error = self.state.check_available(gid)
             if error != ErrorCode.NONE:
                 out.append({"group_id": gid, "error": error, "message": None})
                 continue
@@ -620,19 +651,16 @@ class ConsumerOps:
             )
         return out
 
-    def _named(self: GroupCoordinator, a: Assignment) -> list[tuple[bytes, str, list[int]]]:
+    def _named(self, a: Assignment) -> list[tuple[bytes, str, list[int]]]:
         out = []
         for tid, parts in sorted(a.items()):
             if parts:
                 out.append((tid, self.topics.topic_name(tid) or "", sorted(parts)))
         return out
 
-    def _describe_consumer_as_classic(
-        self: GroupCoordinator, group: ConsumerGroup
-    ) -> DescribedGroup:
+    def describe_as_classic(self, group: ConsumerGroup) -> DescribedGroup:
         """DescribeGroups of a consumer group: its members with consumer-protocol encoded
         subscriptions and assignments, as a classic consumer group would show them."""
-        from strom.coordinator.group.coordinator import DescribedGroup, DescribedMember
 
         members = []
         for m in group.members.values():

@@ -1,25 +1,24 @@
 """The group coordinator: groups and committed offsets, kept as records in __consumer_offsets.
 
 Each __consumer_offsets partition is a shard: the groups that hash to it live there, and every
-change to them is a record appended to its log and then applied by `replay`, the same function
-that rebuilds the state when the broker starts (the log is the database). Loading replays every
-partition before its groups are served; until then their requests get
-COORDINATOR_LOAD_IN_PROGRESS.
+change to them is a record written through the coordinator runtime (strom.coordinator.runtime)
+and applied by `replay` once committed, the same function that rebuilds a shard when this broker
+becomes the partition's leader (the log is the database). Until a shard is loaded its groups get
+COORDINATOR_LOAD_IN_PROGRESS; groups of partitions led elsewhere get NOT_COORDINATOR.
 
-This module holds the shard mechanics, offsets and the admin operations (list, describe,
-delete, expiration); the two group protocols are in `classic_ops` (JoinGroup/SyncGroup) and
-`consumer_ops` (KIP-848 ConsumerGroupHeartbeat).
+The coordinator is composed of parts that share one `GroupState`: the classic protocol
+(`classic_ops`: JoinGroup, SyncGroup, Heartbeat, LeaveGroup), the consumer protocol
+(`consumer_ops`: KIP-848 ConsumerGroupHeartbeat), and, here, replay, offsets and the admin
+operations (list, describe, delete, expiration).
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
+from strom.coordinator.deferred import Deferred
 from strom.coordinator.group.classic import (
     CONSUMER_PROTOCOL_TYPE,
     ClassicGroup,
@@ -27,230 +26,179 @@ from strom.coordinator.group.classic import (
     JoinResult,
     SyncResult,
 )
-from strom.coordinator.group.classic_ops import ClassicOps
+from strom.coordinator.group.classic_ops import ClassicProtocol
 from strom.coordinator.group.config import GroupConfig
 from strom.coordinator.group.consumer import ConsumerGroup, ConsumerMember, MemberState
-from strom.coordinator.group.consumer_ops import ConsumerOps
+from strom.coordinator.group.consumer_ops import (
+    ConsumerHeartbeat,
+    ConsumerHeartbeatResult,
+    ConsumerProtocol,
+)
 from strom.coordinator.group.errors import write_error
 from strom.coordinator.group.offsets import CommittedOffset, OffsetStore
 from strom.coordinator.group.records import (
+    OFFSETS_TOPIC,
     Record,
-    consumer_group_metadata_record,
     decode_record,
-    group_metadata_record,
     offset_commit_record,
-    partition_for,
-    partition_metadata_record,
-    target_assignment_metadata_record,
 )
-from strom.coordinator.group.storage import RecordLog, TopicsView
+from strom.coordinator.group.results import (
+    DescribedGroup,
+    DescribedMember,
+    FetchedOffset,
+    ListedGroup,
+    OffsetToCommit,
+)
+from strom.coordinator.group.state import Group, GroupState
 from strom.coordinator.group.timer import LoopTimer, Timer
-from strom.protocol.errors import ErrorCode, KafkaError, ProtocolError
+from strom.coordinator.group.topics import TopicsView
+from strom.coordinator.runtime import CoordinatorRuntime
+from strom.coordinator.writer import PartitionWriter
+from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.messages.group_coordinator import OffsetCommitValue
 
 log = logging.getLogger(__name__)
 
-Group = ClassicGroup | ConsumerGroup
 
-
-@dataclass(slots=True)
-class OffsetToCommit:
-    partition: int
-    offset: int
-    leader_epoch: int = -1
-    metadata: str | None = ""
-    commit_timestamp: int = -1
-
-
-@dataclass(slots=True)
-class FetchedOffset:
-    partition: int
-    offset: int
-    leader_epoch: int
-    metadata: str | None
-    error: ErrorCode = ErrorCode.NONE
-
-
-@dataclass(slots=True)
-class ListedGroup:
-    group_id: str
-    protocol_type: str
-    state: str
-    type: str
-
-
-@dataclass(slots=True)
-class DescribedMember:
-    member_id: str
-    instance_id: str | None
-    client_id: str
-    client_host: str
-    metadata: bytes
-    assignment: bytes
-
-
-@dataclass(slots=True)
-class DescribedGroup:
-    group_id: str
-    error: ErrorCode = ErrorCode.NONE
-    state: str = "Dead"
-    protocol_type: str = ""
-    protocol_data: str = ""
-    members: list[DescribedMember] = field(default_factory=list)
-
-
-class GroupCoordinator(ClassicOps, ConsumerOps):
-    """Every group and committed offset of this broker's __consumer_offsets partitions."""
+class GroupCoordinator:
+    """Every group and committed offset of the __consumer_offsets partitions this broker leads."""
 
     def __init__(
         self,
         config: GroupConfig,
-        records: RecordLog,
+        writer: PartitionWriter,
         topics: TopicsView,
         timer: Timer | None = None,
     ) -> None:
         self.config = config
-        self.records = records
         self.topics = topics
         self.timer = timer or LoopTimer()
-        self.groups: dict[str, Group] = {}
-        self.offsets = OffsetStore()
-        self.loaded: set[int] = set()
-        self.started = False
-        self.pending_total = 0  # member ids handed out (MEMBER_ID_REQUIRED) not yet joined
-        self._load_task: asyncio.Task | None = None
-        self._loading_partition: int | None = None
+        self.runtime = CoordinatorRuntime(OFFSETS_TOPIC, writer, self)
+        self.state = GroupState(config, topics, self.timer, self.runtime)
+        self.classic = ClassicProtocol(self.state)
+        self.consumer = ConsumerProtocol(self.state)
         self._last_expiration = time.monotonic()
 
-    # -- lifecycle -------------------------------------------------------------------------------
+    @property
+    def groups(self) -> dict[str, Group]:
+        return self.state.groups
+
+    @property
+    def offsets(self) -> OffsetStore:
+        return self.state.offsets
+
+    @property
+    def pending_total(self) -> int:
+        return self.state.pending_total
+
+    def now_ms(self) -> int:
+        return self.timer.now_ms()
+
+    def partition_for(self, group_id: str) -> int:
+        return self.state.partition_for(group_id)
+
+    def check_available(self, group_id: str) -> ErrorCode:
+        return self.state.check_available(group_id)
+
+    def write(self, group_id: str, records: list[Record]) -> Deferred[ErrorCode]:
+        return self.state.write(group_id, records)
+
+    # -- the group protocols (see classic_ops and consumer_ops) ---------------------------------
+
+    def join_group(self, *args: object, **kwargs: object) -> Deferred[JoinResult]:
+        return self.classic.join_group(*args, **kwargs)  # type: ignore[arg-type]
+
+    def sync_group(self, *args: object, **kwargs: object) -> Deferred[SyncResult]:
+        return self.classic.sync_group(*args, **kwargs)  # type: ignore[arg-type]
+
+    def heartbeat(
+        self, group_id: str, generation: int, member_id: str, instance_id: str | None
+    ) -> ErrorCode:
+        return self.classic.heartbeat(group_id, generation, member_id, instance_id)
+
+    def leave_group(
+        self, group_id: str, members: list[tuple[str, str | None]]
+    ) -> tuple[ErrorCode, list[tuple[str, str | None, ErrorCode]]]:
+        return self.classic.leave_group(group_id, members)
+
+    def consumer_group_heartbeat(self, req: ConsumerHeartbeat) -> Deferred[ConsumerHeartbeatResult]:
+        return self.consumer.consumer_group_heartbeat(req)
+
+    def consumer_group_describe(self, group_ids: list[str]) -> list[dict]:
+        return self.consumer.consumer_group_describe(group_ids)
+
+    # -- shards: loaded when this broker leads their partition ---------------------------------
 
     @property
     def num_partitions(self) -> int:
         return self.config.offsets_topic_partitions
 
-    def partition_for(self, group_id: str) -> int:
-        return _partition_for(group_id, self.num_partitions)
-
     def load_all(self) -> None:
-        """Load every partition now (tests, tools): replay, then serve."""
-        self.started = True
+        """Load every shard now (tests, tools)."""
+        self.state.started = True
         for p in range(self.num_partitions):
-            self.load_partition(p)
+            self.runtime.load_now(p)
 
-    async def load(self, batches_per_yield: int = 64) -> None:
-        """Load every partition, yielding to the loop between batches so that requests meanwhile
-        are answered (COORDINATOR_LOAD_IN_PROGRESS for the partitions not loaded yet)."""
-        self.started = True
-        for p in range(self.num_partitions):
-            if p in self.loaded:
-                continue
-            self._loading_partition = p
-            records = 0
-            try:
-                for n, batch in enumerate(self.records.batches(p), 1):
-                    records += self._replay_batch(p, batch)
-                    if n % batches_per_yield == 0:
-                        await asyncio.sleep(0)
-            except Exception:
-                # its groups stay unavailable (COORDINATOR_LOAD_IN_PROGRESS); the others load
-                log.exception("cannot load __consumer_offsets partition %d", p)
-                continue
-            finally:
-                self._loading_partition = None
-            self._loaded_partition(p, records)
-            await asyncio.sleep(0)
-        log.info(
-            "group coordinator loaded %d partitions: %d groups, %d committed offsets",
-            len(self.loaded),
-            len(self.groups),
-            self.offsets.count(),
-        )
+    def become_leader(self, partition: int, leader_epoch: int) -> None:
+        """This broker leads a __consumer_offsets partition: load its groups (in the
+        background; their requests meanwhile get COORDINATOR_LOAD_IN_PROGRESS)."""
+        self.state.started = True
+        self.runtime.schedule_load(partition, leader_epoch)
 
-    def start_loading(self) -> asyncio.Task:
-        self._load_task = asyncio.create_task(self.load(), name="group-coordinator-load")
-        return self._load_task
+    def resign(self, partition: int, leader_epoch: int | None = None) -> None:
+        """This broker no longer leads the partition: its groups go (NOT_COORDINATOR)."""
+        self.runtime.unload(partition, leader_epoch)
 
-    def load_partition(self, partition: int) -> None:
-        records = 0
-        for batch in self.records.batches(partition):
-            records += self._replay_batch(partition, batch)
-        self._loaded_partition(partition, records)
-
-    def _replay_batch(self, partition: int, batch: object) -> int:
-        if batch.is_control:  # type: ignore[attr-defined]
-            return 0
-        n = 0
-        for rec in batch.records():  # type: ignore[attr-defined]
-            try:
-                self.replay(rec.key, rec.value, live=False)
-            except (ProtocolError, KafkaError, ValueError) as e:
-                log.warning(
-                    "__consumer_offsets-%d offset %d: skipping a record: %s",
-                    partition,
-                    rec.offset,
-                    e,
-                )
-            n += 1
-        return n
-
-    def _loaded_partition(self, partition: int, records: int) -> None:
-        self.loaded.add(partition)
-        # Members of loaded groups must heartbeat within their session timeout, as after a
-        # rebalance: clients that reconnect carry on, the others are removed.
+    def on_loaded(self, partition: int) -> None:
+        """Members of a loaded shard's groups must heartbeat within their session timeout, as
+        after a rebalance: clients that reconnect carry on, the others are removed."""
         for group in list(self.groups.values()):
             if self.partition_for(group.group_id) != partition:
                 continue
             if isinstance(group, ClassicGroup):
                 for member in group.members.values():
-                    self._schedule_heartbeat(group, member)
+                    self.classic.schedule_heartbeat(group, member)
             else:
                 for member in group.members.values():
-                    self._schedule_consumer_session(group, member)
-        if records:
-            log.info("loaded __consumer_offsets-%d (%d records)", partition, records)
+                    self.consumer.schedule_session(group, member)
 
-    def shutdown(self) -> None:
-        """Stop timers and answer parked joins and syncs (NOT_COORDINATOR: clients look again)."""
-        if self._load_task is not None:
-            self._load_task.cancel()
-        self.timer.cancel_all()
-        for group in self.groups.values():
+    def on_unloaded(self, partition: int) -> None:
+        """Forget a shard's groups and offsets: stop their timers and answer parked joins and
+        syncs with NOT_COORDINATOR (clients look for the new coordinator)."""
+        for group_id, group in list(self.groups.items()):
+            if self.partition_for(group_id) != partition:
+                continue
             if isinstance(group, ClassicGroup):
                 for m in group.members.values():
                     if m.join is not None:
                         m.join.complete(JoinResult(ErrorCode.NOT_COORDINATOR, m.member_id))
                     if m.sync is not None:
                         m.sync.complete(SyncResult(ErrorCode.NOT_COORDINATOR))
-        self.started = False
+                for member_id in list(group.pending_members):
+                    self.classic.drop_pending(group, member_id)
+            del self.groups[group_id]
+        for key in self.timer.scheduled_keys():
+            # every group timer is keyed (kind, group id, ...)
+            if isinstance(key, tuple) and len(key) > 1 and self.partition_for(key[1]) == partition:
+                self.timer.cancel(key)
+        for group_id in list(self.offsets.groups()):
+            if self.partition_for(group_id) == partition:
+                self.offsets.drop_group(group_id)
 
-    def check_available(self, group_id: str) -> ErrorCode:
-        """NONE if this coordinator serves the group now."""
-        if not self.started:
-            return ErrorCode.COORDINATOR_NOT_AVAILABLE
-        if self.partition_for(group_id) not in self.loaded:
-            return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
-        return ErrorCode.NONE
+    def shutdown(self) -> None:
+        """Unload every shard (parked joins and syncs get NOT_COORDINATOR) and stop timers."""
+        self.runtime.close()
+        self.timer.cancel_all()
+        self.state.started = False
 
     @property
     def fully_loaded(self) -> bool:
-        return self.started and len(self.loaded) == self.num_partitions
+        """Every shard this broker holds is loaded."""
+        return self.state.started and all(self.runtime.active(p) for p in self.runtime.partitions)
 
-    # -- records -----------------------------------------------------------------------------------
-
-    def now_ms(self) -> int:
-        return self.timer.now_ms()
-
-    def write(self, group_id: str, records: list[Record]) -> None:
-        """Append records to the group's partition, then apply them (replay). Raises KafkaError
-        when the append fails; nothing is applied then."""
-        if not records:
-            return
-        partition = self.partition_for(group_id)
-        self.records.append(partition, records, self.now_ms())
-        for key, value in records:
-            self.replay(key, value, live=True)
-
-    def replay(self, key: bytes | memoryview, value: bytes | memoryview | None, live: bool) -> None:
+    def replay(
+        self, partition: int, key: bytes | memoryview, value: bytes | memoryview | None, live: bool
+    ) -> None:
         """Apply one record of __consumer_offsets to the in-memory state."""
         rec = decode_record(key, value)
         if rec is None:
@@ -382,9 +330,9 @@ class GroupCoordinator(ClassicOps, ConsumerOps):
         topics: Iterable[tuple[str, list[OffsetToCommit]]],
         api_version: int = 8,
         retention_ms: int = -1,
-    ) -> list[tuple[str, list[tuple[int, ErrorCode]]]]:
-        """OffsetCommit: each partition's error (NONE when committed). Durable on return: the
-        records are in the log before this answers."""
+    ) -> Deferred[list[tuple[str, list[tuple[int, ErrorCode]]]]]:
+        """OffsetCommit: each partition's error (NONE when committed), once the records are
+        committed to the log and applied."""
         topics = list(topics)
         error = self.check_available(group_id)
         if error == ErrorCode.NONE and not group_id:
@@ -395,7 +343,9 @@ class GroupCoordinator(ClassicOps, ConsumerOps):
             except KafkaError as e:
                 error = e.code
         if error != ErrorCode.NONE:
-            return [(name, [(p.partition, error) for p in parts]) for name, parts in topics]
+            return Deferred.of(
+                [(name, [(p.partition, error) for p in parts]) for name, parts in topics]
+            )
         now = self.now_ms()
         records: list[Record] = []
         results: list[tuple[str, list[list]]] = []
@@ -423,17 +373,18 @@ class GroupCoordinator(ClassicOps, ConsumerOps):
                 records.append(offset_commit_record(group_id, name, p.partition, value))
                 out.append([p.partition, ErrorCode.NONE])
             results.append((name, out))
-        if records:
-            try:
-                self.write(group_id, records)
-            except KafkaError as e:
-                code = write_error(e, commit=True)
-                log.warning("offset commit of group %s failed: %s", group_id, e)
+
+        def answer(written: ErrorCode) -> list[tuple[str, list[tuple[int, ErrorCode]]]]:
+            if written != ErrorCode.NONE:
+                code = write_error(written, commit=True)
+                log.warning("offset commit of group %s failed: %s", group_id, written.name)
                 for _, out in results:
                     for item in out:
                         if item[1] == ErrorCode.NONE:
                             item[1] = code
-        return [(name, [(p, c) for p, c in out]) for name, out in results]
+            return [(name, [(p, c) for p, c in out]) for name, out in results]
+
+        return self.write(group_id, records).map(answer)
 
     def _validate_commit(
         self,
@@ -529,19 +480,19 @@ class GroupCoordinator(ClassicOps, ConsumerOps):
 
     def delete_offsets(
         self, group_id: str, topics: list[tuple[str, list[int]]]
-    ) -> tuple[ErrorCode, list[tuple[str, list[tuple[int, ErrorCode]]]]]:
+    ) -> Deferred[tuple[ErrorCode, list[tuple[str, list[tuple[int, ErrorCode]]]]]]:
         """OffsetDelete: forget committed offsets of topics the group does not consume now."""
         error = self.check_available(group_id)
         if error != ErrorCode.NONE:
-            return error, []
+            return Deferred.of((error, []))
         group = self.groups.get(group_id)
         if group is None or (isinstance(group, ClassicGroup) and group.state == ClassicState.DEAD):
-            return ErrorCode.GROUP_ID_NOT_FOUND, []
+            return Deferred.of((ErrorCode.GROUP_ID_NOT_FOUND, []))
         subscribed: set[str] = set()
         if isinstance(group, ClassicGroup):
             if not group.empty:
                 if group.protocol_type != CONSUMER_PROTOCOL_TYPE:
-                    return ErrorCode.NON_EMPTY_GROUP, []
+                    return Deferred.of((ErrorCode.NON_EMPTY_GROUP, []))
                 subscribed = group.subscribed or set()
         else:
             subscribed = set(group.subscription_metadata)
@@ -557,24 +508,22 @@ class GroupCoordinator(ClassicOps, ConsumerOps):
                     records.append(offset_commit_record(group_id, name, p, None))
                 out.append((p, ErrorCode.NONE))
             results.append((name, out))
-        try:
-            self.write(group_id, records)
-        except KafkaError as e:
-            return write_error(e), []
-        return ErrorCode.NONE, results
+        return self.write(group_id, records).map(
+            lambda written: (write_error(written), results if written == ErrorCode.NONE else [])
+        )
 
     # -- admin -----------------------------------------------------------------------------------
 
     def list_groups(
         self, states: Iterable[str] = (), types: Iterable[str] = ()
     ) -> tuple[ErrorCode, list[ListedGroup]]:
-        if not self.started:
+        if not self.state.started:
             return ErrorCode.COORDINATOR_NOT_AVAILABLE, []
         want_states = {s.lower() for s in states}
         want_types = {t.lower() for t in types}
         out = []
         for group in self.groups.values():
-            if self.partition_for(group.group_id) not in self.loaded:
+            if not self.runtime.active(self.partition_for(group.group_id)):
                 continue
             if isinstance(group, ClassicGroup):
                 listed = ListedGroup(
@@ -606,7 +555,7 @@ class GroupCoordinator(ClassicOps, ConsumerOps):
             elif isinstance(group, ClassicGroup):
                 out.append(self._describe_classic(group))
             else:
-                out.append(self._describe_consumer_as_classic(group))
+                out.append(self.consumer.describe_as_classic(group))
         return out
 
     def _describe_classic(self, group: ClassicGroup) -> DescribedGroup:
@@ -638,50 +587,44 @@ class GroupCoordinator(ClassicOps, ConsumerOps):
             members,
         )
 
-    def delete_groups(self, group_ids: Iterable[str]) -> list[tuple[str, ErrorCode]]:
-        out = []
+    def delete_groups(self, group_ids: Iterable[str]) -> Deferred[list[tuple[str, ErrorCode]]]:
+        done = []
         for group_id in group_ids:
             error = self.check_available(group_id)
             if error == ErrorCode.NONE:
-                error = self._delete_group(group_id)
-            out.append((group_id, error))
-        return out
+                done.append(self._delete_group(group_id).map(lambda e, g=group_id: (g, e)))
+            else:
+                done.append(Deferred.of((group_id, error)))
+        return Deferred.all(done)
 
-    def _delete_group(self, group_id: str) -> ErrorCode:
+    def _delete_group(self, group_id: str) -> Deferred[ErrorCode]:
         group = self.groups.get(group_id)
         if group is None:
-            return ErrorCode.GROUP_ID_NOT_FOUND
+            return Deferred.of(ErrorCode.GROUP_ID_NOT_FOUND)
         if isinstance(group, ClassicGroup):
             if group.state == ClassicState.DEAD:
-                return ErrorCode.GROUP_ID_NOT_FOUND
+                return Deferred.of(ErrorCode.GROUP_ID_NOT_FOUND)
             if group.state != ClassicState.EMPTY:
-                return ErrorCode.NON_EMPTY_GROUP
+                return Deferred.of(ErrorCode.NON_EMPTY_GROUP)
         elif group.members:
-            return ErrorCode.NON_EMPTY_GROUP
+            return Deferred.of(ErrorCode.NON_EMPTY_GROUP)
         records = [
             offset_commit_record(group_id, topic, partition, None)
             for topic, partition in self.offsets.of_group(group_id)
         ]
-        records += self._group_tombstones(group)
-        try:
-            self.write(group_id, records)
-        except KafkaError as e:
-            return write_error(e)
-        self.groups.pop(group_id, None)
-        for p in list(group.pending_members) if isinstance(group, ClassicGroup) else ():
-            self._drop_pending(group, p)
-        log.info("deleted group %s", group_id)
-        return ErrorCode.NONE
+        records += self.state.group_tombstones(group)
 
-    def _group_tombstones(self, group: Group) -> list[Record]:
-        if isinstance(group, ClassicGroup):
-            return [group_metadata_record(group.group_id, None)]
-        gid = group.group_id
-        return [
-            target_assignment_metadata_record(gid, None),
-            partition_metadata_record(gid, None),
-            consumer_group_metadata_record(gid, None),
-        ]
+        def deleted(written: ErrorCode) -> ErrorCode:
+            if written != ErrorCode.NONE:
+                return write_error(written)
+            if self.groups.get(group_id) is group:
+                del self.groups[group_id]
+            for p in list(group.pending_members) if isinstance(group, ClassicGroup) else ():
+                self.classic.drop_pending(group, p)
+            log.info("deleted group %s", group_id)
+            return ErrorCode.NONE
+
+        return self.write(group_id, records).map(deleted)
 
     # -- expiration ------------------------------------------------------------------------------
 
@@ -699,13 +642,13 @@ class GroupCoordinator(ClassicOps, ConsumerOps):
         offsets once it has been empty that long, or a consumer group's offsets of topics it no
         longer subscribes to) and offsets of topics that no longer exist; delete groups left
         empty with no offsets. The number of offsets removed."""
-        if not self.started:
+        if not self.state.started:
             return 0
         now = self.now_ms()
         retention = self.config.offsets_retention_ms
         expired = 0
         for group_id in set(self.offsets.groups()) | set(self.groups):
-            if self.partition_for(group_id) not in self.loaded:
+            if not self.runtime.active(self.partition_for(group_id)):
                 continue
             group = self.groups.get(group_id)
             base_of = self._expiration_base(group)
@@ -730,24 +673,34 @@ class GroupCoordinator(ClassicOps, ConsumerOps):
                         if (record[0], None) not in gone:
                             records.append(record)
             remaining = len(self.offsets.of_group(group_id)) - len(records)
-            if group is not None and remaining == 0 and self._removable(group):
-                records += self._group_tombstones(group)
+            n = len(records)  # offset tombstones
+            delete_group = group is not None and remaining == 0 and self._removable(group)
+            if delete_group:
+                records += self.state.group_tombstones(group)  # type: ignore[arg-type]
             if not records:
                 continue
-            try:
-                self.write(group_id, records)
-            except KafkaError as e:
-                log.warning("expiring offsets of group %s failed: %s", group_id, e)
+            written = self.write(group_id, records)
+            if written.done and written.result != ErrorCode.NONE:
+                log.warning("expiring offsets of group %s failed: %s", group_id, written.result)
                 continue
-            n = sum(1 for k, _ in records if k[1] in (0, 1))
+            written.add_callback(
+                lambda result, gid=group_id, n=n, g=group if delete_group else None: self._expired(
+                    gid, n, g, result
+                )
+            )
             expired += n
-            if group is not None and remaining == 0 and self._removable(group):
-                self.groups.pop(group_id, None)
-                if n:
-                    log.info("group %s: %d offsets expired; the group is deleted", group_id, n)
-            elif n:
-                log.info("group %s: %d offsets expired", group_id, n)
         return expired
+
+    def _expired(self, group_id: str, n: int, group: Group | None, written: ErrorCode) -> None:
+        if written != ErrorCode.NONE:
+            log.warning("expiring offsets of group %s failed: %s", group_id, written.name)
+        elif group is not None:
+            if self.groups.get(group_id) is group:
+                del self.groups[group_id]
+            if n:
+                log.info("group %s: %d offsets expired; the group is deleted", group_id, n)
+        elif n:
+            log.info("group %s: %d offsets expired", group_id, n)
 
     def _expiration_base(self, group: Group | None):  # noqa: ANN202
         """A function giving the time an offset's retention counts from, or None when the
@@ -782,11 +735,6 @@ class GroupCoordinator(ClassicOps, ConsumerOps):
         if isinstance(group, ClassicGroup):
             return group.state == ClassicState.EMPTY and not group.pending_members
         return not group.members
-
-
-@functools.lru_cache(maxsize=4096)
-def _partition_for(group_id: str, partitions: int) -> int:
-    return partition_for(group_id, partitions)
 
 
 def _member_state(value: int) -> MemberState:

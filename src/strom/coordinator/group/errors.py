@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from strom.protocol.errors import ErrorCode, KafkaError
+from strom.protocol.errors import ErrorCode
 
 _WRITE_ERRORS = {
     ErrorCode.UNKNOWN_TOPIC_OR_PARTITION: ErrorCode.COORDINATOR_NOT_AVAILABLE,
@@ -23,7 +23,7 @@ _COMMIT_WRITE_ERRORS = {
 }
 
 
-def write_error(e: KafkaError, commit: bool = False) -> ErrorCode:
+def write_error(code: ErrorCode, commit: bool = False) -> ErrorCode:
     """The error code a client gets when appending the coordinator's records failed."""
     table = _COMMIT_WRITE_ERRORS if commit else _WRITE_ERRORS
-    return table.get(e.code, e.code)
+    return table.get(code, code)

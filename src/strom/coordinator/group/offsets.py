@@ -40,6 +40,10 @@ class OffsetStore:
     def has_offsets(self, group: str) -> bool:
         return bool(self._groups.get(group))
 
+    def drop_group(self, group: str) -> None:
+        """Forget a group's offsets in memory (its shard was unloaded; the log keeps them)."""
+        self._groups.pop(group, None)
+
     def groups(self) -> list[str]:
         return list(self._groups)
 

@@ -39,6 +39,10 @@ class Timer:
     def cancel_all(self) -> None:
         raise NotImplementedError
 
+    def scheduled_keys(self) -> list[Hashable]:
+        """The keys of the callbacks scheduled now."""
+        raise NotImplementedError
+
     @property
     def pending(self) -> int:
         raise NotImplementedError
@@ -79,6 +83,9 @@ class LoopTimer(Timer):
     def scheduled(self, key: Hashable) -> bool:
         return key in self._handles
 
+    def scheduled_keys(self) -> list[Hashable]:
+        return list(self._handles)
+
     def cancel_all(self) -> None:
         for handle in self._handles.values():
             handle.cancel()
@@ -112,6 +119,9 @@ class ManualTimer(Timer):
 
     def scheduled(self, key: Hashable) -> bool:
         return key in self._entries
+
+    def scheduled_keys(self) -> list[Hashable]:
+        return list(self._entries)
 
     def cancel_all(self) -> None:
         self._entries.clear()

@@ -1,4 +1,4 @@
-"""A result that may come later: JoinGroup and SyncGroup answers the state machine completes."""
+"""A result that may come later: coordinator answers, completed once their records commit."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 class Deferred(Generic[T]):
@@ -63,3 +64,34 @@ class Deferred(Generic[T]):
 
         self.add_callback(_set)
         return await future
+
+    def map(self, fn: Callable[[T], U]) -> Deferred[U]:
+        """A result computed from this one when it completes (at once if it has)."""
+        out: Deferred[U] = Deferred()
+        self.add_callback(lambda result: out.complete(fn(result)))
+        return out
+
+    def then(self, fn: Callable[[T], Deferred[U]]) -> Deferred[U]:
+        """The result of the next step, which starts when this one completes."""
+        out: Deferred[U] = Deferred()
+        self.add_callback(lambda result: fn(result).add_callback(out.complete))
+        return out
+
+    @staticmethod
+    def all(items: list[Deferred[T]]) -> Deferred[list[T]]:
+        """Completes with every item's result, in order, once all have completed."""
+        out: Deferred[list[T]] = Deferred()
+        left = len(items)
+        if not left:
+            out.complete([])
+            return out
+
+        def one_done(_: T) -> None:
+            nonlocal left
+            left -= 1
+            if left == 0:
+                out.complete([d.result for d in items])
+
+        for d in items:
+            d.add_callback(one_done)
+        return out
