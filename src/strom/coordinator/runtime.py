@@ -92,6 +92,11 @@ class CoordinatorRuntime:
         shard = self._shards.get(partition)
         return shard is not None and shard.status == ShardStatus.ACTIVE
 
+    def epoch(self, partition: int) -> int:
+        """The leader epoch the shard was loaded for (-1 when not held)."""
+        shard = self._shards.get(partition)
+        return -1 if shard is None else shard.epoch
+
     @property
     def partitions(self) -> list[int]:
         """The partitions this broker holds a shard of (loading, active or failed)."""

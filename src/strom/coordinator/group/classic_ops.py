@@ -20,6 +20,7 @@ import logging
 import uuid
 
 from strom.coordinator.deferred import Deferred
+from strom.coordinator.errors import write_error
 from strom.coordinator.group.classic import (
     ClassicGroup,
     ClassicMember,
@@ -27,7 +28,6 @@ from strom.coordinator.group.classic import (
     JoinResult,
     SyncResult,
 )
-from strom.coordinator.group.errors import write_error
 from strom.coordinator.group.records import group_metadata_record
 from strom.coordinator.group.state import GroupState
 from strom.protocol.errors import ErrorCode

@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 
 from strom.coordinator.deferred import Deferred
+from strom.coordinator.errors import write_error
 from strom.coordinator.group.assignors import ASSIGNORS, Assignment, MemberSpec
 from strom.coordinator.group.classic import ClassicGroup, ClassicState
 from strom.coordinator.group.consumer import (
@@ -28,7 +29,6 @@ from strom.coordinator.group.consumer import (
     reconcile,
     same_assignment,
 )
-from strom.coordinator.group.errors import write_error
 from strom.coordinator.group.records import (
     Record,
     consumer_group_metadata_record,

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterable
 
 from strom.coordinator.deferred import Deferred
+from strom.coordinator.errors import write_error
 from strom.coordinator.group.classic import (
     CONSUMER_PROTOCOL_TYPE,
     ClassicGroup,
@@ -34,7 +35,6 @@ from strom.coordinator.group.consumer_ops import (
     ConsumerHeartbeatResult,
     ConsumerProtocol,
 )
-from strom.coordinator.group.errors import write_error
 from strom.coordinator.group.offsets import CommittedOffset, OffsetStore
 from strom.coordinator.group.records import (
     OFFSETS_TOPIC,

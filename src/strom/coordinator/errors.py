@@ -1,4 +1,4 @@
-"""How a failed write of the coordinator's records is reported to clients (Kafka's mapping)."""
+"""How a failed write of a coordinator's records is reported to clients (Kafka's mapping)."""
 
 from __future__ import annotations
 
