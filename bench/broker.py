@@ -1,6 +1,6 @@
 """Broker benchmarks with librdkafka (confluent-kafka) against a real `strom serve` process.
 
-    .venv/bin/python bench/broker.py [--quick]
+    .venv/bin/python bench/broker.py [--quick] [--latency-only]
 
 Reports produce throughput (1 KiB records; acks=1 and acks=all; 1 and 6 partitions), consume
 throughput, end-to-end latency p50/p99 at a fixed rate, broker RSS idle and under load, and
@@ -311,10 +311,43 @@ def consume_rows(b: Broker, topic: str, n: int, rows: list) -> None:
     )
 
 
+def latency_row(lat: list[float]) -> tuple[str, str, str]:
+    lat.sort()
+    p50 = statistics.median(lat)
+    p99 = lat[int(len(lat) * 0.99)]
+    return (
+        "end-to-end latency at 5k rec/s",
+        f"p50 {p50:.2f} ms, p99 {p99:.2f} ms ({len(lat)})",
+        "p99 < 7 ms",
+    )
+
+
+def latency_only(seconds: float) -> None:
+    """Just the latency run, against a fresh broker (idle, with no produce runs before it)."""
+    tmp = tempfile.mkdtemp(prefix="strom-bench-")
+    b = Broker(tmp)
+    try:
+        time.sleep(1)
+        create_topic(b.bootstrap, "lat", 1)
+        cpu0 = b.cpu_seconds()
+        row = latency_row(latency(b.bootstrap, "lat", 5000, seconds))
+        cpu = b.cpu_seconds() - cpu0
+    finally:
+        b.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"{row[0]}  {row[1]} broker CPU {cpu:.2f} s  {row[2]}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller volumes")
+    ap.add_argument(
+        "--latency-only", action="store_true", help="only the end-to-end latency (fresh broker)"
+    )
     args = ap.parse_args()
+    if args.latency_only:
+        latency_only(5 if args.quick else 10)
+        return
     volume = (256 if args.quick else 1024) << 20
     tmp = tempfile.mkdtemp(prefix="strom-bench-")
     b = Broker(tmp)
@@ -355,17 +388,7 @@ def main() -> None:
             ("broker CPU per GB produced", f"{cpu_total / (bytes_total / 1e9):.2f} s", "< 1.5 s")
         )
         create_topic(b.bootstrap, "lat", 1)
-        lat = latency(b.bootstrap, "lat", 5000, 5 if args.quick else 10)
-        lat.sort()
-        p50 = statistics.median(lat)
-        p99 = lat[int(len(lat) * 0.99)]
-        rows.append(
-            (
-                "end-to-end latency at 5k rec/s",
-                f"p50 {p50:.2f} ms, p99 {p99:.2f} ms ({len(lat)})",
-                "p99 < 7 ms",
-            )
-        )
+        rows.append(latency_row(latency(b.bootstrap, "lat", 5000, 5 if args.quick else 10)))
     finally:
         b.stop()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -18,6 +18,8 @@ class Purgatory:
 
     def __init__(self) -> None:
         self._waiters: dict[Hashable, set[asyncio.Future]] = {}
+        #: waiters woken so far; a request that sees it move knows its work woke someone
+        self.woken = 0
 
     @property
     def waiting(self) -> int:
@@ -50,3 +52,4 @@ class Purgatory:
             for fut in waiters:
                 if not fut.done():
                     fut.set_result(True)
+                    self.woken += 1

@@ -185,6 +185,9 @@ class _Connection(asyncio.BufferedProtocol):
         self._drained: asyncio.Future | None = None
         self._paused = False
         self.spare: bytearray | None = None  # a big frame's buffer, free to reuse
+        self._fd = -1  # the socket's descriptor: reads and writes that skip a loop iteration
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._idle_since = 0.0  # loop time the connection's task began waiting for a frame
 
     # -- asyncio callbacks -------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -208,6 +211,9 @@ class _Connection(asyncio.BufferedProtocol):
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if transport.get_extra_info("sslcontext") is None:
+                # plain TCP only: with TLS the socket carries ciphertext, the transport's job
+                self._fd = sock.fileno()
         task = asyncio.get_running_loop().create_task(server.serve_connection(self))
         server._connections[self.ctx.connection_id] = task
 
@@ -223,12 +229,33 @@ class _Connection(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         if self._frame is not None:
             self._frame_pos += nbytes
-            if self._frame_pos == self._frame_size:
-                self._push(self._frame)
-                self._frame = None
+        else:
+            self._filled += nbytes
+            self._cut_frames()
+            if self._frame is None:
+                return
+        if self._frame_pos < self._frame_size:
+            self._read_rest()
+        if self._frame_pos == self._frame_size:
+            self._push(self._frame)
+            self._frame = None
+
+    def _read_rest(self) -> None:
+        """One more read, now, of what the socket holds of a big frame: the transport reads
+        once per loop iteration, so a frame that did not fit the scratch would otherwise take
+        another iteration to arrive. Only into the room the buffer has (it cannot grow here:
+        the transport still holds the view get_buffer gave it). EOF and errors are left for
+        the transport's next read."""
+        frame = self._frame
+        pos = self._frame_pos
+        if frame is None or self._fd < 0 or pos >= len(frame):
             return
-        self._filled += nbytes
-        self._cut_frames()
+        try:
+            n = os.readv(self._fd, [memoryview(frame)[pos:]])
+        except OSError:  # BlockingIOError: nothing more yet
+            return
+        if n > 0:
+            self._frame_pos = pos + n
 
     def _cut_frames(self) -> None:
         """Take every whole frame out of scratch; start a big buffer for one that won't fit."""
@@ -288,6 +315,10 @@ class _Connection(asyncio.BufferedProtocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._fd = -1  # closed: the number may soon name another socket
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         self._push(None)
         if self._drained is not None and not self._drained.done():
             self._drained.set_exception(ConnectionError("connection lost"))
@@ -302,15 +333,17 @@ class _Connection(asyncio.BufferedProtocol):
 
     # -- used by the connection's task -------------------------------------------------------
     async def next_frame(self, timeout_s: float) -> bytearray | None:
-        """The next request frame (None at end of stream); TimeoutError after timeout_s idle."""
+        """The next request frame (None at end of stream); TimeoutError after timeout_s idle.
+        One idle timer per connection, re-armed when it fires, not one per request."""
         while not self._frames:
             loop = asyncio.get_running_loop()
             waiter = self._waiter = loop.create_future()
-            timer = loop.call_later(timeout_s, _expire, waiter)
+            self._idle_since = now = loop.time()
+            if self._idle_timer is None:
+                self._idle_timer = loop.call_at(now + timeout_s, self._check_idle, timeout_s)
             try:
                 await waiter
             finally:
-                timer.cancel()
                 self._waiter = None
         frame = self._frames.popleft()
         if frame is not None:
@@ -324,6 +357,18 @@ class _Connection(asyncio.BufferedProtocol):
             self.transport.resume_reading()
         return frame
 
+    def _check_idle(self, timeout_s: float) -> None:
+        self._idle_timer = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return  # answering a request: the next wait arms the timer again
+        loop = asyncio.get_running_loop()
+        due = self._idle_since + timeout_s
+        if loop.time() >= due:
+            waiter.set_exception(TimeoutError())
+        else:
+            self._idle_timer = loop.call_at(due, self._check_idle, timeout_s)
+
     async def write(self, loop: asyncio.AbstractEventLoop, parts: list) -> None:
         """Write a response: buffers as they are; file ranges by sendfile, never through Python."""
         transport = self.transport
@@ -332,19 +377,47 @@ class _Connection(asyncio.BufferedProtocol):
             for part in parts:
                 if isinstance(part, FileRange):
                     if pending:
-                        transport.writelines(pending)
+                        self._send(pending)
                         pending = []
                     await self._drain()
                     await _sendfile(loop, transport, part)
                 else:
                     pending.append(part)
             if pending:
-                transport.writelines(pending)
+                self._send(pending)
             await self._drain()
         finally:
             for part in parts:
                 if isinstance(part, FileRange) and part.release is not None:
                     part.release()
+
+    def _send(self, parts: list) -> None:
+        """Write buffers: straight to the socket in one writev when nothing is queued before
+        them (asyncio 3.11's writelines joins them into one copy first), the rest queued on
+        the transport."""
+        transport = self.transport
+        if (
+            self._fd < 0
+            or len(parts) > _IOV_MAX
+            or transport.get_write_buffer_size()
+            or transport.is_closing()
+        ):
+            transport.writelines(parts)
+            return
+        try:
+            sent = os.writev(self._fd, parts)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            transport.writelines(parts)  # the transport reports the error and closes
+            return
+        for i, part in enumerate(parts):
+            n = len(part) if not isinstance(part, memoryview) else part.nbytes
+            if sent < n:
+                transport.write(memoryview(part)[sent:] if sent else part)
+                transport.writelines(parts[i + 1 :])
+                return
+            sent -= n
 
     async def _drain(self) -> None:
         if self.transport.is_closing():
@@ -353,9 +426,7 @@ class _Connection(asyncio.BufferedProtocol):
             await self._drained
 
 
-def _expire(waiter: asyncio.Future) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
+_IOV_MAX = 1024  # buffers one writev takes (Linux)
 
 
 async def _sendfile(

@@ -86,6 +86,7 @@ _CONTROL_KEY = struct.Struct(">hh")
 _CONTROL_VALUE = struct.Struct(">hi")
 
 _CRC_CHUNK = 256 * 1024
+_CODECS = frozenset(int(c) for c in Compression)
 
 
 def crc32c(data: bytes | bytearray | memoryview) -> int:
@@ -366,23 +367,28 @@ class BatchView:
     def validate(self) -> None:
         """Check sizes, magic, CRC and header sanity; raise CorruptRecordError if any fails."""
         size = self._complete_size()
-        magic = self.magic
+        # one unpack of the header, not a property (and a struct call) per field: the
+        # produce path validates every batch
+        _, _, _, magic, crc, attributes, last_delta, _, _, _, _, _, count = _HEADER.unpack_from(
+            self._buf, 0
+        )
         if magic != MAGIC:
             raise CorruptRecordError(f"unsupported record batch magic {magic}")
-        crc = self.crc
         computed = crc32c(self._buf[ATTRIBUTES_OFFSET:size])
         if crc != computed:
             raise CorruptRecordError(
                 f"record batch CRC mismatch: stored {crc:#010x}, computed {computed:#010x}"
             )
-        count = self.records_count
         if count < 0:
             raise CorruptRecordError(f"negative record count {count}")
-        last_delta = self.last_offset_delta
         if last_delta < 0:
             raise CorruptRecordError(f"negative last offset delta {last_delta}")
-        compression = self.compression  # raises on an unknown codec
-        if compression == Compression.NONE and count * MIN_RECORD_SIZE > size - HEADER_SIZE:
+        codec = attributes & COMPRESSION_MASK
+        if codec not in _CODECS:
+            raise KafkaError(
+                f"unknown compression type {codec}", code=ErrorCode.UNSUPPORTED_COMPRESSION_TYPE
+            )
+        if codec == Compression.NONE and count * MIN_RECORD_SIZE > size - HEADER_SIZE:
             raise CorruptRecordError(f"{count} records cannot fit in {size - HEADER_SIZE} bytes")
 
     # -- stamping --
