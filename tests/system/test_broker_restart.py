@@ -388,24 +388,22 @@ def _stable_end(client: RawClient, topic: str) -> tuple[int, int]:
 @pytest.mark.parametrize("how", ["stop", "kill"])
 def test_last_stable_offset_survives_restart(strom: StromProcess, how: str) -> None:
     """A transaction left open at offset 4 holds the last stable offset there; after a restart
-    (clean or kill -9) the first answer is still 4, never the high watermark and never 0.
-
-    (Written as a batch with the transactional bit and no transaction: Strom accepts that
-    until the transaction coordinator exists, which then refuses it; switch this test to a
-    real transaction left open then.)"""
+    (clean or kill -9) the first answer is still 4, never the high watermark and never 0."""
     create_topic(strom.bootstrap, "lso", 1)
     client = RawClient(strom.bootstrap)
-    pid, epoch = _init_producer_id(client)
     plain = build_batch([(b"k%d" % i, b"v") for i in range(4)])
     assert _produce(client, "lso", plain) == (0, 0)
-    txn = build_batch(
-        [(b"t", b"open")],
-        producer_id=pid,
-        producer_epoch=epoch,
-        base_sequence=0,
-        transactional=True,
+    producer = Producer(
+        {
+            "bootstrap.servers": strom.bootstrap,
+            "transactional.id": "lso-left-open",
+            "transaction.timeout.ms": 300_000,
+        }
     )
-    assert _produce(client, "lso", txn) == (0, 4)
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    producer.produce("lso", b"open", key=b"t")
+    assert producer.flush(30) == 0  # appended at offset 4; the transaction stays open
     assert _produce(client, "lso", build_batch([(b"k", b"after")])) == (0, 5)
     assert _stable_end(client, "lso") == (4, 6)
     client.close()

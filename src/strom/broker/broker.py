@@ -19,6 +19,7 @@ from strom.broker.handlers.api_versions import api_versions_response
 from strom.broker.purgatory import Purgatory
 from strom.broker.replica_manager import ReplicaManager
 from strom.broker.server import ConnectionContext, KafkaServer
+from strom.broker.txn_markers import LocalMarkerWriter
 from strom.cluster.controller import LocalController
 from strom.cluster.metadata import BrokerMeta, MetadataDelta, MetadataImage
 from strom.coordinator.group import (
@@ -27,7 +28,9 @@ from strom.coordinator.group import (
     GroupCoordinator,
     ImageTopics,
 )
+from strom.coordinator.txn.coordinator import TransactionCoordinator, TxnConfig
 from strom.coordinator.txn.producer_ids import ProducerIdManager
+from strom.coordinator.txn.records import TXN_TOPIC
 from strom.protocol.errors import ErrorCode
 from strom.protocol.frames import (
     API_VERSIONS_KEY,
@@ -43,6 +46,7 @@ from strom.storage.properties import read_properties
 log = logging.getLogger(__name__)
 
 LISTENER = "PLAINTEXT"
+TXN_WRITE_TIMEOUT_MS = 30_000  # Kafka waits request.timeout.ms for transaction log appends
 
 META_PROPERTIES = "meta.properties"
 
@@ -87,6 +91,9 @@ class Broker:
         self.fetch_sessions = FetchSessionCache(config["max.incremental.fetch.session.cache.slots"])
         self.producer_ids = ProducerIdManager(self.data_dir)
         self.group_coordinator = self._make_group_coordinator()
+        self.txn_markers = LocalMarkerWriter(self.replica_manager, self.group_coordinator)
+        self.txn_coordinator = self._make_txn_coordinator()
+        self._txn_topic_task: asyncio.Task | None = None
         self.services: Services | None = None
         self.server = KafkaServer(
             host,
@@ -99,6 +106,7 @@ class Broker:
         )
         self._tasks: list[asyncio.Task] = []
         self._disk_work = threading.Lock()  # one disk pass at a time; close waits for it
+        self._last_txn_abort = self._last_txn_expiry = time.monotonic()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -121,8 +129,13 @@ class Broker:
             group_coordinator=self.group_coordinator,
             producer_ids=self.producer_ids,
             fetch_sessions=self.fetch_sessions,
+            txn_coordinator=self.txn_coordinator,
+            txn_markers=self.txn_markers,
+            start_transactions=self._start_transactions,
             supported_versions=supported_versions,
         )
+        if TXN_TOPIC in controller.image.topics:
+            self._start_transactions()  # a restart: finish and time out what was in flight
         self._tasks.append(asyncio.create_task(self._start_group_coordinator(), name="groups"))
         self._tasks.append(asyncio.create_task(self.replica_manager.open_logs(), name="open"))
         self._tasks.append(asyncio.create_task(self._upkeep(), name="upkeep"))
@@ -136,6 +149,7 @@ class Broker:
         )
 
     async def stop(self) -> None:
+        self.txn_coordinator.shutdown()
         self.group_coordinator.shutdown()
         for t in self._tasks:
             t.cancel()
@@ -172,6 +186,7 @@ class Broker:
             try:
                 await asyncio.to_thread(self._disk_upkeep, retention, clean, checkpoint)
                 self.group_coordinator.upkeep()
+                self._txn_upkeep(now)
                 if checkpoint:
                     self.replica_manager.expire_producers(
                         int(time.time() * 1000), self.config["producer.id.expiration.ms"]
@@ -238,25 +253,95 @@ class Broker:
         self._elect_coordinators(self.image)
 
     def _elect_coordinators(self, image: MetadataImage) -> None:
-        """The group coordinator loads the __consumer_offsets partitions this broker leads and
-        unloads the others (one node: all of them, once, at start)."""
-        topic = image.topics.get(OFFSETS_TOPIC)
-        coordinator = self.group_coordinator
-        led = set()
-        for meta in topic.partitions if topic is not None else ():
-            if meta.leader == self.node_id:
-                led.add(meta.partition)
-                coordinator.become_leader(meta.partition, meta.leader_epoch)
-        for p in coordinator.runtime.partitions:
-            if p not in led:
-                coordinator.resign(p)
+        """Each coordinator loads the partitions of its topic this broker leads and unloads
+        the others (one node: all of them, once, when the topic is there)."""
+        for name, coordinator in (
+            (OFFSETS_TOPIC, self.group_coordinator),
+            (TXN_TOPIC, self.txn_coordinator),
+        ):
+            topic = image.topics.get(name)
+            led = set()
+            for meta in topic.partitions if topic is not None else ():
+                if meta.leader == self.node_id:
+                    led.add(meta.partition)
+                    coordinator.become_leader(meta.partition, meta.leader_epoch)
+            for p in coordinator.runtime.partitions:
+                if p not in led:
+                    coordinator.resign(p)
+
+    # -- transactions ----------------------------------------------------------------------------
+
+    def _make_txn_coordinator(self) -> TransactionCoordinator:
+        cfg = self.config
+        config = TxnConfig(
+            num_partitions=cfg["transaction.state.log.num.partitions"],
+            max_timeout_ms=cfg["transaction.max.timeout.ms"],
+            id_expiration_ms=cfg["transactional.id.expiration.ms"],
+        )
+        writer = ReplicatedWriter(TXN_TOPIC, self.replica_manager, TXN_WRITE_TIMEOUT_MS)
+        return TransactionCoordinator(
+            config,
+            writer,
+            self.producer_ids.next_id,
+            self.txn_markers,
+            lambda: int(time.time() * 1000),
+        )
+
+    def _start_transactions(self) -> None:
+        """Create __transaction_state on the first transactional request (as Kafka does) and
+        load it; until then transactional requests get COORDINATOR_NOT_AVAILABLE."""
+        if self._txn_topic_task is None:
+            self._txn_topic_task = asyncio.create_task(self._start_txn_coordinator())
+            self._tasks.append(self._txn_topic_task)
+
+    async def _start_txn_coordinator(self) -> None:
+        assert self.controller is not None
+        config = self.txn_coordinator.config
+        topic = self.image.topics.get(TXN_TOPIC)
+        if topic is None:
+            await self.controller.create_topic(
+                TXN_TOPIC,
+                config.num_partitions,
+                1,
+                {
+                    "cleanup.policy": "compact",
+                    "segment.bytes": str(self.config["transaction.state.log.segment.bytes"]),
+                    "compression.type": "uncompressed",
+                },
+            )
+        elif len(topic.partitions) != config.num_partitions:
+            log.warning(
+                "%s has %d partitions, transaction.state.log.num.partitions is %d: using %d",
+                TXN_TOPIC,
+                len(topic.partitions),
+                config.num_partitions,
+                len(topic.partitions),
+            )
+            config.num_partitions = len(topic.partitions)
+        await self.replica_manager.ready((TXN_TOPIC, p) for p in range(config.num_partitions))
+        self._elect_coordinators(self.image)
+
+    def _txn_upkeep(self, now: float) -> None:
+        """Abort transactions past their timeout; forget transactional ids idle too long."""
+        if (
+            now - self._last_txn_abort
+            >= self.config["transaction.abort.timed.out.transaction.cleanup.interval.ms"] / 1000
+        ):
+            self._last_txn_abort = now
+            self.txn_coordinator.abort_timed_out()
+        if (
+            now - self._last_txn_expiry
+            >= self.config["transaction.remove.expired.transaction.cleanup.interval.ms"] / 1000
+        ):
+            self._last_txn_expiry = now
+            self.txn_coordinator.expire_ids()
 
     def _on_metadata(self, image: MetadataImage, delta: MetadataDelta) -> None:
         """A deleted topic leaves the fetch sessions, and its committed offsets go now (not at
         the next expiration pass): a topic made again under its name must not inherit them."""
         for name in delta.deleted:
             self.fetch_sessions.forget_topic(name)
-        if OFFSETS_TOPIC in delta.deleted or OFFSETS_TOPIC in delta.topics:
+        if {OFFSETS_TOPIC, TXN_TOPIC} & (set(delta.deleted) | set(delta.topics)):
             self._elect_coordinators(image)
         if delta.deleted:
             self.group_coordinator.expire_offsets()

@@ -13,9 +13,11 @@ if TYPE_CHECKING:
     from strom.broker.config import BrokerConfig
     from strom.broker.fetch_sessions import FetchSessionCache
     from strom.broker.replica_manager import ReplicaManager
+    from strom.broker.txn_markers import LocalMarkerWriter
     from strom.cluster.controller import LocalController
     from strom.cluster.metadata import MetadataImage
     from strom.coordinator.group import GroupCoordinator
+    from strom.coordinator.txn.coordinator import TransactionCoordinator
     from strom.coordinator.txn.producer_ids import ProducerIdManager
     from strom.storage.manager import LogManager
 
@@ -51,6 +53,10 @@ class Services:
     group_coordinator: GroupCoordinator
     producer_ids: ProducerIdManager
     fetch_sessions: FetchSessionCache
+    txn_coordinator: TransactionCoordinator
+    txn_markers: LocalMarkerWriter
+    #: create __transaction_state (in the background) if it does not exist yet
+    start_transactions: Callable[[], None]
     supported_versions: Callable[[], dict[int, tuple[int, int]]] = field(default=dict)
 
     @property

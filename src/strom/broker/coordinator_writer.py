@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from strom.broker.replica_manager import AppendWait, ReplicaManager
-from strom.coordinator.writer import Record, encode_batches
+from strom.coordinator.writer import Record, TxnProducer, encode_batches, marker_batch
 from strom.protocol.errors import ErrorCode
 from strom.protocol.records import BatchView
 from strom.storage.log import AppendOrigin
@@ -21,9 +21,23 @@ class ReplicatedWriter:
         self.replicas = replicas
         self.commit_timeout_s = commit_timeout_ms / 1000
 
-    def append(self, partition: int, records: Sequence[Record], timestamp: int) -> int:
+    def append(
+        self,
+        partition: int,
+        records: Sequence[Record],
+        timestamp: int,
+        producer: TxnProducer | None = None,
+    ) -> int:
         p = self.replicas.leader(self.topic, partition)
-        data = encode_batches(records, timestamp, p.log.config.max_message_bytes)
+        data = encode_batches(records, timestamp, p.log.config.max_message_bytes, producer)
+        return self._append(partition, data)
+
+    def append_marker(
+        self, partition: int, marker: TxnProducer, commit: bool, coordinator_epoch: int
+    ) -> int:
+        return self._append(partition, marker_batch(marker, commit, coordinator_epoch))
+
+    def _append(self, partition: int, data: bytearray) -> int:
         outcome = self.replicas.append(self.topic, partition, data, -1, AppendOrigin.COORDINATOR)
         return outcome.last_offset + 1
 

@@ -19,14 +19,14 @@ import enum
 import itertools
 import logging
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from strom.coordinator.deferred import Deferred
-from strom.coordinator.writer import PartitionWriter, Record
+from strom.coordinator.writer import PartitionWriter, Record, TxnProducer
 from strom.protocol.errors import ErrorCode, KafkaError, ProtocolError
-from strom.protocol.records import BatchView
+from strom.protocol.records import CONTROL_TYPE_ABORT, CONTROL_TYPE_COMMIT, BatchView
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,19 @@ class StateMachine(Protocol):
     """What a coordinator gives the runtime: how to apply a record, and hooks for a shard
     becoming available (loaded) or going away (unloaded)."""
 
-    def replay(self, partition: int, key: bytes, value: bytes | None, live: bool) -> None: ...
+    def replay(
+        self,
+        partition: int,
+        key: bytes,
+        value: bytes | None,
+        live: bool,
+        producer_id: int = -1,
+    ) -> None:
+        """Apply one record; `producer_id` names the transaction it belongs to (-1: none), so
+        it counts only once that transaction commits (`replay_end_txn`)."""
+        ...
+
+    def replay_end_txn(self, partition: int, producer_id: int, commit: bool) -> None: ...
 
     def on_loaded(self, partition: int) -> None: ...
 
@@ -55,6 +67,8 @@ class _Write:
     end_offset: int
     records: Sequence[Record]
     done: Deferred[ErrorCode]
+    producer: TxnProducer | None = None  # the records belong to this producer's transaction
+    marker: bool | None = None  # a transaction marker: commit (True) or abort (False)
 
 
 @dataclass(slots=True)
@@ -155,18 +169,33 @@ class CoordinatorRuntime:
 
     def _replay_batch(self, partition: int, batch: BatchView) -> int:
         if batch.is_control:
+            try:
+                control = batch.control_record()
+            except ProtocolError as e:
+                log.warning("%s-%d: skipping a control batch: %s", self.topic, partition, e)
+                return 0
+            if control is not None and control.type in (CONTROL_TYPE_ABORT, CONTROL_TYPE_COMMIT):
+                commit = control.type == CONTROL_TYPE_COMMIT
+                self.machine.replay_end_txn(partition, batch.producer_id, commit)
             return 0
+        producer_id = batch.producer_id if batch.is_transactional else -1
         n = 0
         for rec in batch.records():
-            self._replay(partition, rec.key, rec.value, live=False, offset=rec.offset)
+            self._replay(partition, rec.key, rec.value, False, producer_id, rec.offset)
             n += 1
         return n
 
     def _replay(
-        self, partition: int, key: object, value: object, live: bool, offset: int = -1
+        self,
+        partition: int,
+        key: object,
+        value: object,
+        live: bool,
+        producer_id: int = -1,
+        offset: int = -1,
     ) -> None:
         try:
-            self.machine.replay(partition, key, value, live)  # type: ignore[arg-type]
+            self.machine.replay(partition, key, value, live, producer_id)  # type: ignore[arg-type]
         except (ProtocolError, KafkaError, ValueError) as e:
             # one bad record must not cost the whole shard
             log.warning("%s-%d offset %d: skipping a record: %s", self.topic, partition, offset, e)
@@ -202,20 +231,44 @@ class CoordinatorRuntime:
     # -- writes ----------------------------------------------------------------------------------
 
     def write(
-        self, partition: int, records: Sequence[Record], timestamp: int
+        self,
+        partition: int,
+        records: Sequence[Record],
+        timestamp: int,
+        producer: TxnProducer | None = None,
     ) -> Deferred[ErrorCode]:
-        """Append records to the shard's partition; the result completes with NONE once they
-        are committed and applied, or with the error that stopped them (nothing applied)."""
+        """Append records to the shard's partition (in the transaction of `producer` if
+        given); the result completes with NONE once they are committed and applied, or with
+        the error that stopped them (nothing applied)."""
         if not records:
             return Deferred.of(ErrorCode.NONE)
+        return self._append(
+            partition,
+            lambda: self.writer.append(partition, records, timestamp, producer),
+            _Write(-1, records, Deferred(), producer),
+        )
+
+    def write_marker(
+        self, partition: int, marker: TxnProducer, commit: bool, coordinator_epoch: int
+    ) -> Deferred[ErrorCode]:
+        """End a producer's transaction in the shard: its records count (commit) or vanish
+        (abort) once the marker is committed."""
+        return self._append(
+            partition,
+            lambda: self.writer.append_marker(partition, marker, commit, coordinator_epoch),
+            _Write(-1, (), Deferred(), marker, commit),
+        )
+
+    def _append(
+        self, partition: int, append: Callable[[], int], write: _Write
+    ) -> Deferred[ErrorCode]:
         shard = self._shards.get(partition)
         if shard is None or shard.status != ShardStatus.ACTIVE:
             return Deferred.of(self.status(partition))
         try:
-            end = self.writer.append(partition, records, timestamp)
+            write.end_offset = append()
         except KafkaError as e:
             return Deferred.of(e.code)
-        write = _Write(end, records, Deferred())
         shard.pending.append(write)
         self._apply_committed(shard)
         if not write.done.done:
@@ -227,8 +280,15 @@ class CoordinatorRuntime:
         hw = self.writer.high_watermark(shard.partition)
         while shard.pending and shard.pending[0].end_offset <= hw:
             write = shard.pending.popleft()
-            for key, value in write.records:
-                self._replay(shard.partition, key, value, live=True)
+            if write.marker is not None:
+                assert write.producer is not None
+                self.machine.replay_end_txn(
+                    shard.partition, write.producer.producer_id, write.marker
+                )
+            else:
+                pid = -1 if write.producer is None else write.producer.producer_id
+                for key, value in write.records:
+                    self._replay(shard.partition, key, value, True, pid)
             write.done.complete(ErrorCode.NONE)
 
     async def _await_commit(self, shard: _Shard, write: _Write) -> None:

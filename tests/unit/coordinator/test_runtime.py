@@ -24,9 +24,17 @@ class Machine:
         self.applied: list[tuple[int, bytes, bytes | None, bool]] = []
         self.loaded: list[int] = []
         self.unloaded: list[int] = []
+        self.producers: list[int] = []
+        self.markers: list[tuple[int, int, bool]] = []
 
-    def replay(self, partition: int, key: bytes, value: bytes | None, live: bool) -> None:
+    def replay(
+        self, partition: int, key: bytes, value: bytes | None, live: bool, producer_id: int = -1
+    ) -> None:
         self.applied.append((partition, bytes(key), None if value is None else bytes(value), live))
+        self.producers.append(producer_id)
+
+    def replay_end_txn(self, partition: int, producer_id: int, commit: bool) -> None:
+        self.markers.append((partition, producer_id, commit))
 
     def on_loaded(self, partition: int) -> None:
         self.loaded.append(partition)
@@ -46,10 +54,10 @@ class FollowedWriter(LogWriter):
         self.wait_result = ErrorCode.NONE
         self.fail_appends: ErrorCode | None = None
 
-    def append(self, partition, records, timestamp) -> int:  # noqa: ANN001
+    def append(self, partition, records, timestamp, producer=None) -> int:  # noqa: ANN001
         if self.fail_appends is not None:
             raise KafkaError("refused", self.fail_appends)
-        return super().append(partition, records, timestamp)
+        return super().append(partition, records, timestamp, producer)
 
     def high_watermark(self, partition: int) -> int:
         return self.hw.get(partition, 0)

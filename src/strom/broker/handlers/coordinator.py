@@ -1,5 +1,6 @@
-"""FindCoordinator: which broker coordinates a group or a transactional id (this one; for
-groups only once their __consumer_offsets partition is loaded)."""
+"""FindCoordinator: which broker coordinates a group or a transactional id (this one, once the
+__consumer_offsets or __transaction_state partition is loaded; the first transactional look-up
+creates __transaction_state)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,11 @@ def _locate(services: Services, key_type: int, key: str) -> tuple[ErrorCode, str
             return error, "the group coordinator is not available"
         return ErrorCode.NONE, None
     if key_type == TRANSACTION:
-        return ErrorCode.COORDINATOR_NOT_AVAILABLE, "transactions are not supported yet"
+        services.start_transactions()
+        error = services.txn_coordinator.check_available(key)
+        if error != ErrorCode.NONE:
+            return error, "the transaction coordinator is not available yet"
+        return ErrorCode.NONE, None
     return ErrorCode.INVALID_REQUEST, f"unknown coordinator key type {key_type}"
 
 

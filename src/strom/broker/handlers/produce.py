@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from strom.broker.partition import RecentAppend
 from strom.broker.replica_manager import AppendWait
 from strom.cluster.metadata import INTERNAL_TOPICS
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.messages.produce import ProduceRequest, ProduceResponse
+from strom.protocol.records import BatchView
 
 if TYPE_CHECKING:
     from strom.broker.context import RequestContext, Services
@@ -23,29 +26,76 @@ def _error(index: int, code: ErrorCode, message: str | None = None) -> PartResp:
     return PartResp(index=index, error_code=code, base_offset=-1, error_message=message)
 
 
+async def _let_woken_fetches_answer(
+    partitions: dict, appended: list[tuple[tuple[str, int], memoryview, int, int]]
+) -> None:
+    """The appends woke parked fetches: let them answer first (they run in the next loop
+    iteration, before this task), so consumers get the records before this producer's
+    acknowledgement is encoded and sent. Meanwhile each partition offers the buffer its append
+    wrote (stamped in place), so a woken fetch for exactly that data need not read it back."""
+    kept = []
+    for tp, records, first, last in appended:
+        partition = partitions.get(tp)
+        if partition is not None and isinstance(records, memoryview) and not records.readonly:
+            partition.recent = recent = RecentAppend(first, last + 1, records)
+            kept.append((partition, recent))
+    try:
+        await asyncio.sleep(0)
+    finally:
+        for partition, recent in kept:
+            if partition.recent is recent:
+                partition.recent = None
+
+
+#: verification errors a producer retries, as NOT_ENOUGH_REPLICAS (Kafka's mapping: every
+#: client knows that one as retriable)
+_RETRY_VERIFICATION = {
+    ErrorCode.COORDINATOR_NOT_AVAILABLE,
+    ErrorCode.NOT_COORDINATOR,
+    ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
+    ErrorCode.CONCURRENT_TRANSACTIONS,
+}
+
+
+def _verify_transaction(services: Services, txn_id: str | None, topic: str, p: object) -> None:
+    """A transactional batch is appended only if its producer's ongoing transaction holds
+    the partition (KIP-890): a late or stray batch cannot open a transaction nobody ends."""
+    batch = BatchView(p.records)  # type: ignore[attr-defined]
+    if not batch.is_transactional:
+        return
+    if txn_id is None:
+        raise KafkaError(
+            "a transactional batch without a transactional id", ErrorCode.INVALID_TXN_STATE
+        )
+    tp = (topic, p.index)  # type: ignore[attr-defined]
+    error = services.txn_coordinator.verify_partitions(
+        txn_id, batch.producer_id, batch.producer_epoch, [tp]
+    )[tp]
+    if error == ErrorCode.NONE:
+        return
+    if error in _RETRY_VERIFICATION:
+        raise KafkaError("the transaction cannot be verified yet", ErrorCode.NOT_ENOUGH_REPLICAS)
+    if error == ErrorCode.PRODUCER_FENCED:
+        raise KafkaError("the producer epoch is not current", ErrorCode.INVALID_PRODUCER_EPOCH)
+    raise KafkaError(f"the partition is not in the transaction of {txn_id}", error)
+
+
 async def handle(
     services: Services, ctx: RequestContext, request: ProduceRequest
 ) -> ProduceResponse | None:
     acks = request.acks
     rm = services.replica_manager
     await rm.ready((t.name, p.index) for t in request.topic_data for p in t.partition_data)
+    woken = rm.purgatory.woken
     responses = []
     waits: dict[tuple[str, int], AppendWait] = {}
     answers: dict[tuple[str, int], PartResp] = {}
+    appended: list[tuple[tuple[str, int], memoryview, int, int]] = []
     for topic in request.topic_data:
         parts = []
         for p in topic.partition_data:
             if acks not in (0, 1, -1):
                 parts.append(_error(p.index, ErrorCode.INVALID_REQUIRED_ACKS))
-                continue
-            if request.transactional_id is not None:
-                parts.append(
-                    _error(
-                        p.index,
-                        ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-                        "transactions are not supported yet",
-                    )
-                )
                 continue
             try:
                 if topic.name in INTERNAL_TOPICS:
@@ -61,6 +111,7 @@ async def handle(
                     )
                 if ctx.header.api_version < 3 and p.records[16] != 2:
                     raise KafkaError("message format before v2", ErrorCode.UNSUPPORTED_VERSION)
+                _verify_transaction(services, request.transactional_id, topic.name, p)
                 outcome = rm.append(topic.name, p.index, p.records, acks)
             except KafkaError as e:
                 if e.code not in (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,):
@@ -81,11 +132,17 @@ async def handle(
                 log_start_offset=outcome.log_start_offset,
             )
             parts.append(answer)
+            if not outcome.duplicate:
+                appended.append(
+                    ((topic.name, p.index), p.records, outcome.base_offset, outcome.last_offset)
+                )
             if acks == -1:
                 tp = (topic.name, p.index)
                 waits[tp] = AppendWait(rm.get(*tp), outcome.last_offset + 1)
                 answers[tp] = answer
         responses.append(TopicResp(name=topic.name, partition_responses=parts))
+    if rm.purgatory.woken != woken:
+        await _let_woken_fetches_answer(rm.partitions, appended)
     if waits:
         # acks=all: answered once the ISR has every partition's records (or the time is up)
         for tp, code in (await rm.wait_for_acks(waits, request.timeout_ms / 1000)).items():

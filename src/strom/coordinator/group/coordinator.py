@@ -53,7 +53,7 @@ from strom.coordinator.group.state import Group, GroupState
 from strom.coordinator.group.timer import LoopTimer, Timer
 from strom.coordinator.group.topics import TopicsView
 from strom.coordinator.runtime import CoordinatorRuntime
-from strom.coordinator.writer import PartitionWriter
+from strom.coordinator.writer import PartitionWriter, TxnProducer
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.messages.group_coordinator import OffsetCommitValue
 
@@ -197,9 +197,15 @@ class GroupCoordinator:
         return self.state.started and all(self.runtime.active(p) for p in self.runtime.partitions)
 
     def replay(
-        self, partition: int, key: bytes | memoryview, value: bytes | memoryview | None, live: bool
+        self,
+        partition: int,
+        key: bytes | memoryview,
+        value: bytes | memoryview | None,
+        live: bool,
+        producer_id: int = -1,
     ) -> None:
-        """Apply one record of __consumer_offsets to the in-memory state."""
+        """Apply one record of __consumer_offsets to the in-memory state (an offset commit of
+        a transaction waits for its marker: `replay_end_txn`)."""
         rec = decode_record(key, value)
         if rec is None:
             return
@@ -210,14 +216,13 @@ class GroupCoordinator:
                 self.offsets.delete(k.group, k.topic, k.partition)  # type: ignore[attr-defined]
                 return
             v: OffsetCommitValue = rec.value  # type: ignore[assignment]
-            self.offsets.put(
-                k.group,  # type: ignore[attr-defined]
-                k.topic,  # type: ignore[attr-defined]
-                k.partition,  # type: ignore[attr-defined]
-                CommittedOffset(
-                    v.offset, v.leader_epoch, v.metadata, v.commit_timestamp, v.expire_timestamp
-                ),
+            committed = CommittedOffset(
+                v.offset, v.leader_epoch, v.metadata, v.commit_timestamp, v.expire_timestamp
             )
+            if producer_id >= 0:
+                self.offsets.put_pending(producer_id, k.group, k.topic, k.partition, committed)  # type: ignore[attr-defined]
+                return
+            self.offsets.put(k.group, k.topic, k.partition, committed)  # type: ignore[attr-defined]
             if k.group not in self.groups:  # type: ignore[attr-defined]
                 # Offsets without group metadata: a "simple" group that only stores offsets.
                 self.groups[k.group] = ClassicGroup(k.group, v.commit_timestamp)  # type: ignore[attr-defined]
@@ -226,6 +231,98 @@ class GroupCoordinator:
             self._replay_group_metadata(rec.key.group, rec.value, live)  # type: ignore[attr-defined]
             return
         self._replay_consumer_record(kv, rec.key, rec.value)
+
+    def replay_end_txn(self, partition: int, producer_id: int, commit: bool) -> None:
+        """A transaction marker in a __consumer_offsets partition: the producer's pending
+        offsets for the partition's groups are committed or dropped."""
+        n = self.offsets.end_txn(
+            producer_id, commit, lambda group: self.partition_for(group) == partition
+        )
+        if n and commit:
+            log.debug("__consumer_offsets-%d: %d transactional offsets committed", partition, n)
+
+    def complete_transaction(
+        self, partition: int, producer_id: int, producer_epoch: int, commit: bool
+    ) -> Deferred[ErrorCode]:
+        """Write a transaction's marker to a __consumer_offsets partition (the transaction
+        coordinator's marker writer calls this), ordered with the shard's other writes."""
+        return self.runtime.write_marker(
+            partition, TxnProducer(producer_id, producer_epoch), commit
+        )
+
+    def commit_txn_offsets(
+        self,
+        group_id: str,
+        producer_id: int,
+        producer_epoch: int,
+        generation: int,
+        member_id: str,
+        instance_id: str | None,
+        topics: Iterable[tuple[str, list[OffsetToCommit]]],
+    ) -> Deferred[list[tuple[str, list[tuple[int, ErrorCode]]]]]:
+        """TxnOffsetCommit: offsets written in the producer's transaction; they become the
+        group's committed offsets when the transaction commits."""
+        topics = list(topics)
+        error = self.check_available(group_id)
+        group = self.groups.get(group_id)
+        if error == ErrorCode.NONE and (generation >= 0 or member_id):
+            # a member of a live group: its generation must be current (KIP-447)
+            if group is None:
+                error = ErrorCode.ILLEGAL_GENERATION
+            elif isinstance(group, ClassicGroup):
+                error = group.validate_member(member_id, instance_id)
+                if error == ErrorCode.NONE and generation != group.generation:
+                    error = ErrorCode.ILLEGAL_GENERATION
+            else:
+                member = group.members.get(member_id)
+                if member is None:
+                    error = ErrorCode.UNKNOWN_MEMBER_ID
+                elif generation != member.member_epoch:
+                    error = ErrorCode.ILLEGAL_GENERATION
+        if error != ErrorCode.NONE:
+            return Deferred.of(
+                [(name, [(p.partition, error) for p in parts]) for name, parts in topics]
+            )
+        now = self.now_ms()
+        records: list[Record] = []
+        results: list[tuple[str, list[list]]] = []
+        for name, parts in topics:
+            count = self.topics.partition_count(name)
+            out = []
+            for p in parts:
+                if count is None or not 0 <= p.partition < count:
+                    out.append([p.partition, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION])
+                    continue
+                meta = p.metadata or ""
+                if (
+                    len(meta.encode("utf-8", "surrogatepass"))
+                    > self.config.offset_metadata_max_bytes
+                ):
+                    out.append([p.partition, ErrorCode.OFFSET_METADATA_TOO_LARGE])
+                    continue
+                value = OffsetCommitValue(
+                    offset=p.offset,
+                    leader_epoch=p.leader_epoch,
+                    metadata=meta,
+                    commit_timestamp=now,
+                    expire_timestamp=-1,
+                )
+                records.append(offset_commit_record(group_id, name, p.partition, value))
+                out.append([p.partition, ErrorCode.NONE])
+            results.append((name, out))
+        producer = TxnProducer(producer_id, producer_epoch)
+
+        def answer(written: ErrorCode) -> list[tuple[str, list[tuple[int, ErrorCode]]]]:
+            if written != ErrorCode.NONE:
+                code = write_error(written, commit=True)
+                for _, out in results:
+                    for item in out:
+                        if item[1] == ErrorCode.NONE:
+                            item[1] = code
+            return [(name, [(p, c) for p, c in out]) for name, out in results]
+
+        partition = self.partition_for(group_id)
+        return self.runtime.write(partition, records, now, producer).map(answer)
 
     def _replay_group_metadata(self, group_id: str, value: object | None, live: bool) -> None:
         group = self.groups.get(group_id)

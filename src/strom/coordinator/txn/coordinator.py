@@ -106,7 +106,18 @@ class TransactionCoordinator:
     def resign(self, partition: int, leader_epoch: int | None = None) -> None:
         self.runtime.unload(partition, leader_epoch)
 
-    def replay(self, partition: int, key: bytes, value: bytes | None, live: bool) -> None:
+    def shutdown(self) -> None:
+        self.runtime.close()
+        self.started = False
+
+    def replay(
+        self,
+        partition: int,
+        key: bytes,
+        value: bytes | None,
+        live: bool,
+        producer_id: int = -1,
+    ) -> None:
         rec = decode_txn_record(key, value)
         if rec.value is None:
             self.txns.pop(rec.transactional_id, None)
@@ -115,6 +126,9 @@ class TransactionCoordinator:
         if txn is None:
             txn = self.txns[rec.transactional_id] = TxnMetadata(rec.transactional_id, -1, -1, 0)
         txn.update_from(rec.value)
+
+    def replay_end_txn(self, partition: int, producer_id: int, commit: bool) -> None:
+        """__transaction_state holds no transactional records: nothing to end."""
 
     def on_loaded(self, partition: int) -> None:
         """Finish what a previous leader (or this broker before a crash) left half done."""
@@ -373,7 +387,7 @@ class TransactionCoordinator:
         txn.pending = None
         if error != ErrorCode.NONE:
             log.warning(
-                "transactional id %s: markers not written (%s); retried when the shard loads",
+                "transactional id %s: markers not written (%s); sent again at the next check",
                 job.transactional_id,
                 error.name,
             )
@@ -391,10 +405,18 @@ class TransactionCoordinator:
     # -- timeouts and expiration -----------------------------------------------------------------
 
     def abort_timed_out(self) -> int:
-        """Abort (fencing their producers) the transactions open longer than their timeout."""
+        """Abort (fencing their producers) the transactions open longer than their timeout;
+        send again the markers of transactions whose markers failed."""
         now = self.now_ms()
         aborted = 0
         for txn in list(self.txns.values()):
+            if (
+                txn.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT)
+                and txn.pending is None
+                and self.runtime.active(self.partition_for(txn.transactional_id))
+            ):
+                self._send_markers(txn)
+                continue
             if (
                 txn.state == TxnState.ONGOING
                 and txn.pending is None

@@ -1,0 +1,137 @@
+"""Transactions against a real `strom serve`, with confluent-kafka's transactional producer."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from strom.protocol.errors import ErrorCode
+from strom.protocol.messages.init_producer_id import InitProducerIdRequest
+from strom.protocol.messages.produce import ProduceRequest
+from strom.protocol.records import build_batch
+from tests.compat.util import RawClient
+
+
+def _topic(strom, partitions: int = 1) -> str:  # noqa: ANN001
+    name = f"txn-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": strom.bootstrap})
+    admin.create_topics([NewTopic(name, partitions, 1)])[name].result(10)
+    return name
+
+
+def _producer(strom, txn_id: str) -> Producer:  # noqa: ANN001
+    return Producer(
+        {
+            "bootstrap.servers": strom.bootstrap,
+            "transactional.id": txn_id,
+            "transaction.timeout.ms": 20_000,
+        }
+    )
+
+
+def _consume(strom, topic: str, isolation: str, expect: int) -> list[bytes]:  # noqa: ANN001
+    c = Consumer(
+        {
+            "bootstrap.servers": strom.bootstrap,
+            "group.id": f"g-{uuid.uuid4().hex[:6]}",
+            "auto.offset.reset": "earliest",
+            "isolation.level": isolation,
+            "enable.auto.commit": False,
+        }
+    )
+    c.assign([TopicPartition(topic, 0, 0)])
+    out: list[bytes] = []
+    try:
+        for _ in range(60):
+            for m in c.consume(100, 0.5):
+                if m.error() is None:
+                    out.append(m.value())
+            if len(out) >= expect:
+                break
+    finally:
+        c.close()
+    return out
+
+
+def test_committed_transaction_is_read_committed(strom) -> None:  # noqa: ANN001
+    topic = _topic(strom)
+    p = _producer(strom, f"t-{uuid.uuid4().hex[:6]}")
+    p.init_transactions(30)
+    p.begin_transaction()
+    for i in range(10):
+        p.produce(topic, f"c{i}".encode())
+    p.commit_transaction(30)
+    assert _consume(strom, topic, "read_committed", 10) == [f"c{i}".encode() for i in range(10)]
+    # the end offset counts the commit marker
+    c = Consumer({"bootstrap.servers": strom.bootstrap, "group.id": "watermarks"})
+    try:
+        low, high = c.get_watermark_offsets(TopicPartition(topic, 0), 10)
+    finally:
+        c.close()
+    assert (low, high) == (0, 11)
+
+
+def test_second_producer_fences_the_first(strom) -> None:  # noqa: ANN001
+    topic = _topic(strom)
+    txn_id = f"t-{uuid.uuid4().hex[:6]}"
+    first = _producer(strom, txn_id)
+    first.init_transactions(30)
+    first.begin_transaction()
+    first.produce(topic, b"from-first")
+    first.flush(10)
+    second = _producer(strom, txn_id)
+    second.init_transactions(30)  # aborts the first's open transaction, bumps the epoch
+    with pytest.raises(KafkaException) as raised:
+        first.commit_transaction(30)
+    assert raised.value.args[0].fatal() or "fenced" in str(raised.value).lower()
+    second.begin_transaction()
+    second.produce(topic, b"from-second")
+    second.commit_transaction(30)
+    got = _consume(strom, topic, "read_committed", 1)
+    assert b"from-second" in got
+
+
+def _raw_produce(client: RawClient, topic: str, batch: bytes, txn_id: str | None) -> int:
+    req = ProduceRequest(
+        transactional_id=txn_id,
+        acks=-1,
+        timeout_ms=10000,
+        topic_data=[
+            ProduceRequest.TopicProduceData(
+                name=topic,
+                partition_data=[ProduceRequest.PartitionProduceData(index=0, records=batch)],
+            )
+        ],
+    )
+    return client.call(req, 9).responses[0].partition_responses[0].error_code
+
+
+def test_stray_transactional_batch_is_refused(strom) -> None:  # noqa: ANN001
+    """A batch with the transactional bit whose producer has no ongoing transaction holding
+    the partition is refused (KIP-890 verification) and leaves nothing behind."""
+    topic = _topic(strom)
+    client = RawClient(strom.bootstrap)
+    try:
+        init = client.call(
+            InitProducerIdRequest(transactional_id=None, transaction_timeout_ms=0), 4
+        )
+        stray = build_batch(
+            [(b"k", b"stray")],
+            producer_id=init.producer_id,
+            producer_epoch=init.producer_epoch,
+            base_sequence=0,
+            transactional=True,
+        )
+        assert _raw_produce(client, topic, stray, None) == ErrorCode.INVALID_TXN_STATE
+        assert _raw_produce(client, topic, stray, "nobody") in (
+            ErrorCode.INVALID_PRODUCER_ID_MAPPING,
+            ErrorCode.NOT_ENOUGH_REPLICAS,  # __transaction_state still being created: retriable
+        )
+        assert _raw_produce(client, topic, build_batch([(b"k", b"plain")]), None) == 0
+    finally:
+        client.close()
+    # nothing pins the last stable offset: read_committed sees the plain record at offset 0
+    assert _consume(strom, topic, "read_committed", 1) == [b"plain"]
