@@ -4,9 +4,11 @@
 
 Measures a fresh data dir and one holding a topic with `--partitions` partitions (written by
 a first start, then shut down cleanly), spawning the broker the way a user does
-(`python -m strom.cli.main serve`), and reports the median, min and max of each. With
-`--strom DIR` it runs the `src/` of another checkout (a before/after comparison), alternating
-run by run with this one so that both see the same machine.
+(`python -m strom.cli.main serve`), and reports the median, lower quartile, min and max of
+each (on a shared machine the quartile and min show the code; the median also shows the
+neighbours). With `--strom DIR` it runs the `src/` of another checkout (a before/after
+comparison), alternating run by run with this one, which goes first every other run, so that
+both see the same machine.
 """
 
 from __future__ import annotations
@@ -111,15 +113,19 @@ def main() -> None:
             make_partitions(src, full[name], args.partitions)
         results: dict[tuple[str, str], list[float]] = {}
         for i in range(args.runs):
-            for name, src in sources.items():
+            order = list(sources.items())
+            if i % 2:  # neither checkout always runs first (after the other's shutdown)
+                order.reverse()
+            for name, src in order:
                 fresh = os.path.join(root, f"fresh-{name}-{i}")
                 results.setdefault((name, "fresh data dir"), []).append(time_to_answer(src, fresh))
                 label = f"{args.partitions} partitions"
                 results.setdefault((name, label), []).append(time_to_answer(src, full[name]))
         print(f"spawn -> first ApiVersions answer, {args.runs} runs each (seconds)")
         for (name, case), times in results.items():
+            p25 = statistics.quantiles(times, n=4)[0] if len(times) > 1 else times[0]
             print(
-                f"  {name:5} {case:18} median {statistics.median(times):.3f}"
+                f"  {name:5} {case:18} median {statistics.median(times):.3f}  p25 {p25:.3f}"
                 f"  min {min(times):.3f}  max {max(times):.3f}"
             )
     finally:

@@ -6,6 +6,7 @@ rich nor confluent-kafka, and its start-up time is what a user waits for.
 
 from __future__ import annotations
 
+import gc
 import sys
 
 
@@ -41,6 +42,9 @@ def _app():  # noqa: ANN202 - a typer.Typer, built only for the client commands
 def main(argv: list[str] | None = None) -> int | None:
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["serve"]:
+        # Start-up makes many objects that live as long as the broker: no collection passes
+        # over them while importing (serve's run_broker freezes them and turns it back on).
+        gc.disable()
         from strom.cli.serve import main as serve_main
 
         return serve_main(args[1:])

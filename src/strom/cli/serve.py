@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -40,6 +41,10 @@ async def run_broker(broker: Broker, ready: asyncio.Event | None = None) -> None
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await broker.start()
+    # what start-up made lives as long as the broker: out of the collector's way, then
+    # collection on again (strom.cli.main turned it off before the imports)
+    gc.freeze()
+    gc.enable()
     host, port = broker.advertised or (broker.host, broker.bound_port)
     print(
         f"strom: broker {broker.node_id} listening on {broker.host}:{broker.bound_port}"

@@ -39,13 +39,8 @@ def write_checkpoint(
         raise CheckpointError(f"cannot write checkpoint {path}: {e}") from e
 
 
-def read_checkpoint(
-    path: str, fields: int, expected_version: int = CHECKPOINT_VERSION
-) -> list[list[str]] | None:
-    """Entries of a checkpoint file, each split into `fields` strings; None if it is missing.
-
-    A malformed file (bad version, count mismatch, wrong field count) raises CheckpointError.
-    """
+def _read_body(path: str, expected_version: int) -> list[str] | None:
+    """The entry lines of a checkpoint file, its header checked; None if it is missing."""
     try:
         with open(path, encoding="ascii") as f:
             text = f.read()
@@ -68,6 +63,10 @@ def read_checkpoint(
     body = lines[2:]
     if count != len(body):
         raise CheckpointError(f"checkpoint {path}: expected {count} entries, found {len(body)}")
+    return body
+
+
+def _split(path: str, body: list[str], fields: int) -> list[list[str]]:
     entries = []
     for line in body:
         parts = line.split()
@@ -75,6 +74,17 @@ def read_checkpoint(
             raise CheckpointError(f"malformed checkpoint {path} line: {line!r}")
         entries.append(parts)
     return entries
+
+
+def read_checkpoint(
+    path: str, fields: int, expected_version: int = CHECKPOINT_VERSION
+) -> list[list[str]] | None:
+    """Entries of a checkpoint file, each split into `fields` strings; None if it is missing.
+
+    A malformed file (bad version, count mismatch, wrong field count) raises CheckpointError.
+    """
+    body = _read_body(path, expected_version)
+    return None if body is None else _split(path, body, fields)
 
 
 def _int(path: str, text: str) -> int:
@@ -96,10 +106,14 @@ class OffsetCheckpoint:
 
     def read(self) -> dict[tuple[str, int], int]:
         """The offsets in the file (empty if it does not exist)."""
-        entries = read_checkpoint(self.path, 3)
-        if entries is None:
+        body = _read_body(self.path, CHECKPOINT_VERSION)
+        if body is None:
             return {}
-        return {(t, _int(self.path, p)): _int(self.path, o) for t, p, o in entries}
+        try:  # a line per partition, read at every start: parsed in one go
+            return {(t, int(p)): int(o) for t, p, o in map(str.split, body)}
+        except ValueError:  # a line without three fields, or not a number: say which
+            entries = _split(self.path, body, 3)
+            return {(t, _int(self.path, p)): _int(self.path, o) for t, p, o in entries}
 
 
 @dataclass(frozen=True, slots=True)

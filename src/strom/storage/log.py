@@ -255,9 +255,41 @@ class LeaderEpochCache:
 # -- the log ----------------------------------------------------------------------------------
 
 
+class _MadeOnFirstUse:
+    """A per-log attribute that exists once the log's state is made (Log._make_state).
+
+    Start-up builds a Log for every partition directory before the broker answers anything,
+    and most of a log's state is only needed once it is loaded; so it is made then (or when
+    something reads it first), not in Log.__init__.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    def __get__(self, obj: Log | None, owner: type | None = None) -> object:
+        if obj is None:
+            return self
+        obj._make_state()  # sets the instance attribute, which from then on is read instead
+        return getattr(obj, self._name)
+
+
 class Log:
     """One partition's log on disk. Opening is lazy: nothing is read until first use, and
     recovery (if the last shutdown was unclean) runs then, before anything is served."""
+
+    # Start-up builds a Log for every partition directory before the broker answers, so
+    # building one allocates next to nothing: until the log loads, its segments are these
+    # shared empty lists (structural changes publish new lists, never mutated afterwards, so
+    # readers that take self._snap without the lock always see a consistent pair), and the
+    # leader epoch cache and producer state are made when first read (by the load, usually).
+    _segments: list[Segment] = []
+    _bases: list[int] = []
+    _snap: tuple[list[Segment], list[int]] = (_segments, _bases)
+    _pending_deletes: tuple[tuple[int, list[str]], ...] | list[tuple[int, list[str]]] = ()
+    _state_made = False
+    _epochs: LeaderEpochCache = _MadeOnFirstUse()  # type: ignore[assignment]
+    #: idempotent-producer state, loaded with the log
+    producers: ProducerStateManager = _MadeOnFirstUse()  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -271,9 +303,12 @@ class Log:
         high_watermark: int = 0,
         needs_recovery: bool = False,
         clock: Callable[[], float] = time.time,
+        name: str | None = None,
     ) -> None:
+        """`name` is the directory's base name (the manager passes it; else it is worked out)."""
         self.dir = directory
-        name = os.path.basename(os.path.normpath(directory))
+        if name is None:
+            name = os.path.basename(os.path.normpath(directory))
         tp = parse_topic_partition(name)
         self.topic, self.partition = tp if tp is not None else (name, 0)
         self.name = name
@@ -288,25 +323,27 @@ class Log:
         self._lock = threading.RLock()
         self._loaded = False
         self._closed = False
-        # Structural changes publish new lists (never mutated afterwards), so readers that
-        # take self._snap without the lock always see a consistent pair.
-        self._segments: list[Segment] = []
-        self._bases: list[int] = []
-        self._snap: tuple[list[Segment], list[int]] = ([], [])
         self.cleaner_passes: list | None = None  # the cleaner's state, loaded by the cleaner
         self._next_offset = 0
         self._unflushed_messages = 0
-        self._last_flush_ms = self._now_ms()
+        self._last_flush_ms = int(clock() * 1000)
         self._rolled_unflushed = False
-        self._pending_deletes: list[tuple[int, list[str]]] = []
-        self._epochs = LeaderEpochCache(
-            LeaderEpochCheckpoint(os.path.join(directory, LEADER_EPOCH_CHECKPOINT)), name
-        )
         self.last_recovery: LogRecovery | None = None
-        self.producers = ProducerStateManager(directory, name)  # loaded with the log
 
     def __repr__(self) -> str:
         return f"Log({self.name})"
+
+    def _make_state(self) -> None:
+        """Make the leader epoch cache and the producer state, empty (loading fills them).
+        Once per log, under its lock: two threads reading them first get the same objects."""
+        with self._lock:
+            if not self._state_made:
+                self._epochs = LeaderEpochCache(
+                    LeaderEpochCheckpoint(os.path.join(self.dir, LEADER_EPOCH_CHECKPOINT)),
+                    self.name,
+                )
+                self.producers = ProducerStateManager(self.dir, self.name)
+                self._state_made = True
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -350,6 +387,8 @@ class Log:
         if self._closed:
             raise KafkaError(f"log {self.name} is closed", code=ErrorCode.KAFKA_STORAGE_ERROR)
         t0 = time.monotonic()
+        self._make_state()
+        self._pending_deletes = []
         try:
             os.makedirs(self.dir, exist_ok=True)
             bases = self._clean_directory()

@@ -7,12 +7,12 @@ import fcntl
 import logging
 import os
 import re
-import shutil
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.storage.checkpoints import (
@@ -22,11 +22,13 @@ from strom.storage.checkpoints import (
     CheckpointError,
     OffsetCheckpoint,
 )
-from strom.storage.cleaner import CleanerStats, LogCleaner
 from strom.storage.config import LogConfig, read_config_file, write_config_file
 from strom.storage.files import DEFAULT_MAX_OPEN_FILES, FileCache, fsync_dir
 from strom.storage.log import Log, parse_topic_partition
 from strom.storage.segment import IndexCache
+
+if TYPE_CHECKING:  # the cleaner is imported when first needed (start-up does without it)
+    from strom.storage.cleaner import CleanerStats, LogCleaner
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +49,12 @@ class OpenStats:
     logs: int
     clean_shutdown: bool
     seconds: float
+
+
+def _rmtree(path: str, ignore_errors: bool = False) -> None:
+    import shutil  # here: it imports bz2 and lzma, which `strom serve` starts without
+
+    shutil.rmtree(path, ignore_errors=ignore_errors)
 
 
 def validate_topic_name(topic: str) -> None:
@@ -79,7 +87,7 @@ class LogManager:
         self.default_config = default_config if default_config is not None else LogConfig()
         self.files = FileCache(max_open_files)
         self.indexes = IndexCache(max_loaded_indexes)
-        self.cleaner = cleaner if cleaner is not None else LogCleaner()
+        self._cleaner = cleaner
         self._clock = clock
         self._lock = threading.RLock()
         self._logs: dict[TopicPartition, Log] = {}
@@ -92,6 +100,21 @@ class LogManager:
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
+
+    @property
+    def cleaner(self) -> LogCleaner:
+        """The compactor (a default LogCleaner, made on first use, unless one was given)."""
+        if self._cleaner is None:
+            with self._lock:
+                if self._cleaner is None:
+                    from strom.storage.cleaner import LogCleaner
+
+                    self._cleaner = LogCleaner()
+        return self._cleaner
+
+    @cleaner.setter
+    def cleaner(self, cleaner: LogCleaner) -> None:
+        self._cleaner = cleaner
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -121,7 +144,7 @@ class LogManager:
                 name = entry.name
                 if name.endswith(DELETE_DIR_SUFFIX):
                     logger.info("removing log directory %s left by an earlier delete", name)
-                    shutil.rmtree(entry.path, ignore_errors=True)
+                    _rmtree(entry.path, ignore_errors=True)
                     continue
                 tp = parse_topic_partition(name)
                 if tp is None:
@@ -136,6 +159,7 @@ class LogManager:
                     high_watermark=watermarks.get(tp, 0),
                     needs_recovery=not clean,
                     clock=self._clock,
+                    name=name,
                 )
         if clean:
             os.unlink(marker)  # from now on a crash is an unclean shutdown
@@ -265,7 +289,7 @@ class LogManager:
             raise KafkaError(
                 f"cannot delete log {topic}-{partition}: {e}", code=ErrorCode.KAFKA_STORAGE_ERROR
             ) from e
-        shutil.rmtree(doomed, ignore_errors=True)
+        _rmtree(doomed, ignore_errors=True)
         logger.info("deleted log %s-%d", topic, partition)
         return True
 

@@ -19,7 +19,12 @@ def read_topic_id(directory: str) -> str | None:
 
 
 def has_topic_id(directory: str) -> bool:
-    return os.path.exists(os.path.join(directory, PARTITION_METADATA))
+    """Whether `directory` has a `partition.metadata` file (start-up asks for every log)."""
+    try:
+        os.stat(f"{directory}/{PARTITION_METADATA}")
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def write_topic_id(directory: str, topic_id: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import zlib
@@ -258,6 +257,8 @@ class ProducerStateManager:
             ]
             for e in self.producers.values()
         ]
+        import json  # here, not at the top: `strom serve` starts without it
+
         body = json.dumps({"offset": offset, "producers": state}, separators=(",", ":")).encode()
         data = b"%08x\n" % zlib.crc32(body) + body
         path = os.path.join(self.dir, f"{offset:020d}{SNAPSHOT_SUFFIX}")
@@ -273,6 +274,8 @@ class ProducerStateManager:
             crc, body = raw.split(b"\n", 1)
             if int(crc, 16) != zlib.crc32(body):
                 raise ValueError("checksum mismatch")
+            import json
+
             doc = json.loads(body)
             producers = {}
             for pid, epoch, ts, coord, txn, batches in doc["producers"]:
