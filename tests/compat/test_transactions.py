@@ -135,3 +135,26 @@ def test_stray_transactional_batch_is_refused(strom) -> None:  # noqa: ANN001
         client.close()
     # nothing pins the last stable offset: read_committed sees the plain record at offset 0
     assert _consume(strom, topic, "read_committed", 1) == [b"plain"]
+
+
+def test_aborted_transaction_is_hidden_from_read_committed(strom) -> None:  # noqa: ANN001
+    topic = _topic(strom)
+    p = _producer(strom, f"t-{uuid.uuid4().hex[:6]}")
+    p.init_transactions(30)
+    p.begin_transaction()
+    for i in range(3):
+        p.produce(topic, f"c{i}".encode())
+    p.commit_transaction(30)
+    p.begin_transaction()
+    for i in range(4):
+        p.produce(topic, f"a{i}".encode())
+    assert p.flush(30) == 0  # written to the log before the abort
+    p.abort_transaction(30)
+    p.begin_transaction()
+    p.produce(topic, b"last")
+    p.commit_transaction(30)
+    committed = [b"c0", b"c1", b"c2", b"last"]
+    assert _consume(strom, topic, "read_committed", len(committed)) == committed
+    # read_uncommitted sees the aborted records too (never the markers)
+    everything = [b"c0", b"c1", b"c2", b"a0", b"a1", b"a2", b"a3", b"last"]
+    assert _consume(strom, topic, "read_uncommitted", len(everything)) == everything

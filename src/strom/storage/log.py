@@ -26,7 +26,7 @@ from strom.storage.checkpoints import (
 )
 from strom.storage.config import LogConfig
 from strom.storage.files import CachedFile, FileCache, fsync_dir
-from strom.storage.producer_state import BatchInfo, ProducerStateManager
+from strom.storage.producer_state import BatchInfo, ProducerStateManager, is_abort_marker
 from strom.storage.segment import (
     CLEANED_SUFFIX,
     DELETED_SUFFIX,
@@ -47,12 +47,14 @@ from strom.storage.segment import (
     NO_TIMESTAMP,
     SWAP_SUFFIX,
     TIME_INDEX_SUFFIX,
+    TXN_INDEX_SUFFIX,
     IndexCache,
     Segment,
     parse_base_offset,
     pread_exact,
     scan_headers,
 )
+from strom.storage.txn_index import AbortedTxn
 
 logger = logging.getLogger(__name__)
 
@@ -343,6 +345,7 @@ class Log:
                     self.name,
                 )
                 self.producers = ProducerStateManager(self.dir, self.name)
+                self.producers.on_abort = self._record_abort
                 self._state_made = True
 
     def _now_ms(self) -> int:
@@ -508,13 +511,15 @@ class Log:
             os.close(fd)
         for old in sorted(b for b in bases if base <= b < max(next_offset, base + 1)):
             old_stem = os.path.join(self.dir, f"{old:020d}")
-            for ext in (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX):
+            for ext in (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX):
                 with suppress(FileNotFoundError):
                     os.unlink(old_stem + ext)
             bases.discard(old)
         for ext in (INDEX_SUFFIX, TIME_INDEX_SUFFIX):
             with suppress(FileNotFoundError):
                 os.unlink(stem + ext + SWAP_SUFFIX)  # rebuilt from the log on first use
+        with suppress(FileNotFoundError):  # the aborts the cleaned segment carries over
+            os.replace(stem + TXN_INDEX_SUFFIX + SWAP_SUFFIX, stem + TXN_INDEX_SUFFIX)
         os.replace(swap, stem + LOG_SUFFIX)
         bases.add(base)
         logger.info(
@@ -805,6 +810,7 @@ class Log:
             size = h[H_LENGTH] + LOG_OVERHEAD
             attrs = h[H_ATTRS]
             seq = h[H_SEQ]
+            control = bool(attrs & _CONTROL)
             infos.append(
                 BatchInfo(
                     base,
@@ -814,10 +820,11 @@ class Log:
                     seq,
                     -1 if seq < 0 else (seq + delta) & 0x7FFFFFFF,
                     bool(attrs & _TRANSACTIONAL),
-                    bool(attrs & _CONTROL),
+                    control,
                     batch_max_ts,
                     h[H_COUNT],
                     size,
+                    control and is_abort_marker(batch),
                 )
             )
             index_entries.append((last, batch_max_ts, size))
@@ -1040,6 +1047,43 @@ class Log:
                 return seg, found
             i += 1
         return None
+
+    # -- aborted transactions ------------------------------------------------------------------
+
+    def _record_abort(self, producer_id: int, first_offset: int, marker_offset: int) -> None:
+        """An abort marker (appended, or replayed while loading) ended a transaction: the
+        segment holding the marker keeps it in its .txnindex."""
+        segments, bases = self._snap
+        i = bisect.bisect_right(bases, marker_offset) - 1
+        if i < 0:
+            return
+        lso = self.producers.first_unstable_offset()
+        entry = AbortedTxn(
+            producer_id, first_offset, marker_offset, marker_offset + 1 if lso is None else lso
+        )
+        try:
+            segments[i].txn_index.append(entry)
+        except OSError as e:  # the marker is written: keep going; the entry stays in memory
+            logger.error("%s: cannot write the aborted-transaction index: %s", self.name, e)
+
+    def aborted_transactions(self, start: int, end: int) -> list[AbortedTxn]:
+        """Transactions aborted at or after `start` that began before `end` (a read_committed
+        fetch of [start, end) drops their records)."""
+        self._ensure()
+        segments, bases = self._snap
+        i = max(bisect.bisect_right(bases, start) - 1, 0)
+        out: list[AbortedTxn] = []
+        for seg in segments[i:]:
+            complete = False
+            for e in seg.txn_index.entries():
+                if e.last_offset >= start and e.first_offset < end:
+                    out.append(e)
+                # stable past `end` at this abort: every transaction begun before `end` had
+                # ended by then, so later segments hold none of them
+                complete = complete or e.last_stable_offset > end
+            if complete:
+                break
+        return out
 
     def iter_batches(
         self, start_offset: int | None = None, max_offset: int | None = None
@@ -1344,7 +1388,7 @@ class Log:
         seg = Segment(
             self.dir, base, self._files, self._indexes, self.config.index_interval_bytes, self.name
         )
-        for idx in (seg.offset_index, seg.time_index):
+        for idx in (seg.offset_index, seg.time_index, seg.txn_index):
             idx.path += suffix
         seg.file.path += suffix
         for path in seg.all_paths():

@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from strom.protocol.errors import ErrorCode, KafkaError
+from strom.protocol.errors import CorruptRecordError, ErrorCode, KafkaError
+from strom.protocol.records import CONTROL_TYPE_ABORT
 from strom.storage.files import atomic_write
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class BatchInfo:
     max_timestamp: int
     records_count: int
     size: int
+    is_abort: bool = False  # a control batch holding an abort marker
 
 
 @dataclass(slots=True)
@@ -102,6 +104,9 @@ class ProducerStateManager:
         # open transactions: producer id -> first offset; their minimum is kept, not searched
         self._ongoing: dict[int, int] = {}
         self._first_unstable: int | None = None
+        #: told of each transaction an abort marker ends: (producer id, first offset, marker
+        #: offset); the log keeps them in its aborted-transaction indexes
+        self.on_abort: Callable[[int, int, int], None] | None = None
 
     # -- the produce path ----------------------------------------------------------------------
 
@@ -160,9 +165,12 @@ class ProducerStateManager:
                 entry.batches.clear()
             entry.last_timestamp = max(entry.last_timestamp, b.max_timestamp)
             if b.is_control:
-                if entry.current_txn_first_offset >= 0:
+                first = entry.current_txn_first_offset
+                if first >= 0:
                     entry.current_txn_first_offset = -1
                     self._txn_ended(b.producer_id)
+                    if b.is_abort and self.on_abort is not None:
+                        self.on_abort(b.producer_id, first, b.base_offset)
                 continue
             if b.is_transactional and entry.current_txn_first_offset < 0:
                 entry.current_txn_first_offset = b.base_offset
@@ -341,4 +349,16 @@ def batch_info(batch: BatchView) -> BatchInfo:
         max_timestamp=batch.max_timestamp,
         records_count=batch.records_count,
         size=batch.size,
+        is_abort=is_abort_marker(batch),
     )
+
+
+def is_abort_marker(batch: BatchView) -> bool:
+    """A control batch whose marker aborts its producer's transaction."""
+    if not batch.is_control:
+        return False
+    try:
+        control = batch.control_record()
+    except CorruptRecordError:
+        return False
+    return control is not None and control.type == CONTROL_TYPE_ABORT

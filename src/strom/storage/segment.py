@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from strom.protocol.errors import CorruptRecordError
 from strom.protocol.records import HEADER_SIZE, LOG_OVERHEAD, MAGIC, BatchView, Record
 from strom.storage.files import CachedFile, FileCache
+from strom.storage.txn_index import TxnIndex
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ INT32_MAX = (1 << 31) - 1
 LOG_SUFFIX = ".log"
 INDEX_SUFFIX = ".index"
 TIME_INDEX_SUFFIX = ".timeindex"
+TXN_INDEX_SUFFIX = ".txnindex"
 DELETED_SUFFIX = ".deleted"
 CLEANED_SUFFIX = ".cleaned"
 SWAP_SUFFIX = ".swap"
@@ -289,6 +291,7 @@ class Segment:
         self.file: CachedFile = files.file(stem + LOG_SUFFIX)
         self.offset_index = SparseIndex(stem + INDEX_SUFFIX, OFFSET_ENTRY)
         self.time_index = SparseIndex(stem + TIME_INDEX_SUFFIX, TIME_ENTRY)
+        self.txn_index = TxnIndex(stem + TXN_INDEX_SUFFIX)
         self._indexes = indexes
         self.index_interval_bytes = index_interval_bytes
         self.context = context or directory
@@ -315,7 +318,7 @@ class Segment:
         return self.file.path
 
     def all_paths(self) -> list[str]:
-        return [self.file.path, self.offset_index.path, self.time_index.path]
+        return [self.file.path, self.offset_index.path, self.time_index.path, self.txn_index.path]
 
     # -- creating and opening ----------------------------------------------------------------
 
@@ -640,7 +643,7 @@ class Segment:
                 os.fsync(fd)
         except FileNotFoundError:
             return
-        for path in (self.offset_index.path, self.time_index.path):
+        for path in (self.offset_index.path, self.time_index.path, self.txn_index.path):
             try:
                 fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             except FileNotFoundError:
@@ -940,6 +943,7 @@ class Segment:
         self.time_index.truncate_entries(_floor(tidx, TIME_ENTRY, offset - base - 1, 1) + 1)
         last_t = self.time_index.last()
         self._last_time_entry_ts = last_t[0] if last_t is not None else NO_TIMESTAMP
+        self.txn_index.truncate_to(offset)
         if not self._restore_tail_state(new_size):
             self._rebuild_indexes(new_size)
         self.unflushed = True
@@ -962,7 +966,7 @@ class Segment:
         self.file.close()
 
     def rename_files(self, old_suffix: str, new_suffix: str) -> None:
-        """Rename the three files from `<stem><ext><old_suffix>` to `<stem><ext><new_suffix>`
+        """Rename the files from `<stem><ext><old_suffix>` to `<stem><ext><new_suffix>`
         (missing index files are skipped)."""
 
         def swap(path: str) -> str:
@@ -972,7 +976,7 @@ class Segment:
                 else path + new_suffix
             )
 
-        for idx in (self.offset_index, self.time_index):
+        for idx in (self.offset_index, self.time_index, self.txn_index):
             new = swap(idx.path)
             with contextlib.suppress(FileNotFoundError):
                 os.replace(idx.path, new)
@@ -980,7 +984,7 @@ class Segment:
         self.file.rename(swap(self.file.path))
 
     def delete_files(self) -> None:
-        """Unlink the three files (an open descriptor stays readable until closed)."""
+        """Unlink the files (an open descriptor stays readable until closed)."""
         self._indexes.forget(self)
         self.offset_index.release()
         self.time_index.release()

@@ -8,13 +8,14 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from strom.broker.fetch_sessions import FetchSession, Key, SessionPartition
-from strom.broker.partition import Isolation
+from strom.broker.partition import Isolation, Partition
 from strom.broker.replica_manager import high_watermark_key, log_end_key
 from strom.cluster.metadata import ZERO_UUID
 from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.frames import FileRange
 from strom.protocol.messages.fetch import FetchRequest, FetchResponse
 from strom.protocol.primitives import SPLICE_MIN
+from strom.storage.txn_index import AbortedTxn
 
 if TYPE_CHECKING:
     from strom.broker.context import RequestContext, Services
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 PartData = FetchResponse.PartitionData
 TopicData = FetchResponse.FetchableTopicResponse
+Aborted = FetchResponse.AbortedTransaction
 READ_COMMITTED = 1
 
 
@@ -71,7 +73,7 @@ INLINE_MAX = max(SPLICE_MIN, 64 << 10)
 class _Read:
     """One partition's part of the answer, before it is encoded."""
 
-    __slots__ = ("key", "error", "hw", "lso", "log_start", "records", "size")
+    __slots__ = ("key", "error", "hw", "lso", "log_start", "records", "size", "aborted")
 
     def __init__(self, key: Key) -> None:
         self.key = key
@@ -79,6 +81,13 @@ class _Read:
         self.hw = self.lso = self.log_start = -1
         self.records: bytes | FileRange = b""
         self.size = 0
+        self.aborted: list[AbortedTxn] = []  # read_committed: aborts within what was read
+
+
+def _aborted(partition: Partition, r: _Read, fetch_offset: int, isolation: Isolation) -> None:
+    """read_committed: the transactions aborted in the range read, for the consumer to drop."""
+    if isolation is Isolation.COMMITTED and r.size > 0:
+        r.aborted = partition.log.aborted_transactions(fetch_offset, r.lso)
 
 
 def _read_all(
@@ -115,6 +124,7 @@ def _read_all(
                     r.records = data
                     r.size = len(data)
                     total += r.size
+                    _aborted(partition, r, sp.fetch_offset, isolation)
                     continue
             rr = partition.read(sp.fetch_offset, max(limit, 0), isolation, min_one)
         except KafkaError as e:
@@ -135,6 +145,7 @@ def _read_all(
             continue
         r.size = rr.length
         total += rr.length
+        _aborted(partition, r, sp.fetch_offset, isolation)
     return reads, total, errors
 
 
@@ -221,7 +232,12 @@ def _respond(
                 high_watermark=r.hw,
                 last_stable_offset=r.lso,
                 log_start_offset=r.log_start,
-                aborted_transactions=[] if read_committed else None,
+                aborted_transactions=[
+                    Aborted(producer_id=a.producer_id, first_offset=a.first_offset)
+                    for a in r.aborted
+                ]
+                if read_committed
+                else None,
                 records=r.records,
             )
         )
