@@ -18,6 +18,7 @@ from strom.storage.checkpoints import (
 )
 from strom.storage.log import Log
 from strom.storage.segment import CLEANED_SUFFIX, H_LENGTH, HEADER, INT32_MAX, Segment
+from strom.storage.txn_index import AbortedTxn
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +134,11 @@ class LogCleaner:
         config = log.config
         first_dirty = self.first_dirty_offset(log)
         uncleanable = min(segments[-1].base_offset, log.high_watermark)
+        unstable = log.producers.first_unstable_offset()
+        if unstable is not None:
+            # an open transaction may still abort: nothing from its first offset on is
+            # cleaned (a key's last committed value must not go for an uncommitted one)
+            uncleanable = min(uncleanable, unstable)
         if config.min_compaction_lag_ms > 0:
             for seg in segments[:-1]:
                 if seg.size and seg.largest_timestamp() > now_ms - config.min_compaction_lag_ms:
@@ -210,6 +216,8 @@ class LogCleaner:
         to_clean = [s for i, s in enumerate(segments[:-1]) if segments[i + 1].base_offset <= end]
         if not to_clean:
             raise _Aborted("nothing below the first uncleanable offset")
+        # Aborted transactions' records are dropped, and never count as a key's latest.
+        aborted = _AbortedRanges(log.aborted_transactions(to_clean[0].base_offset, end))
         # 1. The latest offset of every key in the dirty part.
         latest: dict[bytes, int] = {}
         map_end = end
@@ -221,7 +229,7 @@ class LogCleaner:
                 map_end = seg.base_offset  # the map is full: clean up to here this time
                 break
             for batch in self._batches(log, seg):
-                if batch.is_control:
+                if batch.is_control or aborted.holds(batch):
                     continue
                 for record in self._records(log, batch):
                     if record.key is not None and record.offset >= rng.first_dirty_offset:
@@ -242,7 +250,7 @@ class LogCleaner:
         # 3. Rewrite groups of segments.
         stats = [0, 0, 0, 0, 0, 0]  # bytes in/out, records in/out, tombstones dropped, groups
         for group in self._groups(to_clean, segments, config.segment_bytes):
-            self._clean_group(log, group, latest, tombstone_expired, stats)
+            self._clean_group(log, group, latest, tombstone_expired, aborted, stats)
         # 4. Remember this pass.
         expired = [p for p in passes if p.time_ms + retention <= now]
         kept = [p for p in passes if p.time_ms + retention > now]
@@ -330,15 +338,21 @@ class LogCleaner:
         group: list[Segment],
         latest: dict[bytes, int],
         expired: Callable[[int], bool],
+        aborted: _AbortedRanges,
         stats: list[int],
     ) -> None:
         new = log.new_segment_files(group[0].base_offset, CLEANED_SUFFIX)
         try:
             for seg in group:
+                for entry in seg.txn_index.entries():  # the markers stay, so do their entries
+                    new.txn_index.append(entry)
                 for batch in self._batches(log, seg):
                     stats[0] += batch.size
                     if batch.is_control:
                         self._write(new, batch.raw())
+                        continue
+                    if aborted.holds(batch):
+                        stats[2] += batch.records_count  # in, never out
                         continue
                     records = self._records(log, batch)
                     if not records and batch.records_count:
@@ -412,3 +426,19 @@ class LogCleaner:
             partition_leader_epoch=batch.partition_leader_epoch,
             transactional=batch.is_transactional,
         )
+
+
+class _AbortedRanges:
+    """The offsets of aborted transactions, by producer: their batches are dropped."""
+
+    def __init__(self, aborted: list[AbortedTxn]) -> None:
+        self._ranges: dict[int, list[tuple[int, int]]] = {}
+        for a in aborted:
+            self._ranges.setdefault(a.producer_id, []).append((a.first_offset, a.last_offset))
+
+    def holds(self, batch: BatchView) -> bool:
+        if not self._ranges or not batch.is_transactional:
+            return False
+        ranges = self._ranges.get(batch.producer_id)
+        offset = batch.base_offset
+        return ranges is not None and any(first <= offset < last for first, last in ranges)

@@ -6,9 +6,9 @@ import os
 import random
 
 from strom.protocol.compression import Compression
-from strom.protocol.records import build_batch
+from strom.protocol.records import build_batch, build_control_batch
 from strom.storage.cleaner import LogCleaner
-from strom.storage.log import Log
+from strom.storage.log import AppendOrigin, Log
 
 from .util import records_of
 
@@ -234,3 +234,43 @@ def test_cleaned_log_survives_reopen_and_recovery(tmp_path) -> None:
         again = Log(str(tmp_path / "t-0"), config, needs_recovery=needs_recovery)
         assert records_of(again) == after
         again.close()
+
+
+def _txn(log: Log, pid: int, items, seq: int) -> None:
+    log.append(
+        build_batch(items, producer_id=pid, producer_epoch=0, base_sequence=seq, transactional=True)
+    )
+
+
+def _end(log: Log, pid: int, commit: bool) -> None:
+    log.append(
+        build_control_batch(1 if commit else 0, producer_id=pid, producer_epoch=0),
+        origin=AppendOrigin.COORDINATOR,
+    )
+
+
+def test_transactions_aborted_data_goes_open_ones_block(make_log) -> None:
+    """An aborted value never replaces a key's committed one, and goes itself; an open
+    transaction stops cleaning at its first offset (it may still abort)."""
+    log = _compacted(make_log)
+    _put(log, [(b"k", b"committed")])  # 0
+    _txn(log, 7, [(b"k", b"aborted")], 0)  # 1
+    _end(log, 7, commit=False)  # 2
+    for i in range(40):
+        _put(log, [(b"filler-%d" % i, b"x" * 40)])  # 3..42, several segments
+    log.high_watermark = log.log_end_offset
+    LogCleaner().clean(log, now_ms=2000, force=True)
+    after = records_of(log)
+    assert (0, b"k", b"committed") in after
+    assert all(v != b"aborted" for _, _, v in after)
+    assert log.aborted_transactions(0, log.log_end_offset)  # its marker and entry stay
+
+    log2 = _compacted(make_log, name="other-0")
+    _put(log2, [(b"k", b"v1")])  # 0
+    _txn(log2, 9, [(b"k", b"open")], 0)  # 1: never ends
+    for i in range(40):
+        _put(log2, [(b"k", b"v%d" % (i + 2))])  # 2..41
+    log2.high_watermark = log2.log_end_offset
+    LogCleaner().clean(log2, now_ms=2000, force=True)
+    kept = records_of(log2)
+    assert (0, b"k", b"v1") in kept and (1, b"k", b"open") in kept  # below the LSO only
