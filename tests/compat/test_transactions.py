@@ -158,3 +158,63 @@ def test_aborted_transaction_is_hidden_from_read_committed(strom) -> None:  # no
     # read_uncommitted sees the aborted records too (never the markers)
     everything = [b"c0", b"c1", b"c2", b"a0", b"a1", b"a2", b"a3", b"last"]
     assert _consume(strom, topic, "read_uncommitted", len(everything)) == everything
+
+
+def _committed(strom, group: str, topic: str) -> int:  # noqa: ANN001
+    c = Consumer({"bootstrap.servers": strom.bootstrap, "group.id": group})
+    try:
+        return c.committed([TopicPartition(topic, 0)], 10)[0].offset
+    finally:
+        c.close()
+
+
+def test_offsets_sent_in_a_transaction_commit_with_it(strom) -> None:  # noqa: ANN001
+    """consume-transform-produce: offsets sent with send_offsets_to_transaction become the
+    group's committed offsets when the transaction commits, and not when it aborts."""
+    source, sink = _topic(strom), _topic(strom)
+    plain = Producer({"bootstrap.servers": strom.bootstrap})
+    for i in range(10):
+        plain.produce(source, f"in{i}".encode())
+    plain.flush(10)
+    group = f"ctp-{uuid.uuid4().hex[:6]}"
+    consumer = Consumer(
+        {
+            "bootstrap.servers": strom.bootstrap,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
+    consumer.subscribe([source])
+    p = _producer(strom, f"ctp-{uuid.uuid4().hex[:6]}")
+    p.init_transactions(30)
+    try:
+        got = []
+        for _ in range(60):
+            got += [m for m in consumer.consume(10, 0.5) if m.error() is None]
+            if len(got) >= 5:
+                break
+        batch = got[:5]
+        # an aborted attempt: neither its output nor its offsets count
+        p.begin_transaction()
+        for m in batch:
+            p.produce(sink, m.value().upper())
+        p.send_offsets_to_transaction(
+            [TopicPartition(source, 0, batch[-1].offset() + 1)], consumer.consumer_group_metadata()
+        )
+        p.flush(30)
+        p.abort_transaction(30)
+        assert _committed(strom, group, source) < 0  # nothing committed yet
+        # the committed attempt
+        p.begin_transaction()
+        for m in batch:
+            p.produce(sink, m.value().upper())
+        p.send_offsets_to_transaction(
+            [TopicPartition(source, 0, batch[-1].offset() + 1)], consumer.consumer_group_metadata()
+        )
+        p.commit_transaction(30)
+        assert _committed(strom, group, source) == 5
+    finally:
+        consumer.close()
+    assert _consume(strom, sink, "read_committed", 5) == [f"IN{i}".encode() for i in range(5)]

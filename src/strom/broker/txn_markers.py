@@ -59,7 +59,9 @@ class LocalMarkerWriter:
         topic, index = tp
         marker = TxnProducer(producer_id, producer_epoch)
         if topic == OFFSETS_TOPIC:
-            return self.groups.complete_transaction(index, producer_id, producer_epoch, commit)
+            return self.groups.complete_transaction(
+                index, producer_id, producer_epoch, commit, coordinator_epoch
+            )
         try:
             self.replicas.append(
                 topic,

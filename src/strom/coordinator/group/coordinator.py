@@ -242,13 +242,17 @@ class GroupCoordinator:
             log.debug("__consumer_offsets-%d: %d transactional offsets committed", partition, n)
 
     def complete_transaction(
-        self, partition: int, producer_id: int, producer_epoch: int, commit: bool
+        self,
+        partition: int,
+        producer_id: int,
+        producer_epoch: int,
+        commit: bool,
+        coordinator_epoch: int,
     ) -> Deferred[ErrorCode]:
         """Write a transaction's marker to a __consumer_offsets partition (the transaction
         coordinator's marker writer calls this), ordered with the shard's other writes."""
-        return self.runtime.write_marker(
-            partition, TxnProducer(producer_id, producer_epoch), commit
-        )
+        marker = TxnProducer(producer_id, producer_epoch)
+        return self.runtime.write_marker(partition, marker, commit, coordinator_epoch)
 
     def commit_txn_offsets(
         self,
