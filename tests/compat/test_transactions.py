@@ -218,3 +218,47 @@ def test_offsets_sent_in_a_transaction_commit_with_it(strom) -> None:  # noqa: A
     finally:
         consumer.close()
     assert _consume(strom, sink, "read_committed", 5) == [f"IN{i}".encode() for i in range(5)]
+
+
+def test_kafka_python_transactional_producer(strom) -> None:  # noqa: ANN001
+    from kafka import KafkaProducer
+
+    topic = _topic(strom)
+    p = KafkaProducer(bootstrap_servers=strom.bootstrap, transactional_id=f"kp-{topic}")
+    try:
+        p.init_transactions()
+        p.begin_transaction()
+        for i in range(3):
+            p.send(topic, f"k{i}".encode())
+        p.commit_transaction()
+        p.begin_transaction()
+        p.send(topic, b"dropped")
+        p.flush()
+        p.abort_transaction()
+    finally:
+        p.close()
+    assert _consume(strom, topic, "read_committed", 3) == [b"k0", b"k1", b"k2"]
+
+
+def test_aiokafka_transactional_producer(strom) -> None:  # noqa: ANN001
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+
+    topic = _topic(strom)
+
+    async def run() -> None:
+        p = AIOKafkaProducer(bootstrap_servers=strom.bootstrap, transactional_id=f"ak-{topic}")
+        await p.start()
+        try:
+            async with p.transaction():
+                for i in range(3):
+                    await p.send(topic, f"a{i}".encode())
+            await p.begin_transaction()
+            await (await p.send(topic, b"dropped"))
+            await p.abort_transaction()
+        finally:
+            await p.stop()
+
+    asyncio.run(run())
+    assert _consume(strom, topic, "read_committed", 3) == [b"a0", b"a1", b"a2"]
