@@ -311,3 +311,31 @@ def test_unreachable_broker_is_one_line(args: list[str]) -> None:
     r = cli(f"127.0.0.1:{free_port()}", *args, stdin="a line\n")
     one_line_error(r, "cannot reach a Kafka broker at 127.0.0.1:")
     assert time.monotonic() - started < 8  # refused connections end the wait early
+
+
+def test_transactions_list_and_describe(strom: StromProcess) -> None:
+    from confluent_kafka import Producer
+
+    ok(strom.bootstrap, "topics", "create", "txn-cli", "--partitions", "2")
+    open_one = Producer({"bootstrap.servers": strom.bootstrap, "transactional.id": "cli-open"})
+    open_one.init_transactions(30)
+    open_one.begin_transaction()
+    open_one.produce("txn-cli", b"x", partition=1)
+    assert open_one.flush(30) == 0
+    done = Producer({"bootstrap.servers": strom.bootstrap, "transactional.id": "cli-done"})
+    done.init_transactions(30)
+    done.begin_transaction()
+    done.produce("txn-cli", b"y", partition=0)
+    done.commit_transaction(30)
+    rows = table_rows(ok(strom.bootstrap, "transactions", "list"))
+    assert [(r[0], r[3]) for r in rows] == [("cli-done", "CompleteCommit"), ("cli-open", "Ongoing")]
+    rows = table_rows(ok(strom.bootstrap, "transactions", "list", "--state", "Ongoing"))
+    assert [r[0] for r in rows] == ["cli-open"]
+    fields = {
+        r[0] + (" " + r[1] if r[1] in ("id", "epoch") else ""): r[-1]
+        for r in table_rows(ok(strom.bootstrap, "transactions", "describe", "cli-open"))
+    }
+    assert fields["state"] == "Ongoing" and fields["partitions"] == "txn-cli-1"
+    one_line_error(
+        cli(strom.bootstrap, "transactions", "describe", "nobody"), "TRANSACTIONAL_ID_NOT_FOUND"
+    )

@@ -18,6 +18,7 @@ def _app():  # noqa: ANN202 - a typer.Typer, built only for the client commands
     from strom.cli.groups import app as groups_app
     from strom.cli.produce import produce
     from strom.cli.topics import app as topics_app
+    from strom.cli.transactions import app as transactions_app
 
     app = typer.Typer(
         help="Strom: a Kafka-compatible event streaming platform.", no_args_is_help=True
@@ -34,6 +35,7 @@ def _app():  # noqa: ANN202 - a typer.Typer, built only for the client commands
 
     app.add_typer(topics_app, name="topics")
     app.add_typer(groups_app, name="groups")
+    app.add_typer(transactions_app, name="transactions")
     app.command()(produce)
     app.command()(consume)
     return app
