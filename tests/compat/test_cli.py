@@ -331,10 +331,8 @@ def test_transactions_list_and_describe(strom: StromProcess) -> None:
     assert [(r[0], r[3]) for r in rows] == [("cli-done", "CompleteCommit"), ("cli-open", "Ongoing")]
     rows = table_rows(ok(strom.bootstrap, "transactions", "list", "--state", "Ongoing"))
     assert [r[0] for r in rows] == ["cli-open"]
-    fields = {
-        r[0] + (" " + r[1] if r[1] in ("id", "epoch") else ""): r[-1]
-        for r in table_rows(ok(strom.bootstrap, "transactions", "describe", "cli-open"))
-    }
+    described = table_rows(ok(strom.bootstrap, "transactions", "describe", "cli-open"))
+    fields = {" ".join(r[:-1]): r[-1] for r in described}
     assert fields["state"] == "Ongoing" and fields["partitions"] == "txn-cli-1"
     one_line_error(
         cli(strom.bootstrap, "transactions", "describe", "nobody"), "TRANSACTIONAL_ID_NOT_FOUND"
