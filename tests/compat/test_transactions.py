@@ -262,3 +262,30 @@ def test_aiokafka_transactional_producer(strom) -> None:  # noqa: ANN001
 
     asyncio.run(run())
     assert _consume(strom, topic, "read_committed", 3) == [b"a0", b"a1", b"a2"]
+
+
+def test_describe_producers_shows_an_open_transaction(strom) -> None:  # noqa: ANN001
+    from strom.protocol.messages.describe_producers import DescribeProducersRequest
+
+    topic = _topic(strom)
+    plain = Producer({"bootstrap.servers": strom.bootstrap})
+    plain.produce(topic, b"first")
+    plain.flush(10)
+    p = _producer(strom, f"dp-{topic}")
+    p.init_transactions(30)
+    p.begin_transaction()
+    p.produce(topic, b"open")
+    assert p.flush(30) == 0
+    client = RawClient(strom.bootstrap)
+    try:
+        req = DescribeProducersRequest(
+            topics=[DescribeProducersRequest.TopicRequest(name=topic, partition_indexes=[0, 9])]
+        )
+        r = client.call(req, 0)
+    finally:
+        client.close()
+    found, missing = r.topics[0].partitions
+    assert missing.error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    open_txns = [s for s in found.active_producers if s.current_txn_start_offset >= 0]
+    assert [(s.current_txn_start_offset, s.last_sequence) for s in open_txns] == [(1, 0)]
+    p.abort_transaction(30)

@@ -64,6 +64,7 @@ APIS: dict[int, Api] = {
     44: Api("configs", "handle_incremental_alter_configs", 0, 1),
     47: Api("groups", "handle_offset_delete", 0, 0),
     60: Api("cluster", "handle_describe_cluster", 0, 1),
+    61: Api("transactions", "handle_describe_producers", 0, 0),
     65: Api("transactions", "handle_describe_transactions", 0, 0),
     66: Api("transactions", "handle_list_transactions", 0, 1),
     68: Api("groups", "handle_consumer_group_heartbeat", 0, 1),

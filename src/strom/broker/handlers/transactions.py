@@ -1,5 +1,6 @@
 """Transactions: AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit, WriteTxnMarkers,
-ListTransactions and DescribeTransactions (the rules live in strom.coordinator.txn)."""
+ListTransactions, DescribeTransactions and DescribeProducers (the rules live in
+strom.coordinator.txn)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from strom.coordinator.group import OFFSETS_TOPIC, OffsetToCommit
 from strom.coordinator.txn.records import TxnState
-from strom.protocol.errors import ErrorCode
+from strom.protocol.errors import ErrorCode, KafkaError
 from strom.protocol.messages.add_offsets_to_txn import (
     AddOffsetsToTxnRequest,
     AddOffsetsToTxnResponse,
@@ -15,6 +16,10 @@ from strom.protocol.messages.add_offsets_to_txn import (
 from strom.protocol.messages.add_partitions_to_txn import (
     AddPartitionsToTxnRequest,
     AddPartitionsToTxnResponse,
+)
+from strom.protocol.messages.describe_producers import (
+    DescribeProducersRequest,
+    DescribeProducersResponse,
 )
 from strom.protocol.messages.describe_transactions import (
     DescribeTransactionsRequest,
@@ -259,3 +264,44 @@ async def handle_describe_transactions(
             )
         )
     return D(transaction_states=out)
+
+
+async def handle_describe_producers(
+    services: Services, ctx: RequestContext, request: DescribeProducersRequest
+) -> DescribeProducersResponse:
+    """The producers a partition led here remembers (kafka-transactions.sh describe-producers
+    finds hanging transactions with it)."""
+    D = DescribeProducersResponse
+    rm = services.replica_manager
+    await rm.ready((t.name, p) for t in request.topics for p in t.partition_indexes)
+    topics = []
+    for t in request.topics:
+        parts = []
+        for index in t.partition_indexes:
+            try:
+                producers = rm.leader(t.name, index).log.producers.producers
+            except KafkaError as e:
+                parts.append(
+                    D.PartitionResponse(
+                        partition_index=index, error_code=e.code, error_message=e.message
+                    )
+                )
+                continue
+            parts.append(
+                D.PartitionResponse(
+                    partition_index=index,
+                    active_producers=[
+                        D.ProducerState(
+                            producer_id=pid,
+                            producer_epoch=e.epoch,
+                            last_sequence=e.last_seq,
+                            last_timestamp=e.last_timestamp,
+                            coordinator_epoch=e.coordinator_epoch,
+                            current_txn_start_offset=e.current_txn_first_offset,
+                        )
+                        for pid, e in sorted(producers.items())
+                    ],
+                )
+            )
+        topics.append(D.TopicResponse(name=t.name, partitions=parts))
+    return D(topics=topics)
