@@ -283,50 +283,9 @@ class GroupCoordinator:
                     error = ErrorCode.UNKNOWN_MEMBER_ID
                 elif generation != member.member_epoch:
                     error = ErrorCode.ILLEGAL_GENERATION
-        if error != ErrorCode.NONE:
-            return Deferred.of(
-                [(name, [(p.partition, error) for p in parts]) for name, parts in topics]
-            )
-        now = self.now_ms()
-        records: list[Record] = []
-        results: list[tuple[str, list[list]]] = []
-        for name, parts in topics:
-            count = self.topics.partition_count(name)
-            out = []
-            for p in parts:
-                if count is None or not 0 <= p.partition < count:
-                    out.append([p.partition, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION])
-                    continue
-                meta = p.metadata or ""
-                if (
-                    len(meta.encode("utf-8", "surrogatepass"))
-                    > self.config.offset_metadata_max_bytes
-                ):
-                    out.append([p.partition, ErrorCode.OFFSET_METADATA_TOO_LARGE])
-                    continue
-                value = OffsetCommitValue(
-                    offset=p.offset,
-                    leader_epoch=p.leader_epoch,
-                    metadata=meta,
-                    commit_timestamp=now,
-                    expire_timestamp=-1,
-                )
-                records.append(offset_commit_record(group_id, name, p.partition, value))
-                out.append([p.partition, ErrorCode.NONE])
-            results.append((name, out))
-        producer = TxnProducer(producer_id, producer_epoch)
-
-        def answer(written: ErrorCode) -> list[tuple[str, list[tuple[int, ErrorCode]]]]:
-            if written != ErrorCode.NONE:
-                code = write_error(written, commit=True)
-                for _, out in results:
-                    for item in out:
-                        if item[1] == ErrorCode.NONE:
-                            item[1] = code
-            return [(name, [(p, c) for p, c in out]) for name, out in results]
-
-        partition = self.partition_for(group_id)
-        return self.runtime.write(partition, records, now, producer).map(answer)
+        return self._write_offsets(
+            group_id, topics, error, -1, TxnProducer(producer_id, producer_epoch)
+        )
 
     def _replay_group_metadata(self, group_id: str, value: object | None, live: bool) -> None:
         group = self.groups.get(group_id)
@@ -443,6 +402,18 @@ class GroupCoordinator:
                 self._validate_commit(group_id, generation, member_id, instance_id, api_version)
             except KafkaError as e:
                 error = e.code
+        return self._write_offsets(group_id, topics, error, retention_ms)
+
+    def _write_offsets(
+        self,
+        group_id: str,
+        topics: list[tuple[str, list[OffsetToCommit]]],
+        error: ErrorCode,
+        retention_ms: int,
+        producer: TxnProducer | None = None,
+    ) -> Deferred[list[tuple[str, list[tuple[int, ErrorCode]]]]]:
+        """Write the offset records of a commit that passed its checks (`error` NONE), in
+        `producer`'s transaction if given: each partition's error once they are committed."""
         if error != ErrorCode.NONE:
             return Deferred.of(
                 [(name, [(p.partition, error) for p in parts]) for name, parts in topics]
@@ -485,7 +456,8 @@ class GroupCoordinator:
                             item[1] = code
             return [(name, [(p, c) for p, c in out]) for name, out in results]
 
-        return self.write(group_id, records).map(answer)
+        partition = self.partition_for(group_id)
+        return self.runtime.write(partition, records, now, producer).map(answer)
 
     def _validate_commit(
         self,
