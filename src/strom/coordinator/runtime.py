@@ -62,7 +62,7 @@ class StateMachine(Protocol):
     def on_unloaded(self, partition: int) -> None: ...
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # pending writes are told apart by identity
 class _Write:
     end_offset: int
     records: Sequence[Record]
