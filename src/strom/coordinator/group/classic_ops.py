@@ -52,7 +52,6 @@ class ClassicProtocol:
         self.groups = state.groups
         self.config = state.config
         self.timer = state.timer
-        self.topics = state.topics
         self.offsets = state.offsets
 
     # -- JoinGroup ---------------------------------------------------------------------------

@@ -114,7 +114,6 @@ class ConsumerProtocol:
         self.config = state.config
         self.timer = state.timer
         self.topics = state.topics
-        self.offsets = state.offsets
 
     def consumer_group_heartbeat(self, req: ConsumerHeartbeat) -> Deferred[ConsumerHeartbeatResult]:
         """The member's new epoch and assignment, once the records saying so are committed."""
