@@ -54,16 +54,6 @@ class FollowerState:
 
 
 @dataclass(slots=True)
-class RecentAppend:
-    """The bytes an append just wrote (the request's own buffer, stamped in place), kept by the
-    produce handler while the fetches its append woke answer from them instead of the log."""
-
-    first_offset: int
-    next_offset: int
-    data: memoryview
-
-
-@dataclass(slots=True)
 class ProduceOutcome:
     base_offset: int
     last_offset: int
@@ -88,7 +78,6 @@ class Partition:
         self.replicas: tuple[int, ...] = ()
         self.isr: tuple[int, ...] = ()
         self.followers: dict[int, FollowerState] = {}
-        self.recent: RecentAppend | None = None  # set only while woken fetches run
 
     def __repr__(self) -> str:
         return f"Partition({self.topic}-{self.index}, {self.role.value}, epoch {self.leader_epoch})"
@@ -133,7 +122,6 @@ class Partition:
         self._take(meta)
         self.role = Role.FOLLOWER
         self.followers = {}
-        self.recent = None
 
     def _take(self, meta: PartitionMeta) -> None:
         self.leader_id = meta.leader
@@ -282,26 +270,6 @@ class Partition:
         else:
             cap = self.high_watermark
         return self.log.read(offset, max_bytes, max_offset=cap, min_one_message=min_one)
-
-    def read_recent(self, offset: int, max_bytes: int, isolation: Isolation) -> bytes | None:
-        """What `read` would answer, from the buffer of the append just made, when a fetch
-        asks for exactly that append and it is still the end of the log (no read of the
-        segment file); None otherwise."""
-        r = self.recent
-        if r is None or offset != r.first_offset or len(r.data) > max_bytes:
-            return None
-        log_ = self.log
-        if log_.log_end_offset != r.next_offset or log_.log_start_offset > offset:
-            return None
-        if isolation is Isolation.HIGH_WATERMARK:
-            cap = log_.high_watermark
-        elif isolation is Isolation.COMMITTED:
-            cap = self.last_stable_offset()
-        else:
-            cap = r.next_offset
-        # a copy, as a read of the log would give: the request's buffer is reused once the
-        # produce is answered, and a transport may still hold what it was given
-        return bytes(r.data) if cap >= r.next_offset else None
 
     def offset_for(self, timestamp: int, read_committed: bool) -> tuple[int, int, int]:
         """ListOffsets: (offset, timestamp, leader epoch) for a timestamp or a special value."""

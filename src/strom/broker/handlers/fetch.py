@@ -118,14 +118,6 @@ def _read_all(
             min_one = not hard_limit and total == 0
             if limit <= 0 and not min_one:
                 continue
-            if partition.recent is not None:
-                data = partition.read_recent(sp.fetch_offset, limit, isolation)
-                if data is not None:
-                    r.records = data
-                    r.size = len(data)
-                    total += r.size
-                    _aborted(partition, r, sp.fetch_offset, isolation)
-                    continue
             rr = partition.read(sp.fetch_offset, max(limit, 0), isolation, min_one)
         except KafkaError as e:
             r.error = e.code

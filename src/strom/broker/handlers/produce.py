@@ -6,7 +6,6 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from strom.broker.partition import RecentAppend
 from strom.broker.replica_manager import AppendWait
 from strom.cluster.metadata import INTERNAL_TOPICS
 from strom.protocol.errors import ErrorCode, KafkaError
@@ -24,27 +23,6 @@ TopicResp = ProduceResponse.TopicProduceResponse
 
 def _error(index: int, code: ErrorCode, message: str | None = None) -> PartResp:
     return PartResp(index=index, error_code=code, base_offset=-1, error_message=message)
-
-
-async def _let_woken_fetches_answer(
-    partitions: dict, appended: list[tuple[tuple[str, int], memoryview, int, int]]
-) -> None:
-    """The appends woke parked fetches: let them answer first (they run in the next loop
-    iteration, before this task), so consumers get the records before this producer's
-    acknowledgement is encoded and sent. Meanwhile each partition offers the buffer its append
-    wrote (stamped in place), so a woken fetch for exactly that data need not read it back."""
-    kept = []
-    for tp, records, first, last in appended:
-        partition = partitions.get(tp)
-        if partition is not None and isinstance(records, memoryview) and not records.readonly:
-            partition.recent = recent = RecentAppend(first, last + 1, records)
-            kept.append((partition, recent))
-    try:
-        await asyncio.sleep(0)
-    finally:
-        for partition, recent in kept:
-            if partition.recent is recent:
-                partition.recent = None
 
 
 #: verification errors a producer retries, as NOT_ENOUGH_REPLICAS (Kafka's mapping: every
@@ -90,7 +68,6 @@ async def handle(
     responses = []
     waits: dict[tuple[str, int], AppendWait] = {}
     answers: dict[tuple[str, int], PartResp] = {}
-    appended: list[tuple[tuple[str, int], memoryview, int, int]] = []
     for topic in request.topic_data:
         parts = []
         for p in topic.partition_data:
@@ -132,17 +109,15 @@ async def handle(
                 log_start_offset=outcome.log_start_offset,
             )
             parts.append(answer)
-            if not outcome.duplicate:
-                appended.append(
-                    ((topic.name, p.index), p.records, outcome.base_offset, outcome.last_offset)
-                )
             if acks == -1:
                 tp = (topic.name, p.index)
                 waits[tp] = AppendWait(rm.get(*tp), outcome.last_offset + 1)
                 answers[tp] = answer
         responses.append(TopicResp(name=topic.name, partition_responses=parts))
     if rm.purgatory.woken != woken:
-        await _let_woken_fetches_answer(rm.partitions, appended)
+        # the appends woke parked fetches: they answer (next loop iteration) before this
+        # producer's acknowledgement is encoded and sent
+        await asyncio.sleep(0)
     if waits:
         # acks=all: answered once the ISR has every partition's records (or the time is up)
         for tp, code in (await rm.wait_for_acks(waits, request.timeout_ms / 1000)).items():
