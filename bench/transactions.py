@@ -63,7 +63,7 @@ def produce(bootstrap: str, topic: str, n: int, mode: str) -> float:
     return time.perf_counter() - t0
 
 
-def consume(bootstrap: str, topic: str, n: int, isolation: str) -> float:
+def consume(bootstrap: str, topic: str, n: int, isolation: str, partitions: int) -> float:
     c = ck.Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -76,7 +76,7 @@ def consume(bootstrap: str, topic: str, n: int, isolation: str) -> float:
             "queued.max.messages.kbytes": 1 << 20,
         }
     )
-    c.assign([ck.TopicPartition(topic, 0, 0)])
+    c.assign([ck.TopicPartition(topic, p, 0) for p in range(partitions)])
     got = 0
     t0 = time.perf_counter()
     while got < n:
@@ -93,6 +93,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=int, default=256, help="MB per run")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--partitions", type=int, default=1)
     args = ap.parse_args()
     n = (args.mb << 20) // RECORD
     tmp = tempfile.mkdtemp(prefix="strom-bench-")
@@ -106,11 +107,11 @@ def main() -> None:
             order = modes if r % 2 == 0 else tuple(reversed(modes))
             for mode in order:
                 topic = f"{mode}-{r}"
-                create_topic(b.bootstrap, topic, 1)
+                create_topic(b.bootstrap, topic, args.partitions)
                 rates[mode].append(n * RECORD / produce(b.bootstrap, topic, n, mode) / 1e6)
             levels = tuple(reads) if r % 2 == 0 else tuple(reversed(tuple(reads)))
             for level in levels:
-                secs = consume(b.bootstrap, f"transactional-{r}", n, level)
+                secs = consume(b.bootstrap, f"transactional-{r}", n, level, args.partitions)
                 reads[level].append(n * RECORD / secs / 1e6)
     finally:
         b.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -288,3 +289,138 @@ def test_describe_producers_shows_an_open_transaction(strom) -> None:  # noqa: A
     open_txns = [s for s in found.active_producers if s.current_txn_start_offset >= 0]
     assert [(s.current_txn_start_offset, s.last_sequence) for s in open_txns] == [(1, 0)]
     p.abort_transaction(30)
+
+
+def _log_batches(data_dir, topic: str) -> list:  # noqa: ANN001
+    from strom.protocol.records import iter_batches
+
+    out = []
+    for path in sorted((data_dir / f"{topic}-0").glob("*.log")):
+        out.extend(iter_batches(path.read_bytes()))
+    return out
+
+
+def test_cleaned_transactional_topic_reads_to_its_end(strom_factory) -> None:  # noqa: ANN001
+    """Compaction of a transactional topic drops aborted data and (with delete.retention.ms=0)
+    the marker of the transaction with nothing left, and leaves an idempotent producer's
+    superseded last batch as an empty header: confluent-kafka, kafka-python and aiokafka
+    read_committed consumers still read every surviving record and reach the end."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer
+    from kafka import KafkaConsumer
+
+    strom = strom_factory({"log.cleaner.backoff.ms": "200"})
+    topic = f"ctxn-{uuid.uuid4().hex[:6]}"
+    admin = AdminClient({"bootstrap.servers": strom.bootstrap})
+    configs = {
+        "cleanup.policy": "compact",
+        "segment.bytes": "2000",
+        "min.cleanable.dirty.ratio": "0.01",
+        "delete.retention.ms": "0",
+    }
+    admin.create_topics([NewTopic(topic, 1, 1, config=configs)])[topic].result(10)
+    p = _producer(strom, f"ctxn-{topic}")
+    p.init_transactions(10)
+    p.begin_transaction()
+    p.produce(topic, key=b"t1", value=b"committed")
+    p.produce(topic, key=b"gone", value=b"committed-then-superseded")
+    p.commit_transaction(10)
+    p.begin_transaction()
+    p.produce(topic, key=b"t1", value=b"aborted")
+    p.flush(10)
+    p.abort_transaction(10)
+    p.begin_transaction()  # so the aborted batch is not the producer's last: it can go
+    p.produce(topic, key=b"t2", value=b"committed")
+    p.commit_transaction(10)
+    idem = Producer({"bootstrap.servers": strom.bootstrap, "enable.idempotence": True})
+    idem.produce(topic, key=b"i1", value=b"idempotent-superseded")
+    idem.flush(10)
+    plain = Producer({"bootstrap.servers": strom.bootstrap, "linger.ms": 0})
+    plain.produce(topic, key=b"gone", value=b"newer")
+    plain.produce(topic, key=b"i1", value=b"newer")
+    for i in range(60):  # rolls several segments, so the transactions become cleanable
+        plain.produce(topic, key=b"fill-%d" % i, value=b"x" * 100)
+        plain.flush(10)
+    expected = {b"t1": b"committed", b"t2": b"committed", b"gone": b"newer", b"i1": b"newer"}
+    expected.update({b"fill-%d" % i: b"x" * 100 for i in range(60)})
+    gone = {b"aborted", b"committed-then-superseded", b"idempotent-superseded"}
+
+    data_dir = strom.data_dir
+    deadline = time.monotonic() + 30
+    while True:
+        batches = _log_batches(data_dir, topic)
+        values = {r.value for b in batches if not b.is_control for r in b.records()}
+        markers = [b for b in batches if b.is_control]
+        if not values & gone and len(markers) == 2:  # the commits; the abort's is gone
+            break
+        assert time.monotonic() < deadline, "the cleaner did not clean the topic"
+        time.sleep(0.2)
+    emptied = [b for b in batches if b.records_count == 0]
+    assert len(emptied) == 1 and not emptied[0].is_transactional  # the idempotent producer's
+    end = batches[-1].last_offset + 1
+
+    def latest(pairs) -> dict:  # noqa: ANN001
+        out: dict = {}
+        for k, v in pairs:
+            out[k] = v
+        return out
+
+    c = Consumer(
+        {
+            "bootstrap.servers": strom.bootstrap,
+            "group.id": f"g-{topic}",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
+    c.assign([TopicPartition(topic, 0, 0)])
+    got = []
+    for _ in range(40):
+        got += [(m.key(), m.value()) for m in c.consume(100, 0.5) if m.error() is None]
+        if c.position([TopicPartition(topic, 0)])[0].offset >= end:
+            break
+    c.close()
+    assert latest(got) == expected
+
+    kc = KafkaConsumer(
+        bootstrap_servers=strom.bootstrap,
+        isolation_level="read_committed",
+        enable_auto_commit=False,
+    )
+    from kafka import TopicPartition as KTP
+
+    kc.assign([KTP(topic, 0)])
+    kc.seek(KTP(topic, 0), 0)
+    got = []
+    for _ in range(40):
+        for records in kc.poll(500).values():
+            got += [(r.key, r.value) for r in records]
+        if kc.position(KTP(topic, 0)) >= end:
+            break
+    kc.close()
+    assert latest(got) == expected
+
+    async def aio() -> list:
+        from aiokafka import TopicPartition as ATP
+
+        ac = AIOKafkaConsumer(
+            bootstrap_servers=strom.bootstrap,
+            isolation_level="read_committed",
+            enable_auto_commit=False,
+        )
+        await ac.start()
+        try:
+            ac.assign([ATP(topic, 0)])
+            ac.seek(ATP(topic, 0), 0)
+            out = []
+            for _ in range(40):
+                for records in (await ac.getmany(timeout_ms=500)).values():
+                    out += [(r.key, r.value) for r in records]
+                if await ac.position(ATP(topic, 0)) >= end:
+                    break
+            return out
+        finally:
+            await ac.stop()
+
+    assert latest(asyncio.run(aio())) == expected

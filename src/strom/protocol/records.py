@@ -426,6 +426,19 @@ class BatchView:
         _I64.pack_into(buf, MAX_TIMESTAMP_OFFSET, timestamp)
         _U32.pack_into(buf, CRC_OFFSET, crc32c(buf[ATTRIBUTES_OFFSET:size]))
 
+    def emptied(self) -> bytes:
+        """This batch's header alone: no records, uncompressed, every other field (offsets,
+        producer id, epoch, sequences, timestamps) kept. The cleaner leaves one in place of a
+        producer's last batch when it removes all its records, as Kafka does, so the producer's
+        sequence state survives a rebuild from the log."""
+        header = bytearray(self._buf[:HEADER_SIZE])
+        _I32.pack_into(header, BATCH_LENGTH_OFFSET, HEADER_SIZE - LOG_OVERHEAD)
+        attrs = _I16.unpack_from(header, ATTRIBUTES_OFFSET)[0] & ~COMPRESSION_MASK
+        _I16.pack_into(header, ATTRIBUTES_OFFSET, attrs)
+        _I32.pack_into(header, RECORDS_COUNT_OFFSET, 0)
+        _U32.pack_into(header, CRC_OFFSET, crc32c(header[ATTRIBUTES_OFFSET:]))
+        return bytes(header)
+
     # -- content --
 
     def raw(self) -> memoryview:

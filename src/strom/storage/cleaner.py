@@ -6,7 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from strom.protocol.errors import CorruptRecordError
 from strom.protocol.records import HEADER_SIZE, LOG_OVERHEAD, BatchView, Record, build_batch
@@ -247,10 +247,12 @@ class LogCleaner:
                     break
             return clean_since + retention <= now
 
-        # 3. Rewrite groups of segments.
-        stats = [0, 0, 0, 0, 0, 0]  # bytes in/out, records in/out, tombstones dropped, groups
+        # 3. Rewrite groups of segments, in offset order (a transaction's data before its
+        # marker, across groups too).
+        state = _PassState(latest, tombstone_expired, aborted, _last_batches(log))
         for group in self._groups(to_clean, segments, config.segment_bytes):
-            self._clean_group(log, group, latest, tombstone_expired, aborted, stats)
+            self._clean_group(log, group, state)
+        stats = state.stats
         # 4. Remember this pass.
         expired = [p for p in passes if p.time_ms + retention <= now]
         kept = [p for p in passes if p.time_ms + retention > now]
@@ -332,51 +334,45 @@ class LogCleaner:
             )
             return []
 
-    def _clean_group(
-        self,
-        log: Log,
-        group: list[Segment],
-        latest: dict[bytes, int],
-        expired: Callable[[int], bool],
-        aborted: _AbortedRanges,
-        stats: list[int],
-    ) -> None:
+    def _clean_group(self, log: Log, group: list[Segment], state: _PassState) -> None:
+        stats = state.stats
         new = log.new_segment_files(group[0].base_offset, CLEANED_SUFFIX)
         try:
             for seg in group:
-                for entry in seg.txn_index.entries():  # the markers stay, so do their entries
-                    new.txn_index.append(entry)
+                dropped_markers: set[int] = set()
                 for batch in self._batches(log, seg):
                     stats[0] += batch.size
                     if batch.is_control:
-                        self._write(new, batch.raw())
+                        if state.marker_removable(batch):
+                            dropped_markers.add(batch.base_offset)
+                        else:
+                            self._write(new, batch.raw())
                         continue
-                    if aborted.holds(batch):
+                    if state.aborted.holds(batch):
                         stats[2] += batch.records_count  # in, never out
+                        self._keep_header_if_last(new, batch, state)
                         continue
                     records = self._records(log, batch)
                     if not records and batch.records_count:
                         self._write(new, batch.raw())  # undecodable: keep, never lose data
+                        state.retained(batch)
                         continue
                     stats[2] += len(records)
-                    keep: list[Record] = []
-                    for r in records:
-                        key = r.key
-                        if key is None:
-                            continue
-                        newest = latest.get(key)
-                        if newest is not None and r.offset < newest:
-                            continue
-                        if r.value is None and expired(r.offset):
-                            stats[4] += 1
-                            continue
-                        keep.append(r)
+                    keep = state.survivors(records)
                     stats[3] += len(keep)
                     if len(keep) == len(records):
                         self._write(new, batch.raw())
+                        state.retained(batch)
                     elif keep:
                         for data in self._rebuild(batch, keep):
                             self._write(new, memoryview(data))
+                        state.retained(batch)
+                    else:
+                        self._keep_header_if_last(new, batch, state)
+                # aborted transactions stay indexed while their markers do
+                for entry in seg.txn_index.entries():
+                    if entry.last_offset not in dropped_markers:
+                        new.txn_index.append(entry)
             new.seal()
             new.flush()
             stats[1] += new.size
@@ -387,6 +383,13 @@ class LogCleaner:
             new.delete_files()
             raise _Aborted("segments changed during cleaning")
         stats[5] += 1
+
+    def _keep_header_if_last(self, new: Segment, batch: BatchView, state: _PassState) -> None:
+        """A producer's last batch stays, emptied, when all its records go: rebuilding the
+        producer state from the log must still find its epoch and last sequence."""
+        if batch.last_offset in state.last_batches:
+            self._write(new, memoryview(batch.emptied()))
+            state.retained(batch)
 
     @staticmethod
     def _write(seg: Segment, data: memoryview) -> None:
@@ -426,6 +429,55 @@ class LogCleaner:
             partition_leader_epoch=batch.partition_leader_epoch,
             transactional=batch.is_transactional,
         )
+
+
+def _last_batches(log: Log) -> set[int]:
+    """The last offsets of each producer's newest batch (the producer state, as of now)."""
+    return {
+        entry.batches[-1].last_offset
+        for entry in list(log.producers.producers.values())  # list(): the loop may add some
+        if entry.batches
+    }
+
+
+@dataclass
+class _PassState:
+    """What one cleaning pass knows while it rewrites the groups in offset order."""
+
+    latest: dict[bytes, int]  # key -> offset of its newest record
+    expired: Callable[[int], bool]  # offset -> clean for longer than delete.retention.ms
+    aborted: _AbortedRanges
+    last_batches: set[int]
+    #: producer id -> whether its current transaction kept any batch so far
+    txn_kept: dict[int, bool] = field(default_factory=dict)
+    #: bytes in/out, records in/out, tombstones dropped, groups
+    stats: list[int] = field(default_factory=lambda: [0, 0, 0, 0, 0, 0])
+
+    def survivors(self, records: list[Record]) -> list[Record]:
+        """The records of one batch that compaction keeps."""
+        keep: list[Record] = []
+        for r in records:
+            key = r.key
+            if key is None:
+                continue
+            newest = self.latest.get(key)
+            if newest is not None and r.offset < newest:
+                continue
+            if r.value is None and self.expired(r.offset):
+                self.stats[4] += 1
+                continue
+            keep.append(r)
+        return keep
+
+    def retained(self, batch: BatchView) -> None:
+        if batch.is_transactional:
+            self.txn_kept[batch.producer_id] = True
+
+    def marker_removable(self, batch: BatchView) -> bool:
+        """A transaction marker goes once none of its transaction's batches is left and it
+        has been clean for delete.retention.ms (as a tombstone does)."""
+        kept = self.txn_kept.pop(batch.producer_id, False)
+        return not kept and self.expired(batch.base_offset)
 
 
 class _AbortedRanges:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import random
 
+import pytest
+
 from strom.protocol.compression import Compression
 from strom.protocol.records import build_batch, build_control_batch
 from strom.storage.cleaner import LogCleaner
 from strom.storage.log import AppendOrigin, Log
+from strom.storage.producer_state import DuplicateBatch
 
 from .util import records_of
 
@@ -274,3 +277,79 @@ def test_transactions_aborted_data_goes_open_ones_block(make_log) -> None:
     LogCleaner().clean(log2, now_ms=2000, force=True)
     kept = records_of(log2)
     assert (0, b"k", b"v1") in kept and (1, b"k", b"open") in kept  # below the LSO only
+
+
+def _markers(log: Log) -> list[int]:
+    return [b.base_offset for b in log.iter_batches() if b.is_control]
+
+
+def test_markers_go_after_delete_retention_once_their_transaction_is_gone(make_log) -> None:
+    """An abort marker (its data is dropped) and a commit marker whose records were all
+    superseded stay for delete.retention.ms after they become clean, then go with their
+    aborted-transaction entry; a commit marker whose records survive stays."""
+    log = _compacted(make_log, delete_retention_ms=DAY)
+    _txn(log, 7, [(b"a", b"aborted")], 0)  # 0
+    _end(log, 7, commit=False)  # 1
+    _txn(log, 8, [(b"b", b"superseded")], 0)  # 2
+    _end(log, 8, commit=True)  # 3
+    _txn(log, 9, [(b"c", b"survives")], 0)  # 4
+    _end(log, 9, commit=True)  # 5
+    _put(log, [(b"b", b"newer")])  # 6
+    # later transactions of 7 and 8, so the first ones' batches are not their last
+    _txn(log, 7, [(b"d", b"later")], 1)  # 7
+    _end(log, 7, commit=True)  # 8
+    _txn(log, 8, [(b"e", b"later")], 1)  # 9
+    _end(log, 8, commit=True)  # 10
+    for i in range(40):
+        _put(log, [(b"filler-%d" % i, b"x" * 40)])  # several segments
+    log.high_watermark = log.log_end_offset
+    cleaner = LogCleaner()
+    cleaner.clean(log, now_ms=2000, force=True)
+    assert _markers(log) == [1, 3, 5, 8, 10]  # clean since 2000: kept for a day
+    assert [a.last_offset for a in log.aborted_transactions(0, log.log_end_offset)] == [1]
+    cleaner.clean(log, now_ms=2000 + DAY // 2, force=True)
+    assert _markers(log) == [1, 3, 5, 8, 10]
+    cleaner.clean(log, now_ms=2000 + DAY + 1, force=True)
+    assert _markers(log) == [5, 8, 10]
+    assert log.aborted_transactions(0, log.log_end_offset) == []
+    kept = records_of(log)
+    assert (4, b"c", b"survives") in kept and (6, b"b", b"newer") in kept
+    assert all(v not in (b"aborted", b"superseded") for _, _, v in kept)
+
+
+def test_a_producers_last_batch_stays_emptied(make_log, tmp_path) -> None:
+    """When compaction removes every record of an idempotent producer's newest batch, the
+    batch stays as an empty header: a log rebuilt without its producer snapshots still knows
+    the producer's epoch and last sequence (a retry is a duplicate, the next one follows)."""
+    log = _compacted(make_log)
+    log.append(build_batch([(b"k", b"v0")], producer_id=5, producer_epoch=2, base_sequence=0))
+    log.append(build_batch([(b"k", b"v1")], producer_id=5, producer_epoch=2, base_sequence=1))
+    _put(log, [(b"k", b"plain")])  # 2: supersedes both of the producer's records
+    for i in range(40):
+        _put(log, [(b"filler-%d" % i, b"x" * 40)])
+    log.high_watermark = log.log_end_offset
+    LogCleaner().clean(log, now_ms=2000, force=True)
+    batches = [b for b in log.iter_batches() if b.producer_id == 5]
+    assert [(b.base_offset, b.records_count, b.base_sequence) for b in batches] == [(1, 0, 1)]
+    assert (2, b"k", b"plain") in records_of(log)
+    end = log.log_end_offset
+    log.close()
+    for name in os.listdir(log.dir):
+        if name.endswith(".snapshot"):
+            os.remove(os.path.join(log.dir, name))
+    again = Log(log.dir, log.config, needs_recovery=True)
+    try:
+        assert again.log_end_offset == end  # loads the log and its producer state
+        assert again.producers.producers[5].epoch == 2
+        assert again.producers.producers[5].last_seq == 1
+        with pytest.raises(DuplicateBatch) as dup:
+            again.append(
+                build_batch([(b"k", b"v1")], producer_id=5, producer_epoch=2, base_sequence=1)
+            )
+        assert (dup.value.batch.first_offset, dup.value.batch.last_offset) == (1, 1)
+        nxt = again.append(
+            build_batch([(b"k", b"v2")], producer_id=5, producer_epoch=2, base_sequence=2)
+        )
+        assert nxt.first_offset == end
+    finally:
+        again.close()
