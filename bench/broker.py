@@ -1,10 +1,11 @@
 """Broker benchmarks with librdkafka (confluent-kafka) against a real `strom serve` process.
 
-    .venv/bin/python bench/broker.py [--quick] [--latency-only]
+    .venv/bin/python bench/broker.py [--quick] [--latency-only] [--registry]
 
 Reports produce throughput (1 KiB records; acks=1 and acks=all; 1 and 6 partitions), consume
 throughput, end-to-end latency p50/p99 at a fixed rate, broker RSS idle and under load, and
-broker CPU seconds per GB produced. Client and broker share this machine.
+broker CPU seconds per GB produced. Client and broker share this machine. With --registry the
+broker also runs its schema registry (idle), as `strom serve` does by default.
 """
 
 from __future__ import annotations
@@ -35,8 +36,12 @@ def free_port() -> int:
 
 
 class Broker:
-    def __init__(self, data_dir: str) -> None:
+    """A `strom serve` child on a free port; ``registry=True`` also starts its schema registry
+    (on another free port, at ``registry_url``), off by default."""
+
+    def __init__(self, data_dir: str, registry: bool = False) -> None:
         self.port = free_port()
+        self.registry_port = free_port() if registry else None
         self.log = open(os.path.join(data_dir, "broker.log"), "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [
@@ -50,6 +55,8 @@ class Broker:
                 f"127.0.0.1:{self.port}",
                 "--log-level",
                 "WARNING",
+                "--registry-listen",
+                f"127.0.0.1:{self.registry_port}" if registry else "off",
             ],
             stdout=self.log,
             stderr=self.log,
@@ -66,6 +73,10 @@ class Broker:
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    @property
+    def registry_url(self) -> str | None:
+        return f"http://127.0.0.1:{self.registry_port}" if self.registry_port else None
 
     def cpu_seconds(self) -> float:
         with open(f"/proc/{self.proc.pid}/stat") as f:
@@ -322,10 +333,10 @@ def latency_row(lat: list[float]) -> tuple[str, str, str]:
     )
 
 
-def latency_only(seconds: float) -> None:
+def latency_only(seconds: float, registry: bool = False) -> None:
     """Just the latency run, against a fresh broker (idle, with no produce runs before it)."""
     tmp = tempfile.mkdtemp(prefix="strom-bench-")
-    b = Broker(tmp)
+    b = Broker(tmp, registry)
     try:
         time.sleep(1)
         create_topic(b.bootstrap, "lat", 1)
@@ -344,13 +355,16 @@ def main() -> None:
     ap.add_argument(
         "--latency-only", action="store_true", help="only the end-to-end latency (fresh broker)"
     )
+    ap.add_argument(
+        "--registry", action="store_true", help="run the broker with its schema registry on"
+    )
     args = ap.parse_args()
     if args.latency_only:
-        latency_only(5 if args.quick else 10)
+        latency_only(5 if args.quick else 10, args.registry)
         return
     volume = (256 if args.quick else 1024) << 20
     tmp = tempfile.mkdtemp(prefix="strom-bench-")
-    b = Broker(tmp)
+    b = Broker(tmp, args.registry)
     rows = []
     try:
         time.sleep(1)

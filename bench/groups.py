@@ -58,7 +58,8 @@ class Broker:
         self.log = open(os.path.join(data_dir, "broker.log"), "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "strom.cli.main", "serve", "--data-dir", data_dir + "/d"]
-            + ["--listen", f"127.0.0.1:{self.port}", "--log-level", "WARNING", "--config", props],
+            + ["--listen", f"127.0.0.1:{self.port}", "--log-level", "WARNING", "--config", props]
+            + ["--registry-listen", "off"],
             stdout=self.log,
             stderr=self.log,
         )

@@ -138,7 +138,7 @@ class Broker:
     def start(self, timeout: float = 60.0) -> None:
         args = [sys.executable, "-m", "strom.cli.main", "serve", "--data-dir", self.data_dir]
         args += ["--listen", self.bootstrap, "--config", self.config_path]
-        args += ["--log-level", "INFO"]
+        args += ["--log-level", "INFO", "--registry-listen", "off"]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 args,

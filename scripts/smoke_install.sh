@@ -17,8 +17,11 @@ if ! "$work/venv/bin/python" -m pip install -q . > "$work/pip.log" 2>&1; then
     exit 1
 fi
 strom="$work/venv/bin/strom"
-port="$("$work/venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-(cd "$work" && exec "$strom" serve --data-dir "$work/data" --listen "127.0.0.1:$port" > "$work/serve.log" 2>&1) &
+free_port() { "$work/venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port="$(free_port)"
+rport="$(free_port)"
+(cd "$work" && exec "$strom" serve --data-dir "$work/data" --listen "127.0.0.1:$port" \
+    --registry-listen "127.0.0.1:$rport" > "$work/serve.log" 2>&1) &
 server=$!
 for _ in $(seq 1 200); do
     grep -q "listening on" "$work/serve.log" 2>/dev/null && break
@@ -32,7 +35,24 @@ fail() { echo "smoke install: $*" >&2; cat "$work/serve.log" >&2; exit 1; }
 seq 1 500 | "$strom" produce smoke -b "$b" > /dev/null 2>&1 || fail "produce failed"
 got="$("$strom" consume smoke -b "$b" --from-beginning --max-messages 500 --timeout 20 2>/dev/null | sort -n | uniq | wc -l)"
 [ "$got" = 500 ] || fail "consumed $got distinct records of 500"
+# the schema registry beside the broker: register a schema, read it back by id
+"$work/venv/bin/python" - "$rport" <<'PY' || fail "the schema registry did not answer"
+import json, sys, time, urllib.request
+url = f"http://127.0.0.1:{sys.argv[1]}"
+ct = {"Content-Type": "application/vnd.schemaregistry.v1+json"}
+for _ in range(200):
+    try:
+        urllib.request.urlopen(url + "/subjects", timeout=2)
+        break
+    except OSError:
+        time.sleep(0.1)
+body = json.dumps({"schema": json.dumps({"type": "record", "name": "R", "fields": [{"name": "a", "type": "int"}]})})
+req = urllib.request.Request(url + "/subjects/smoke-value/versions", body.encode(), ct, method="POST")
+sid = json.load(urllib.request.urlopen(req, timeout=10))["id"]
+got = json.load(urllib.request.urlopen(f"{url}/schemas/ids/{sid}", timeout=10))
+assert json.loads(got["schema"])["name"] == "R", got
+PY
 kill "$server"
 wait "$server" || fail "strom serve did not stop cleanly"
 server=""
-echo "smoke install: strom from a fresh venv without test extras serves, creates, lists, produces and consumes"
+echo "smoke install: strom from a fresh venv without test extras serves, creates, lists, produces, consumes and registers a schema"

@@ -42,6 +42,7 @@ class StromProcess:
     port: int = 0
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
+    registry_listen: str = "off"  # HOST:PORT for a schema registry beside the broker
 
     @property
     def bootstrap(self) -> str:
@@ -52,6 +53,7 @@ class StromProcess:
             self.port = free_port()
         args = [*STROM, "serve", "--data-dir", str(self.data_dir)]
         args += ["--listen", f"127.0.0.1:{self.port}", "--log-level", "INFO"]
+        args += ["--registry-listen", self.registry_listen]
         if self.config:
             cfg = self.data_dir.parent / f"{self.data_dir.name}.properties"
             cfg.write_text("".join(f"{k}={v}\n" for k, v in self.config.items()))

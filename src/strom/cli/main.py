@@ -17,6 +17,8 @@ def _app():  # noqa: ANN202 - a typer.Typer, built only for the client commands
     from strom.cli.consume import consume
     from strom.cli.groups import app as groups_app
     from strom.cli.produce import produce
+    from strom.cli.registry import registry
+    from strom.cli.schemas import app as schemas_app
     from strom.cli.topics import app as topics_app
     from strom.cli.transactions import app as transactions_app
 
@@ -36,8 +38,10 @@ def _app():  # noqa: ANN202 - a typer.Typer, built only for the client commands
     app.add_typer(topics_app, name="topics")
     app.add_typer(groups_app, name="groups")
     app.add_typer(transactions_app, name="transactions")
+    app.add_typer(schemas_app, name="schemas")
     app.command()(produce)
     app.command()(consume)
+    app.command()(registry)
     return app
 
 

@@ -6,7 +6,9 @@ import argparse
 import asyncio
 import gc
 import logging
+import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -35,7 +37,30 @@ def listener_address(listeners: str | None) -> str | None:
     return first.split("://", 1)[-1] or None
 
 
-async def run_broker(broker: Broker, ready: asyncio.Event | None = None) -> None:
+def start_registry(listen: str, bootstrap: str) -> subprocess.Popen | None:
+    """The schema registry, in a process of its own (its HTTP work and imports never take the
+    broker's interpreter); it exits when this process does."""
+    if listen == "off":
+        return None
+    args = [sys.executable, "-m", "strom.cli.main", "registry", "--bootstrap", bootstrap]
+    args += ["--listen", listen, "--exit-with", str(os.getpid())]
+    return subprocess.Popen(args, stdin=subprocess.DEVNULL)
+
+
+def stop_registry(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+async def run_broker(
+    broker: Broker, ready: asyncio.Event | None = None, registry_listen: str = "off"
+) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -51,11 +76,17 @@ async def run_broker(broker: Broker, ready: asyncio.Event | None = None) -> None
         f" (advertised {host}:{port}), data in {broker.data_dir}",
         file=sys.stderr,
     )
+    registry = start_registry(registry_listen, f"{host}:{port}")
+    if registry is not None:
+        print(f"strom: schema registry at http://{registry_listen}", file=sys.stderr)
     if ready is not None:
         ready.set()
-    await stop.wait()
-    print("strom: shutting down", file=sys.stderr)
-    await broker.stop()
+    try:
+        await stop.wait()
+    finally:
+        print("strom: shutting down", file=sys.stderr)
+        stop_registry(registry)
+        await broker.stop()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,6 +103,11 @@ def _parser() -> argparse.ArgumentParser:
         help="HOST:PORT clients are told to use (default: `advertised.listeners`, or --listen).",
     )
     ap.add_argument("--config", type=Path, help="A properties file with Kafka broker settings.")
+    ap.add_argument(
+        "--registry-listen",
+        default="127.0.0.1:8081",
+        help="HOST:PORT of the schema registry (default 127.0.0.1:8081), or `off`.",
+    )
     ap.add_argument(
         "--log-level",
         default="INFO",
@@ -100,6 +136,8 @@ def main(argv: list[str]) -> int:
         advertised = args.advertised or listener_address(cfg.given.get("advertised.listeners"))
         host, port = parse_hostport(listen)
         adv = parse_hostport(advertised) if advertised else None
+        if args.registry_listen != "off":
+            parse_hostport(args.registry_listen, 8081)
     except (OSError, KafkaError, ValueError) as e:
         return _fail(f"bad configuration: {e}", 2)
     try:
@@ -111,7 +149,7 @@ def main(argv: list[str]) -> int:
     # wakes, so connections stay responsive while a thread grinds through a log.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     try:
-        asyncio.run(run_broker(broker))
+        asyncio.run(run_broker(broker, registry_listen=args.registry_listen))
     except OSError as e:  # the address is taken, or not ours to bind
         broker.logs.close()
         return _fail(f"cannot listen on {host}:{port}: {e.strerror or e}", 1)
