@@ -4,6 +4,7 @@ Confluent's error codes; schemas survive a restart (they live in the `_schemas` 
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import time
@@ -219,9 +220,14 @@ def test_json_schema_serializer_round_trip(served) -> None:  # noqa: ANN001
     }
 
 
+@functools.cache
+def _http() -> httpx.Client:
+    return httpx.Client(timeout=10)  # one for the module: a new client costs ~25 ms
+
+
 def _call(method: str, url: str, body: object = None, ctype: str = CT) -> httpx.Response:
     content = body if body is None or isinstance(body, bytes) else json.dumps(body)
-    return httpx.request(method, url, content=content, headers={"Content-Type": ctype}, timeout=10)
+    return _http().request(method, url, content=content, headers={"Content-Type": ctype})
 
 
 def test_confluent_error_codes(served) -> None:  # noqa: ANN001
@@ -464,3 +470,88 @@ def test_schemas_cli(served, tmp_path) -> None:  # noqa: ANN001
     assert _cli(url, "delete", s, "1").returncode == 0
     assert _cli(url, "versions", s).stdout.count("\n") > 0
     assert _call("GET", f"{url}/subjects/{s}/versions").json() == [2]
+
+
+def _record(*fields: tuple) -> str:
+    out = []
+    for name, ftype, *default in fields:
+        field = {"name": name, "type": ftype}
+        if default:
+            field["default"] = default[0]
+        out.append(field)
+    return json.dumps({"type": "record", "name": "R", "fields": out})
+
+
+LEVELS = (
+    "BACKWARD",
+    "BACKWARD_TRANSITIVE",
+    "FORWARD",
+    "FORWARD_TRANSITIVE",
+    "FULL",
+    "FULL_TRANSITIVE",
+    "NONE",
+)
+# A chain v1 -> v2 (v2 adds b with a default and gives d a default), then candidates with
+# the verdict for each level (order of LEVELS) worked out by Avro's resolution rules, and the
+# error type the verbose messages must name when one fails.
+CHAIN = [
+    _record(("a", "int"), ("d", "int")),
+    _record(("a", "int"), ("d", "int", 0), ("b", "string", "")),
+]
+CANDIDATES = [
+    # adds c with a default: readable both ways against both versions
+    (_record(("a", "int"), ("d", "int", 0), ("b", "string", ""), ("c", "int", 0)), "TTTTTTT", None),
+    # b loses its default: v1 data has no b
+    (
+        _record(("a", "int"), ("d", "int", 0), ("b", "string")),
+        "TFTTTFT",
+        "READER_FIELD_MISSING_DEFAULT_VALUE",
+    ),
+    # b dropped, c added without a default: v2 data has no c
+    (
+        _record(("a", "int"), ("d", "int", 0), ("c", "int")),
+        "FFTTFFT",
+        "READER_FIELD_MISSING_DEFAULT_VALUE",
+    ),
+    # d dropped: v1 (d without default) cannot read the new data
+    (_record(("a", "int"), ("b", "string", "")), "TTTFTFT", "READER_FIELD_MISSING_DEFAULT_VALUE"),
+    # a dropped: neither old version can read the new data
+    (
+        _record(("d", "int", 0), ("b", "string", "")),
+        "TTFFFFT",
+        "READER_FIELD_MISSING_DEFAULT_VALUE",
+    ),
+    # a becomes a string: nothing reads anything
+    (_record(("a", "string"), ("d", "int", 0), ("b", "string", "")), "FFFFFFT", "TYPE_MISMATCH"),
+]
+
+
+def test_compatibility_matrix(served) -> None:  # noqa: ANN001
+    """For every level and candidate: the compatibility check's verdict and verbose messages,
+    and registration (200 or 409, the subject unchanged when refused), against a chain."""
+    _, url = served
+    for schema, verdicts, error_type in CANDIDATES:
+        for level, verdict in zip(LEVELS, verdicts, strict=True):
+            s = _subject()
+            for version in CHAIN:
+                assert (
+                    _call("POST", f"{url}/subjects/{s}/versions", {"schema": version}).status_code
+                    == 200
+                )
+            _call("PUT", f"{url}/config/{s}", {"compatibility": level})
+            check = _call(
+                "POST",
+                f"{url}/compatibility/subjects/{s}/versions?verbose=true",
+                {"schema": schema},
+            ).json()
+            expected = verdict == "T"
+            assert check["is_compatible"] is expected, (level, schema, check)
+            if expected:
+                assert check["messages"] == []
+            else:
+                assert check["messages"] and any(error_type in m for m in check["messages"]), check
+            r = _call("POST", f"{url}/subjects/{s}/versions", {"schema": schema})
+            assert r.status_code == (200 if expected else 409), (level, schema, r.text)
+            assert _call("GET", f"{url}/subjects/{s}/versions").json() == (
+                [1, 2, 3] if expected else [1, 2]
+            )

@@ -85,7 +85,8 @@ async def run_broker(
         await stop.wait()
     finally:
         print("strom: shutting down", file=sys.stderr)
-        stop_registry(registry)
+        # the broker keeps serving while the registry stops: it leaves its group on the way
+        await asyncio.to_thread(stop_registry, registry)
         await broker.stop()
 
 

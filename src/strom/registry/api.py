@@ -88,6 +88,12 @@ MODE_BODY = _json_body(
 class RegistryResponse(JSONResponse):
     media_type = CONTENT_TYPE
 
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:  # a lone surrogate (say, echoed in a message): escape it
+            return json.dumps(content, allow_nan=False, separators=(",", ":")).encode()
+
 
 def _error(status: int, code: int, message: str) -> RegistryResponse:
     return RegistryResponse({"error_code": code, "message": message}, status_code=status)

@@ -53,6 +53,9 @@ class KafkaSchemaLog:
                 "isolation.level": "read_committed",
             }
         )
+        # the end offset is asked on a connection of its own: on the reader's, the request
+        # would wait behind its long-polling fetch (a broker answers a connection in order)
+        self._ends = Consumer({**base, "group.id": "strom-registry-ends"})
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -77,6 +80,7 @@ class KafkaSchemaLog:
         if self._thread is not None:
             self._thread.join(10)
         self._consumer.close()
+        self._ends.close()
         self._producer.flush(5)
 
     def _ensure_topic(self) -> None:
@@ -120,12 +124,15 @@ class KafkaSchemaLog:
     def _read(self) -> None:
         while not self._stop.is_set():
             try:
-                messages = self._consumer.consume(500, 0.2)
+                # poll returns as soon as one record is there (consume would wait out its
+                # timeout to fill the batch); then whatever else has arrived, without waiting
+                first = self._consumer.poll(0.2)
+                if first is None:
+                    continue
+                messages = [first, *self._consumer.consume(500, 0)]
             except KafkaException as e:
                 log.warning("registry: reading %s failed: %s", self.topic, e)
                 time.sleep(0.5)
-                continue
-            if not messages:
                 continue
             with self._applied:
                 for m in messages:
@@ -160,7 +167,7 @@ class KafkaSchemaLog:
     def sync(self) -> None:
         """Wait until everything in the topic as of now has been applied."""
         try:
-            _low, high = self._consumer.get_watermark_offsets(
+            _low, high = self._ends.get_watermark_offsets(
                 TopicPartition(self.topic, 0), timeout=self.timeout_s, cached=False
             )
         except KafkaException as e:

@@ -67,13 +67,13 @@ def parse_schema(
     refs = tuple((str(name), str(ref_text)) for name, ref_text in references)
     if not isinstance(text, str):
         raise InvalidSchemaError(f"Invalid {kind.value} schema: the schema must be a string")
+    _check_unicode(kind, text)
     if kind is SchemaType.AVRO:
         parsed, canonical = _parse_avro(text, refs)
     elif kind is SchemaType.JSON:
         parsed, canonical = _parse_json(text, refs)
     else:
         parsed, canonical = _parse_protobuf(text)
-    _check_unicode(kind, text)
     return ParsedSchema(
         schema_type=kind,
         text=canonical if normalize else text,
@@ -94,16 +94,20 @@ def _schema_type(schema_type: str | None) -> SchemaType:
 
 def _check_unicode(kind: SchemaType, text: str) -> None:
     """The schema must be Unicode text once decoded: a lone UTF-16 surrogate (a JSON \\u
-    escape such as \\ud800, in a JSON-based schema) cannot be kept or answered as UTF-8."""
+    escape such as \\ud800, in a JSON-based schema) cannot be kept or answered as UTF-8.
+    Text that is not JSON is left to the parser to refuse."""
     decoded = text
     if kind is not SchemaType.PROTOBUF and "\\u" in text:
-        decoded = json.dumps(json.loads(text), ensure_ascii=False)
+        try:
+            decoded = json.dumps(json.loads(text), ensure_ascii=False)
+        except (ValueError, RecursionError):
+            return
     try:
         decoded.encode("utf-8")
     except UnicodeEncodeError as e:
         raise InvalidSchemaError(
-            f"Invalid {kind.value} schema: {decoded[e.start : e.end]!r} at offset {e.start} "
-            "is a lone surrogate, not a Unicode character"
+            f"Invalid {kind.value} schema: it holds a lone surrogate "
+            f"({decoded[e.start : e.end]!r}), not a Unicode character"
         ) from None
 
 

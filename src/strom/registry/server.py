@@ -4,6 +4,7 @@ primary, then serve HTTP on uvicorn until SIGINT or SIGTERM."""
 from __future__ import annotations
 
 import logging
+import signal
 
 from strom.registry.api import make_app
 from strom.registry.election import GROUP, PrimaryElection
@@ -14,6 +15,10 @@ log = logging.getLogger(__name__)
 
 #: how long start-up waits for the group to pick a primary before serving anyway
 ELECTION_WAIT_S = 30.0
+
+
+def _exit(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def serve(
@@ -43,6 +48,10 @@ def serve(
             bootstrap,
             "primary" if election.is_primary else f"primary {election.primary_url()}",
         )
+        # uvicorn stops on SIGTERM, then raises the signal again once its own handler is
+        # gone: with this one that ends in SystemExit, so the finally below still leaves the
+        # group (another process takes over at once) and closes the clients
+        signal.signal(signal.SIGTERM, _exit)
         uvicorn.Server(config).run()
     finally:
         election.close()

@@ -19,6 +19,7 @@ from strom.registry.state import RegistryState
 DEFAULT_LEVEL = CompatibilityLevel.BACKWARD.value
 MODES = ("READWRITE", "READONLY", "READONLY_OVERRIDE", "IMPORT")
 MAX_VERSION = 2**31 - 1
+MAX_ID = 2**31 - 1
 
 
 class SchemaLog(Protocol):
@@ -71,6 +72,11 @@ class SchemaRequest:
         for name, value in (("id", schema_id), ("version", version)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
                 raise err.RegistryError(422, 422, f'"{name}" must be an integer')
+        # what IMPORT keeps as given: ids are 4 bytes in Confluent's wire format
+        if schema_id is not None and not 1 <= schema_id <= MAX_ID:
+            raise err.RegistryError(422, 422, f'"id" must be between 1 and 2^31-1: {schema_id}')
+        if version is not None and not 1 <= version <= MAX_VERSION:
+            raise err.invalid_version(version)
         return SchemaRequest(schema, schema_type.upper(), tuple(refs), schema_id, version)
 
 

@@ -166,3 +166,93 @@ def test_normalize_finds_the_same_schema(svc: RegistryService) -> None:
 )
 def test_bad_bodies(svc: RegistryService, body: object) -> None:
     assert _code(svc.register, "b", body) == 422
+
+
+# -- bad input found by fuzzing the served registry: Confluent's codes, never a 500 ----------
+
+
+@pytest.mark.parametrize("refs", [5, True, "A", {"name": "A"}])
+def test_references_not_a_list(svc: RegistryService, refs: object) -> None:
+    assert _code(svc.register, "r", {"schema": '"int"', "references": refs}) == 422
+
+
+def test_reference_version_out_of_int_range(svc: RegistryService) -> None:
+    # json.loads reads 1e400 as inf, which int() refuses with OverflowError
+    body = json.loads(
+        '{"schema": "\\"int\\"", "references": [{"name": "A", "subject": "a", "version": 1e400}]}'
+    )
+    assert _code(svc.register, "r", body) == 422
+    assert _code(svc.lookup, "r", body) == 422
+
+
+@pytest.mark.parametrize(
+    ("schema_type", "text"),
+    [
+        ("AVRO", '{"type":"record","name":"R","doc":"\\ud800","fields":[]}'),
+        ("AVRO", '"\\udc00"'),
+        ("JSON", '{"type":"object","properties":{"\\ud800":{}}}'),
+        ("PROTOBUF", 'syntax = "proto3"; message M {} // \ud800'),
+    ],
+)
+def test_lone_surrogate_in_schema(svc: RegistryService, schema_type: str, text: str) -> None:
+    body = {"schemaType": schema_type, "schema": text}
+    assert _code(svc.register, "u", body) == 42201
+    assert _code(svc.check, "u", None, body, False, False) == 42201
+    assert svc.subjects() == []
+    # a surrogate pair is one character, and fine
+    pair = {"schema": '{"type":"record","name":"R","doc":"\\ud83d\\ude00","fields":[]}'}
+    assert svc.register("u", pair) == {"id": 1}
+
+
+@pytest.mark.parametrize(
+    ("extra", "code"),
+    [
+        ({"id": 2**31}, 422),
+        ({"id": 0}, 422),
+        ({"id": -5}, 422),
+        ({"id": 9, "version": 0}, 42202),
+        ({"id": 9, "version": -3}, 42202),
+        ({"id": 9, "version": 2**40}, 42202),
+    ],
+)
+def test_import_id_and_version_in_range(svc: RegistryService, extra: dict, code: int) -> None:
+    svc.set_mode("imp", {"mode": "IMPORT"})
+    assert _code(svc.register, "imp", {"schema": '"int"', **extra}) == code
+    assert svc.register("imp", {"schema": '"int"', "id": 2**31 - 1, "version": 2**31 - 1}) == {
+        "id": 2**31 - 1
+    }
+
+
+def _client(svc: RegistryService):  # noqa: ANN202
+    from fastapi.testclient import TestClient
+
+    from strom.registry.api import make_app
+
+    return TestClient(make_app(svc), raise_server_exceptions=False)
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "code"),
+    [
+        (b"[" * 100_000, 400, 400),  # json.loads: RecursionError
+        (b'{"schema": "\\"\\ud800\\""}', 422, 422),  # a lone surrogate as a JSON escape
+        (b'{"schema": "\xed\xa0\x80"}', 422, 422),  # and as bytes (json.loads lets it pass)
+        (b'{"schema": "\\"int\\"", "references": 7}', 422, 422),
+    ],
+)
+def test_api_bad_bodies(svc: RegistryService, raw: bytes, status: int, code: int) -> None:
+    ct = {"Content-Type": "application/vnd.schemaregistry.v1+json"}
+    with _client(svc) as client:
+        for path in ("/subjects/s/versions", "/subjects/s", "/compatibility/subjects/s/versions"):
+            answer = client.post(path, content=raw, headers=ct)
+            assert (answer.status_code, answer.json()["error_code"]) == (status, code), path
+        answer = client.put("/mode/s", content=raw.replace(b"schema", b"mode"), headers=ct)
+        assert answer.status_code < 500
+
+
+def test_api_error_with_a_lone_surrogate_is_answered(svc: RegistryService) -> None:
+    """A message that echoes a lone surrogate is still answered (escaped), not a 500."""
+    from strom.registry.api import RegistryResponse
+
+    body = json.loads(RegistryResponse({"error_code": 42201, "message": "bad \ud800"}).body)
+    assert body == {"error_code": 42201, "message": "bad \ud800"}
