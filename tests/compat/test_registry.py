@@ -555,3 +555,23 @@ def test_compatibility_matrix(served) -> None:  # noqa: ANN001
             assert _call("GET", f"{url}/subjects/{s}/versions").json() == (
                 [1, 2, 3] if expected else [1, 2]
             )
+
+
+def test_protobuf_subject_evolves_under_backward(served) -> None:  # noqa: ANN001
+    _, url = served
+    s = _subject()
+    v1 = 'syntax = "proto3";\npackage shop;\nmessage Order { int64 id = 1; string note = 2; }\n'
+    v2 = v1.replace("string note = 2; }", "string note = 2; repeated string tags = 3; }")
+    v3 = v2.replace("int64 id = 1;", "double id = 1;")  # not wire-compatible with int64
+    for body, status in ((v1, 200), (v2, 200), (v3, 409)):
+        r = _call(
+            "POST", f"{url}/subjects/{s}/versions", {"schema": body, "schemaType": "PROTOBUF"}
+        )
+        assert r.status_code == status, r.text
+    assert "FIELD_SCALAR_KIND_CHANGED" in r.json()["message"]
+    got = _call("GET", f"{url}/subjects/{s}/versions/latest").json()
+    assert (got["version"], got["schemaType"], got["schema"]) == (2, "PROTOBUF", v2)
+    bad = _call(
+        "POST", f"{url}/subjects/{s}/versions", {"schema": "message {", "schemaType": "PROTOBUF"}
+    )
+    assert (bad.status_code, bad.json()["error_code"]) == (422, 42201)

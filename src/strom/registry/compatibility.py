@@ -92,7 +92,7 @@ def incompatibilities(
 def _reader_writer(reader: ParsedSchema, writer: ParsedSchema) -> list[str]:
     """Why `reader` cannot read data written with `writer`, by the schemas' type.
 
-    Protobuf compatibility is not checked yet: Protobuf schemas are always compatible.
+    Protobuf schemas follow Confluent's Protobuf rules (see `compat_protobuf`).
     """
     if reader.schema_type is SchemaType.AVRO:
         return avro_incompatibilities(reader, writer)
@@ -100,4 +100,6 @@ def _reader_writer(reader: ParsedSchema, writer: ParsedSchema) -> list[str]:
         from strom.registry.compat_json import json_incompatibilities
 
         return json_incompatibilities(reader, writer)
-    return []
+    from strom.registry.compat_protobuf import protobuf_incompatibilities
+
+    return protobuf_incompatibilities(reader, writer)

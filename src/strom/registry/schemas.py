@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,6 +13,8 @@ import avro.name
 import avro.schema
 import jsonschema.exceptions
 import jsonschema.validators
+
+from strom.registry.proto import ProtoError, ProtoFile, parse_proto
 
 __all__ = ["InvalidSchemaError", "ParsedSchema", "SchemaType", "parse_schema"]
 
@@ -41,8 +42,8 @@ class ParsedSchema:
     `text` is the schema as given, or its normalized form when parsing asked to normalize.
     `canonical` is always the normalized form: two schemas that mean the same have equal
     canonical forms. `parsed` is an `avro.schema.Schema` (AVRO), the decoded JSON document
-    (JSON) or the text (PROTOBUF). `references` are (reference name, schema text) pairs,
-    dependencies first.
+    (JSON) or a `strom.registry.proto.ProtoFile` (PROTOBUF). `references` are (reference
+    name, schema text) pairs, dependencies first.
     """
 
     schema_type: SchemaType
@@ -73,7 +74,7 @@ def parse_schema(
     elif kind is SchemaType.JSON:
         parsed, canonical = _parse_json(text, refs)
     else:
-        parsed, canonical = _parse_protobuf(text)
+        parsed, canonical = _parse_protobuf(text, refs)
     return ParsedSchema(
         schema_type=kind,
         text=canonical if normalize else text,
@@ -395,64 +396,29 @@ def _parse_json(text: str, references: tuple[tuple[str, str], ...]) -> tuple[obj
 
 # --- Protobuf -------------------------------------------------------------------------------
 
-_PROTO_TOKEN = re.compile(
-    r"""
-    (?P<space>\s+)
-    | (?P<comment>//[^\n]*|/\*.*?\*/)
-    | (?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
-    | (?P<word>[A-Za-z0-9_.+\-]+)
-    | (?P<punct>[{}()\[\];=,<>:])
-    """,
-    re.VERBOSE | re.DOTALL,
-)
-_PROTO_DEFINITIONS = frozenset(["message", "enum", "service"])
 
+def _parse_protobuf(text: str, references: tuple[tuple[str, str], ...]) -> tuple[ProtoFile, str]:
+    """Parse a .proto file with `strom.registry.proto`, its references first.
 
-def _parse_protobuf(text: str) -> tuple[str, str]:
-    """Check, minimally, that text looks like a .proto file; no Protobuf parser is used.
-
-    The text must tokenize (terminated strings and comments, no stray characters), have
-    balanced braces and define at least one message, enum or service; a `syntax` statement
-    is optional. Nothing else (field numbers, types, imports) is checked. The normalized
-    form drops comments and all whitespace except a single space between two words.
+    Each reference is parsed in the given order with the references before it importable by
+    their names, so the schema (and later references) can `import` a reference by its name
+    and use its types; Google's well-known types and Confluent's meta/decimal files are
+    built in. The schema must define at least one message, enum or service. The normalized
+    form is `ProtoFile.normalized()`: no comments or formatting, imports and options sorted,
+    fields in number order, type names fully qualified.
     """
-    tokens: list[tuple[str, str]] = []
-    pos = 0
-    while pos < len(text):
-        m = _PROTO_TOKEN.match(text, pos)
-        if m is None:
+    files: dict[str, ProtoFile] = {}
+    for ref_name, ref_text in references:
+        try:
+            files[ref_name] = parse_proto(ref_text, files, name=ref_name)
+        except ProtoError as e:
             raise InvalidSchemaError(
-                f"Invalid PROTOBUF schema: unexpected {text[pos]!r} at offset {pos}"
-            )
-        pos = m.end()
-        if m.lastgroup in ("word", "string", "punct"):
-            tokens.append((m.lastgroup, m.group()))
-    depth = 0
-    for _, tok in tokens:
-        if tok == "{":
-            depth += 1
-        elif tok == "}":
-            depth -= 1
-            if depth < 0:
-                raise InvalidSchemaError("Invalid PROTOBUF schema: unbalanced '}'")
-    if depth != 0:
-        raise InvalidSchemaError("Invalid PROTOBUF schema: unbalanced '{'")
-    if not any(
-        tokens[i][1] in _PROTO_DEFINITIONS
-        and tokens[i + 1][0] == "word"
-        and tokens[i + 2][1] == "{"
-        for i in range(len(tokens) - 2)
-    ):
+                f"Invalid PROTOBUF schema reference '{ref_name}': {e.message}"
+            ) from None
+    try:
+        parsed = parse_proto(text, files)
+    except ProtoError as e:
+        raise InvalidSchemaError(f"Invalid PROTOBUF schema: {e.message}") from None
+    if not (parsed.messages or parsed.enums or parsed.services):
         raise InvalidSchemaError("Invalid PROTOBUF schema: no message, enum or service definition")
-    if tokens[0][1] == "syntax" and (
-        len(tokens) < 4 or tokens[1][1] != "=" or tokens[2][0] != "string" or tokens[3][1] != ";"
-    ):
-        raise InvalidSchemaError("Invalid PROTOBUF schema: malformed syntax statement")
-    parts: list[str] = []
-    prev_kind = "punct"
-    for kind, tok in tokens:
-        if kind != "punct" and prev_kind != "punct":
-            parts.append(" ")
-        parts.append(tok)
-        prev_kind = kind
-    return text, "".join(parts)
+    return parsed, parsed.normalized()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -20,6 +21,7 @@ DEFAULT_LEVEL = CompatibilityLevel.BACKWARD.value
 MODES = ("READWRITE", "READONLY", "READONLY_OVERRIDE", "IMPORT")
 MAX_VERSION = 2**31 - 1
 MAX_ID = 2**31 - 1
+PARSED_CACHE = 10_000  # stored schemas kept parsed
 
 
 class SchemaLog(Protocol):
@@ -130,6 +132,8 @@ class RegistryService:
     def __init__(self, log: SchemaLog) -> None:
         self.log = log
         self._write_lock = threading.Lock()
+        #: stored schemas parsed once (registering compares with every version of a subject)
+        self._parsed: OrderedDict[tuple, ParsedSchema] = OrderedDict()
 
     @property
     def state(self) -> RegistryState:
@@ -166,7 +170,13 @@ class RegistryService:
             raise err.invalid_schema(e.message) from None
 
     def _parse_stored(self, v: SchemaValue) -> ParsedSchema:
-        return self._parse(v.schema_type, v.schema, v.references)
+        key = (v.schema_type, v.schema, v.references)
+        parsed = self._parsed.get(key)
+        if parsed is None:
+            parsed = self._parsed[key] = self._parse(v.schema_type, v.schema, v.references)
+            if len(self._parsed) > PARSED_CACHE:
+                self._parsed.popitem(last=False)
+        return parsed
 
     @staticmethod
     def _stored_text(parsed: ParsedSchema, normalize: bool) -> str:

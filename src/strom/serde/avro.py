@@ -16,9 +16,10 @@ from fastavro.schema import SchemaParseException
 from strom.serde.client import RegisteredSchema, SchemaRegistry, as_references
 from strom.serde.errors import SerializationError
 from strom.serde.naming import SubjectNameStrategy, topic_name_strategy
-from strom.serde.wire import frame, unframe
+from strom.serde.wire import HEADER_SIZE, MAGIC_BYTE, frame, unframe
 
 _NAMED_TYPES = ("record", "error", "enum", "fixed")
+_SCHEMA_ID = struct.Struct(">I")
 _ENCODE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError, struct.error)
 _DECODE_ERRORS = (SchemaResolutionError, EOFError, ValueError, TypeError, KeyError, IndexError)
 
@@ -107,17 +108,26 @@ class AvroSerializer:
         self._parsed: Any = None
         self._ids: dict[str, int] = {}
         self._parsed_by_id: dict[int, Any] = {}
+        #: topic -> (the 5-byte frame header, parsed schema), once known (not with use_latest)
+        self._by_topic: dict[str, tuple[bytes, Any]] = {}
 
     def __call__(self, obj: object, topic: str) -> bytes | None:
         if obj is None:
             return None
-        schema_id, parsed = self._writer_for(topic)
+        known = self._by_topic.get(topic)
+        if known is None:
+            schema_id, parsed = self._writer_for(topic)
+            known = (frame(schema_id, b""), parsed)
+            if not self._use_latest:
+                self._by_topic[topic] = known
+        header, parsed = known
         buf = io.BytesIO()
+        buf.write(header)  # framed in place: no second copy of the payload
         try:
             fastavro.schemaless_writer(buf, parsed, obj)
         except _ENCODE_ERRORS as exc:
             raise SerializationError(f"cannot encode the object for {topic!r}: {exc}") from exc
-        return frame(schema_id, buf.getvalue())
+        return buf.getvalue()
 
     def _writer_for(self, topic: str) -> tuple[int, Any]:
         own = self._own_schema() if self._schema is not None else None
@@ -193,11 +203,18 @@ class AvroDeserializer:
     def __call__(self, data: bytes | None, topic: str) -> object:
         if data is None:
             return None
-        schema_id, payload = unframe(data)
-        writer = self._writer(schema_id)
-        reader = self._reader_parsed()
+        if type(data) is bytes and len(data) >= HEADER_SIZE and data[0] == MAGIC_BYTE:
+            # the common case, without a view or a copy of the payload
+            schema_id = _SCHEMA_ID.unpack_from(data, 1)[0]
+            buf = io.BytesIO(data)
+            buf.seek(HEADER_SIZE)
+        else:
+            schema_id, payload = unframe(data)
+            buf = io.BytesIO(payload)
+        writer = self._writers.get(schema_id) or self._writer(schema_id)
+        reader = self._reader if self._reader is not None else self._reader_parsed()
         try:
-            return fastavro.schemaless_reader(io.BytesIO(payload), writer, reader)
+            return fastavro.schemaless_reader(buf, writer, reader)
         except _DECODE_ERRORS as exc:
             raise SerializationError(
                 f"cannot decode Avro data with schema id {schema_id} from {topic!r}: "

@@ -176,11 +176,15 @@ def test_different_schema_type_is_incompatible() -> None:
     assert len(found) == 1 and found[0].startswith("version 1: ")
 
 
-def test_protobuf_not_checked() -> None:
+def test_protobuf_is_checked() -> None:
+    """Replacing message M by N: each schema lacks the other's message (MESSAGE_REMOVED both
+    ways, as Confluent compares the message sets); NONE checks nothing."""
     old = parse_schema("PROTOBUF", "message M { string a = 1; }")
     new = parse_schema("PROTOBUF", "message N { int64 b = 7; }")
-    for level in CompatibilityLevel:
-        assert incompatibilities(level, new, [old]) == []
+    for level in (CompatibilityLevel.BACKWARD, CompatibilityLevel.FORWARD):
+        problems = incompatibilities(level, new, [old])
+        assert problems and "MESSAGE_REMOVED" in problems[0]
+    assert incompatibilities(CompatibilityLevel.NONE, new, [old]) == []
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import json
 import avro.schema
 import pytest
 
+from strom.registry.proto import ProtoFile
 from strom.registry.schemas import InvalidSchemaError, ParsedSchema, SchemaType, parse_schema
 
 
@@ -525,7 +526,7 @@ message Person {
 
 def test_protobuf_parses_and_normalizes() -> None:
     parsed = parse_schema("PROTOBUF", PROTO)
-    assert parsed.parsed == PROTO
+    assert isinstance(parsed.parsed, ProtoFile)
     assert parsed.text == PROTO
     assert parsed.canonical == (
         'syntax="proto3";package acme;message Person{string name=1;'
@@ -569,4 +570,8 @@ def test_invalid_protobuf(text: str) -> None:
 
 
 def test_protobuf_service_only_is_accepted() -> None:
-    parse_schema("PROTOBUF", "service S { rpc Get (Req) returns (Resp); }")
+    parse_schema(
+        "PROTOBUF", "message Req {} message Resp {} service S { rpc Get (Req) returns (Resp); }"
+    )
+    with pytest.raises(InvalidSchemaError, match="Req"):  # its types must exist
+        parse_schema("PROTOBUF", "service S { rpc Get (Req) returns (Resp); }")
