@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what Strom needs into ./.venv (and, with --test, the test tools: Python packages and kcat).
+# Installs what Strom needs into ./.venv (and, with --test, the test tools: Python packages, kcat
+# and ZooKeeper).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want_test=0
@@ -28,6 +29,8 @@ fi
 if [ "$want_test" = 1 ]; then
     missing=()
     command -v kcat >/dev/null 2>&1 || missing+=(kcat)
+    # the cluster tests start their own standalone ZooKeeper from Debian's jar
+    [ -f /usr/share/java/zookeeper.jar ] || missing+=(zookeeper)
     if [ "${#missing[@]}" -gt 0 ]; then
         SUDO=""
         [ "$(id -u)" -ne 0 ] && SUDO="sudo"
